@@ -1,0 +1,27 @@
+"""unrolled: recurrent neural networks as one column of layers unrolled in time.
+
+Every model of the family (TDNN, NARX, Jordan, Elman, multi-layer RNN, bidirectional)
+is a ``Network`` of layers and delayed links; training is backpropagation through that
+column unrolled over the sequence. Arrays are NumPy, batch first: inputs (N, T, n_in),
+outputs (N, T, n_out).
+"""
+
+from . import activations, divergences, optim
+from .interop import from_torch, to_torch, torch_h0
+from .io import load, register_model, save
+from .models import RNN
+from .network import ForwardCache, Layer, Link, Network
+from .train import Callback, Checkpoint, EarlyStopping, History, ProgressBar, evaluate, fit
+
+__version__ = "0.1.0"
+
+for _cls in (Network, RNN):
+    register_model(_cls)
+del _cls
+
+__all__ = [
+    "Network", "Layer", "Link", "ForwardCache", "RNN",
+    "fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar",
+    "save", "load", "from_torch", "to_torch", "torch_h0",
+    "activations", "divergences", "optim",
+]

@@ -1,0 +1,73 @@
+"""What every named model shares: it is one ``Network`` built by its constructor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["NetworkModel"]
+
+
+class NetworkModel:
+    """A named model: a thin constructor over one :class:`~unrolled.network.Network`.
+
+    Subclasses build ``self.network`` in ``__init__`` and record their constructor
+    arguments in ``self._config`` (what ``get_config`` returns and ``save`` stores).
+    Every method here hands the work to the network, so all models share one engine.
+
+    Shapes: N batch, T time, n_in inputs, n_out outputs.
+    """
+
+    network = None
+    _config: dict
+
+    # -- parameters --------------------------------------------------------
+    @property
+    def params(self):
+        """dict name -> live array (``W[src->dst@d]``, ``b[layer]``, ``init[layer]``)."""
+        return self.network.params
+
+    @property
+    def dtype(self):
+        return self.network.dtype
+
+    @property
+    def n_in(self):
+        return self.network.n_in
+
+    @property
+    def n_out(self):
+        return self.network.n_out
+
+    # -- computation ---------------------------------------------------------
+    def forward(self, x, *, lengths=None, state=None, **inputs):
+        """``(y, cache)``: outputs (N, T, n_out) for inputs x (N, T, n_in); see ``Network.forward``."""
+        return self.network.forward(x, lengths=lengths, state=state, **inputs)
+
+    def backward(self, dy, cache):
+        """BPTT: ``(grads, dx)`` for dy = dDIV/dy (N, T, n_out); grads has the keys of ``params``."""
+        return self.network.backward(dy, cache)
+
+    def backward_full(self, dy, cache, *, dstate=None):
+        """``(grads, dinputs, dstate_in)``; see ``Network.backward_full``."""
+        return self.network.backward_full(dy, cache, dstate=dstate)
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
+        return self.network.predict(x, lengths=lengths, state=state, return_state=return_state, **inputs)
+
+    # -- configuration ---------------------------------------------------------
+    def get_config(self):
+        """The constructor's arguments, JSON-friendly (``dtype`` by name)."""
+        config = dict(self._config)
+        config["dtype"] = np.dtype(config["dtype"]).name
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["dtype"] = np.dtype(config["dtype"]).type
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

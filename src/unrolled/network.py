@@ -1,0 +1,715 @@
+"""The column: named layers joined by links that may reach back in time, unrolled.
+
+A network is a set of **layers** and **links**. At every step t = 0 ... T-1, for every
+layer in an order that respects the delay-0 links::
+
+    z_dst(t) = sum over links (src -> dst @ d) of  W_link a_src(t - d)  +  b_dst
+    a_dst(t) = f_dst(z_dst(t))
+
+``src`` is a layer or an external input sequence (``"x"``, or e.g. ``"teacher"``). For
+t - d < 0 a node reads its **initial history**: zeros, a learned parameter
+(``init[layer]``, the lecture's h(-1)), or values the caller passes as ``state``.
+
+**Schedule.** The graph of layers is cut into strongly connected components and run in
+topological order. A component without a cycle is computed for all steps at once (one
+matrix product over T*N rows). A cyclic component (a recurrence) runs a time loop, but
+what it receives from outside the component is hoisted out of the loop into one matrix
+product, so the loop does only the recurrent products and activations.
+
+**BPTT** runs the same schedule backwards (the lecture's ``RNN_bptt``): dDIV/da(t) of a
+layer gathers what its outgoing links send back (delay-0 links from the same step, delay-d
+links from step t+d), times the activation's Jacobian, giving dDIV/dz(t). A link's weight
+gradient, sum_t dz_dst(t)^T a_src(t-d), is one matrix product over all steps. Gradients
+that reach t < 0 are the gradients of the initial histories.
+
+Internal layout is time major, ``(D + T, N, size)`` per node, where the first ``D`` rows hold
+the initial history (``D`` = the largest delay any link reads the node with): then a(t - d)
+for all t is the contiguous slice ``[D - d : D - d + T]``. Public arrays are batch first.
+
+Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import activations
+
+__all__ = ["Layer", "Link", "Network", "ForwardCache"]
+
+_INIT_KINDS = ("learned", "zeros")
+_GRADIENTS = ("full", "blocked")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer of ``size`` units: ``a = activation(z)``, ``z`` summing its incoming links.
+
+    ``init`` is where its history before t = 0 comes from when no ``state`` is given:
+    ``"learned"`` (a parameter ``init[name]``, one vector per delay slot, shared by the
+    batch; the lecture's h(-1)) or ``"zeros"``. It matters only for layers that some link
+    reads with a delay.
+    """
+
+    size: int
+    activation: str = "tanh"
+    bias: bool = True
+    init: str = "learned"
+
+    def __post_init__(self):
+        if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) or self.size < 1:
+            raise ValueError(f"Layer size must be a positive integer, got {self.size!r}")
+        activations.get(self.activation)
+        if self.init not in _INIT_KINDS:
+            raise ValueError(f"Layer init must be one of {_INIT_KINDS}, got {self.init!r}")
+
+    def get_config(self):
+        return {"size": int(self.size), "activation": self.activation, "bias": bool(self.bias), "init": self.init}
+
+
+@dataclass(frozen=True, eq=False)
+class Link:
+    """A link ``src -> dst`` reading ``src`` as it was ``delay`` steps ago.
+
+    ``weight``: ``None`` (a learned full matrix, randomly initialised), a scalar ``s``
+    (the matrix ``s * I``; src and dst must have the same size) or an array of shape
+    ``(dst size, src size)``. With ``trainable=False`` the weight is a constant and not
+    among the parameters (an Elman context's copy ``I``, a Jordan memory's ``decay * I``).
+    ``gradient="blocked"`` lets no gradient cross the link: its source is treated as a
+    constant input, as in the lecture's "simple" (Elman, Jordan) networks.
+    """
+
+    src: str
+    dst: str
+    delay: int = 0
+    weight: object = None
+    trainable: bool = True
+    gradient: str = "full"
+
+    def __post_init__(self):
+        for end in ("src", "dst"):
+            if not isinstance(getattr(self, end), str):
+                raise TypeError(f"Link {end} must be a layer or input name (str), got {getattr(self, end)!r}")
+        if isinstance(self.delay, bool) or not isinstance(self.delay, numbers.Integral):
+            raise TypeError(f"Link delay must be an integer, got {self.delay!r}")
+        if self.delay < 0:
+            raise ValueError(f"Link {self.src}->{self.dst}: delay must be >= 0, got {self.delay}")
+        if self.gradient not in _GRADIENTS:
+            raise ValueError(f"Link gradient must be one of {_GRADIENTS}, got {self.gradient!r}")
+        if self.weight is None and not self.trainable:
+            raise ValueError(f"Link {self.key}: a fixed (trainable=False) link needs a weight")
+
+    @property
+    def key(self):
+        """The parameter name of this link's weight, e.g. ``W[h->h@1]``."""
+        return f"W[{self.src}->{self.dst}@{self.delay}]"
+
+    def get_config(self):
+        w = self.weight
+        if isinstance(w, np.ndarray):
+            w = w.copy()
+        elif w is not None:
+            w = float(w)
+        return {"src": self.src, "dst": self.dst, "delay": int(self.delay), "weight": w,
+                "trainable": bool(self.trainable), "gradient": self.gradient}
+
+
+@dataclass
+class ForwardCache:
+    """What a forward pass keeps for BPTT, and the final history for continuation.
+
+    ``state``: dict node -> (N, D, size), the last D values of every node read with a
+    delay, at each sequence's own last valid step, oldest first. Pass it as ``state=`` to
+    continue the sequences where they stopped.
+    """
+
+    A: dict            # node -> (D + T, N, size) activations, history first
+    Z: dict            # layer -> (T, N, H) pre-activations
+    weights: dict      # link key -> (dst, src) weight used in this pass
+    lengths: np.ndarray  # (N,)
+    given: frozenset   # nodes whose initial history came from the caller
+    state: dict = field(default_factory=dict)
+
+    @property
+    def N(self):
+        return len(self.lengths)
+
+    @property
+    def T(self):
+        return next(iter(self.Z.values())).shape[0]
+
+
+class Network:
+    """One column of layers and delayed links, unrolled over time.
+
+    Parameters
+    ----------
+    inputs : dict name -> int
+        External input sequences and their widths, e.g. ``{"x": 3}``.
+    layers : dict name -> Layer
+    links : list of Link
+    output : str
+        The layer whose activations ``forward`` returns.
+    dtype : numpy float dtype, float32 by default (float64 for gradient checks).
+    seed : int or numpy.random.Generator, for the initial weights.
+
+    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
+    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
+    the network.
+    """
+
+    def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None):
+        self.dtype = _check_dtype(dtype)
+        self.inputs = _check_inputs_spec(inputs)
+        self.layers = _check_layers_spec(layers, self.inputs)
+        self.links = list(links)
+        self.output = output
+        self.seed = seed if not isinstance(seed, np.random.Generator) else None
+        if output not in self.layers:
+            raise ValueError(f"output must be one of the layers {list(self.layers)}, got {output!r}")
+        self._check_links()
+        self.depth = self._history_depths()
+        self.schedule = _schedule(self.layers, self.links)
+        self.params = {}
+        self.constants = {}
+        self._init_params(np.random.default_rng(seed))
+
+    # ----------------------------------------------------------------- structure
+    def _size(self, node):
+        return self.inputs[node] if node in self.inputs else self.layers[node].size
+
+    def _check_links(self):
+        seen = set()
+        for link in self.links:
+            if not isinstance(link, Link):
+                raise TypeError(f"links must be Link objects, got {type(link).__name__}")
+            if link.src not in self.layers and link.src not in self.inputs:
+                raise ValueError(
+                    f"link {link.key}: unknown source {link.src!r}; "
+                    f"expected a layer {list(self.layers)} or an input {list(self.inputs)}")
+            if link.dst not in self.layers:
+                raise ValueError(f"link {link.key}: unknown destination layer {link.dst!r}; "
+                                 f"expected one of {list(self.layers)}")
+            if link.key in seen:
+                raise ValueError(f"link {link.key} is given twice")
+            seen.add(link.key)
+            shape = (self._size(link.dst), self._size(link.src))
+            if isinstance(link.weight, np.ndarray):
+                if link.weight.shape != shape:
+                    raise ValueError(f"link {link.key}: weight must have shape {shape}, got {link.weight.shape}")
+            elif link.weight is not None:
+                if not isinstance(link.weight, numbers.Real):
+                    raise TypeError(f"link {link.key}: weight must be None, a number or an array, "
+                                    f"got {type(link.weight).__name__}")
+                if shape[0] != shape[1]:
+                    raise ValueError(f"link {link.key}: a scalar weight means s*I and needs equal sizes, "
+                                     f"got src {shape[1]} and dst {shape[0]}")
+
+    def _history_depths(self):
+        depth = {name: 0 for name in list(self.inputs) + list(self.layers)}
+        for link in self.links:
+            depth[link.src] = max(depth[link.src], link.delay)
+        return depth
+
+    def _incoming(self, layer):
+        return [link for link in self.links if link.dst == layer]
+
+    def _init_params(self, rng):
+        fan_in = {name: 0 for name in self.layers}
+        for link in self.links:
+            if link.weight is None:
+                fan_in[link.dst] += self._size(link.src)
+        for link in self.links:
+            shape = (self._size(link.dst), self._size(link.src))
+            if link.weight is None:
+                k = 1.0 / np.sqrt(fan_in[link.dst])
+                w = rng.uniform(-k, k, size=shape)
+            elif isinstance(link.weight, np.ndarray):
+                w = link.weight
+            else:
+                w = float(link.weight) * np.eye(shape[0])
+            w = np.array(w, dtype=self.dtype)
+            (self.params if link.trainable else self.constants)[link.key] = w
+        for name, layer in self.layers.items():
+            if layer.bias:
+                self.params[f"b[{name}]"] = np.zeros(layer.size, dtype=self.dtype)
+        for name, layer in self.layers.items():
+            if layer.init == "learned" and self.depth[name] > 0:
+                self.params[f"init[{name}]"] = np.zeros((self.depth[name], layer.size), dtype=self.dtype)
+
+    def weight(self, link):
+        """The current weight matrix of ``link`` (a parameter or a constant)."""
+        return self.params[link.key] if link.key in self.params else self.constants[link.key]
+
+    @property
+    def n_in(self):
+        return self.inputs.get("x", 0)
+
+    @property
+    def n_out(self):
+        return self.layers[self.output].size
+
+    def get_config(self):
+        return {
+            "inputs": dict(self.inputs),
+            "layers": {name: layer.get_config() for name, layer in self.layers.items()},
+            "links": [link.get_config() for link in self.links],
+            "output": self.output,
+            "dtype": np.dtype(self.dtype).name,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layers = {name: Layer(**spec) for name, spec in config.pop("layers").items()}
+        links = [Link(**spec) for spec in config.pop("links")]
+        return cls(config.pop("inputs"), layers, links, config.pop("output"),
+                   dtype=np.dtype(config.pop("dtype")), seed=config.pop("seed", None))
+
+    def __repr__(self):
+        links = ", ".join(link.key[2:-1] for link in self.links)
+        return f"Network(layers={list(self.layers)}, links=[{links}], output={self.output!r})"
+
+    # ------------------------------------------------------------------- forward
+    def forward(self, x, *, lengths=None, state=None, **inputs):
+        """Run the column over whole sequences.
+
+        Parameters
+        ----------
+        x : (N, T, n_in) array, the input ``"x"`` (``None`` if the network has none).
+        lengths : (N,) ints, valid steps of each sequence (padding at the end), or None.
+        state : dict node -> (N, D, size) initial history, oldest first (e.g. the
+            ``cache.state`` of an earlier pass, to continue the sequences).
+        **inputs : further external inputs by name, each (N, T, width).
+
+        Returns ``(y, cache)``: y (N, T, n_out), zero at padded steps; ``cache`` for
+        ``backward``, with ``cache.state`` the final history of every delayed node.
+        """
+        seqs = self._gather_inputs(x, inputs)
+        N, T = next(iter(seqs.values())).shape[:2] if seqs else (None, None)
+        if N is None:
+            raise ValueError("this network has no input: nothing sets the number of steps")
+        lengths = check_lengths(lengths, N, T)
+        state = self._check_state(state, N)
+        valid = (np.arange(T)[:, None] < lengths[None, :])[..., None]  # (T, N, 1)
+
+        A, Z = {}, {}
+        for name in self.inputs:
+            D = self.depth[name]
+            buf = np.empty((D + T, N, self.inputs[name]), dtype=self.dtype)
+            buf[:D] = state[name] if name in state else 0.0
+            buf[D:] = np.where(valid, np.swapaxes(seqs[name], 0, 1), 0.0)
+            A[name] = buf
+        for name, layer in self.layers.items():
+            D = self.depth[name]
+            buf = np.empty((D + T, N, layer.size), dtype=self.dtype)
+            if name in state:
+                buf[:D] = state[name]
+            elif f"init[{name}]" in self.params:
+                buf[:D] = self.params[f"init[{name}]"][:, None, :]
+            else:
+                buf[:D] = 0.0
+            A[name] = buf
+
+        weights = {link.key: self.weight(link).copy() for link in self.links}
+        for component, cyclic in self.schedule:
+            members = set(component)
+            # Everything from outside the component, for all steps at once (hoisted).
+            for name in component:
+                z = np.empty((T, N, self.layers[name].size), dtype=self.dtype)
+                b = self.params.get(f"b[{name}]")
+                z[...] = 0.0 if b is None else b
+                for link in self._incoming(name):
+                    if link.src not in members:
+                        z += _matmul_seq(_shifted(A, self.depth, link.src, link.delay, T), weights[link.key].T)
+                Z[name] = z
+            if not cyclic:
+                (name,) = component
+                D = self.depth[name]
+                activations.get(self.layers[name].activation).forward(Z[name], out=A[name][D:])
+                continue
+            # The recurrence: only the links inside the component, step by step.
+            inside = {name: [lk for lk in self._incoming(name) if lk.src in members] for name in component}
+            for t in range(T):
+                for name in component:
+                    zt = Z[name][t]                                       # (N, H)
+                    for link in inside[name]:
+                        src_t = A[link.src][self.depth[link.src] + t - link.delay]   # (N, S)
+                        zt += src_t @ weights[link.key].T
+                    act = activations.get(self.layers[name].activation)
+                    act.forward(zt, out=A[name][self.depth[name] + t])
+
+        out = A[self.output][self.depth[self.output]:]
+        y = np.where(valid, out, 0.0).astype(self.dtype, copy=False).swapaxes(0, 1)
+        cache = ForwardCache(A=A, Z=Z, weights=weights, lengths=lengths, given=frozenset(state))
+        cache.state = self._final_state(A, lengths)
+        return np.ascontiguousarray(y), cache
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+        """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state."""
+        y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
+        return (y, cache.state) if return_state else y
+
+    def _final_state(self, A, lengths):
+        state = {}
+        N = len(lengths)
+        for name, D in self.depth.items():
+            if D == 0:
+                continue
+            rows = lengths[:, None] + np.arange(D)[None, :]               # (N, D) in buffer rows
+            state[name] = A[name][rows, np.arange(N)[:, None]].copy()    # (N, D, size)
+        return state
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dy, cache):
+        """BPTT: ``(grads, dx)`` from ``dy`` = dDIV/dy (N, T, n_out).
+
+        ``grads`` has exactly the keys of ``params``; ``dx`` (N, T, n_in) is dDIV/dx
+        (``None`` if the network has no input ``"x"``). Pure: the same arguments give the
+        same answer.
+        """
+        grads, dinputs, _ = self.backward_full(dy, cache)
+        return grads, dinputs.get("x")
+
+    def backward_full(self, dy, cache, *, dstate=None):
+        """BPTT with every gradient: ``(grads, dinputs, dstate_in)``.
+
+        dy : (N, T, n_out) gradient of the divergence w.r.t. the outputs; a
+            ``divergences.LogitGradient`` whose ``activation`` is the output layer's is
+            taken through its exact ``dz`` (fused softmax / sigmoid cross-entropy).
+        dstate : optional dict node -> (N, D, size), gradient w.r.t. ``cache.state``
+            (when the final state feeds something else, e.g. a decoder).
+
+        Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
+        and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
+        """
+        A, Z, W, lengths = cache.A, cache.Z, cache.weights, cache.lengths
+        N, T = cache.N, cache.T
+        valid = (np.arange(T)[:, None] < lengths[None, :])[..., None]  # (T, N, 1)
+        out = self.output
+        dy_arr = self._check_dy(dy, N, T)
+        dA = {name: np.zeros_like(buf) for name, buf in A.items()}
+        fused = None
+        if getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None:
+            fused = np.where(valid, np.swapaxes(np.asarray(dy.dz, dtype=self.dtype), 0, 1), 0.0)
+        else:
+            dA[out][self.depth[out]:] += np.where(valid, np.swapaxes(dy_arr, 0, 1), 0.0)
+        for name, g in (dstate or {}).items():
+            if name not in cache.state:
+                raise ValueError(f"dstate names {name!r}, which has no final state; "
+                                 f"expected some of {sorted(cache.state)}")
+            g = np.asarray(g, dtype=self.dtype)
+            if g.shape != cache.state[name].shape:
+                raise ValueError(f"dstate[{name!r}] must have shape {cache.state[name].shape}, got {g.shape}")
+            rows = lengths[:, None] + np.arange(self.depth[name])[None, :]
+            np.add.at(dA[name], (rows, np.arange(N)[:, None]), g)
+
+        grads = {}
+        for component, cyclic in reversed(self.schedule):
+            members = set(component)
+            dZ = {}
+            if not cyclic:
+                (name,) = component
+                dZ[name] = self._dz(name, dA[name][self.depth[name]:], A, Z[name], slice(None))
+                if name == out and fused is not None:
+                    dZ[name] += fused
+            else:
+                inside = {name: [lk for lk in self._incoming(name) if lk.src in members] for name in component}
+                for name in component:
+                    dZ[name] = np.empty_like(Z[name])
+                for t in range(T - 1, -1, -1):
+                    for name in reversed(component):
+                        D = self.depth[name]
+                        dz = self._dz(name, dA[name][D + t], A, Z[name][t], D + t)       # (N, H)
+                        if name == out and fused is not None:
+                            dz += fused[t]
+                        dZ[name][t] = dz
+                        for link in inside[name]:
+                            if link.gradient == "full":
+                                dA[link.src][self.depth[link.src] + t - link.delay] += dz @ W[link.key]
+            # Pool over time: one product per link for the weight gradient, and the
+            # gradient sent to sources outside the component.
+            for name in component:
+                dz = dZ[name]                                                    # (T, N, H)
+                if f"b[{name}]" in self.params:
+                    grads[f"b[{name}]"] = dz.sum(axis=(0, 1))
+                for link in self._incoming(name):
+                    src = _shifted(A, self.depth, link.src, link.delay, T)         # (T, N, S)
+                    if link.key in self.params:
+                        grads[link.key] = _flat(dz).T @ _flat(src)
+                    if link.gradient == "full" and link.src not in members:
+                        Ds = self.depth[link.src]
+                        dA[link.src][Ds - link.delay: Ds - link.delay + T] += _matmul_seq(dz, W[link.key])
+
+        for name, layer in self.layers.items():
+            key = f"init[{name}]"
+            if key in self.params:
+                D = self.depth[name]
+                grads[key] = (np.zeros_like(self.params[key]) if name in cache.given
+                              else dA[name][:D].sum(axis=1))
+        dinputs = {name: np.ascontiguousarray(np.swapaxes(dA[name][self.depth[name]:], 0, 1))
+                   for name in self.inputs}
+        dstate_in = {name: np.ascontiguousarray(np.swapaxes(dA[name][:self.depth[name]], 0, 1))
+                     for name in cache.given}
+        grads = {key: grads[key].astype(self.dtype, copy=False) for key in self.params}
+        return grads, dinputs, dstate_in
+
+    def _dz(self, name, da, A, z, rows):
+        """dDIV/dz of layer ``name`` from dDIV/da, at the buffer rows ``rows``."""
+        act = activations.get(self.layers[name].activation)
+        D = self.depth[name]
+        a = A[name][D:] if isinstance(rows, slice) else A[name][rows]
+        return act.backward(da, a, z)
+
+    # --------------------------------------------------------------- validation
+    def _gather_inputs(self, x, inputs):
+        given = dict(inputs)
+        if x is not None:
+            given["x"] = x
+        unknown = set(given) - set(self.inputs)
+        if unknown:
+            raise ValueError(f"unknown input(s) {sorted(unknown)}: this network reads {list(self.inputs)}")
+        missing = set(self.inputs) - set(given)
+        if missing:
+            name = sorted(missing)[0]
+            raise ValueError(f"this network reads the input {name!r}: pass {name}= an array of shape "
+                             f"(N, T, {self.inputs[name]})")
+        seqs, shape = {}, None
+        for name in self.inputs:
+            arr = as_float_array(given[name], self.dtype, name)
+            if arr.ndim != 3 or arr.shape[2] != self.inputs[name]:
+                raise ValueError(f"expected {name} of shape (N, T, {self.inputs[name]}), got {arr.shape}")
+            if arr.shape[1] == 0:
+                raise ValueError(f"{name} has no time steps (T = 0)")
+            if shape is not None and arr.shape[:2] != shape:
+                raise ValueError(f"all inputs must share (N, T): {name} has {arr.shape[:2]}, expected {shape}")
+            shape = arr.shape[:2]
+            seqs[name] = arr
+        return seqs
+
+    def _check_state(self, state, N):
+        if state is None:
+            return {}
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict node -> (N, D, size) array, got {type(state).__name__}")
+        checked = {}
+        for name, value in state.items():
+            if name not in self.depth or self.depth[name] == 0:
+                raise ValueError(f"state names {name!r}, which no link reads with a delay; "
+                                 f"expected some of {sorted(n for n, d in self.depth.items() if d)}")
+            shape = (N, self.depth[name], self._size(name))
+            arr = as_float_array(value, self.dtype, f"state[{name!r}]")
+            if arr.shape != shape:
+                raise ValueError(f"expected state[{name!r}] of shape {shape} (N, D, size), got {arr.shape}")
+            checked[name] = np.swapaxes(arr, 0, 1)   # (D, N, size)
+        return checked
+
+    def _check_dy(self, dy, N, T):
+        arr = as_float_array(dy, self.dtype, "dy")
+        shape = (N, T, self.n_out)
+        if arr.shape != shape:
+            raise ValueError(f"expected dy of shape {shape} like the outputs, got {arr.shape}")
+        return arr
+
+
+# ---------------------------------------------------------------------- helpers
+def _flat(a):
+    """(T, N, S) -> (T*N, S) without a copy when contiguous."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def _matmul_seq(a, w):
+    """(T, N, S) @ (S, H) -> (T, N, H) as one matrix product over T*N rows."""
+    return (_flat(a) @ w).reshape(a.shape[0], a.shape[1], w.shape[1])
+
+
+def _shifted(A, depth, node, delay, T):
+    """a_node(t - delay) for t = 0 .. T-1: a (T, N, size) view of the history buffer."""
+    D = depth[node]
+    return A[node][D - delay: D - delay + T]
+
+
+def as_float_array(value, dtype, name):
+    """``value`` as an array of ``dtype``; TypeError for anything not real numbers."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)
+
+
+def check_lengths(lengths, N, T):
+    """``lengths`` as (N,) int64 in [0, T]; all T when None."""
+    if lengths is None:
+        return np.full(N, T, dtype=np.int64)
+    arr = np.asarray(lengths)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (N,):
+        raise ValueError(f"expected lengths of shape ({N},), one per sequence, got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > T):
+        raise ValueError(f"lengths must lie in [0, T={T}], got values from {arr.min()} to {arr.max()}")
+    return arr.astype(np.int64)
+
+
+def _check_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt.type
+
+
+def _check_inputs_spec(inputs):
+    if not isinstance(inputs, dict):
+        raise TypeError(f"inputs must be a dict name -> width, got {type(inputs).__name__}")
+    for name, width in inputs.items():
+        if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
+            raise ValueError(f"input {name!r} must have a positive integer width, got {width!r}")
+    return {name: int(w) for name, w in inputs.items()}
+
+
+def _check_layers_spec(layers, inputs):
+    if not isinstance(layers, dict) or not layers:
+        raise TypeError("layers must be a non-empty dict name -> Layer")
+    for name, layer in layers.items():
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer {name!r} must be a Layer, got {type(layer).__name__}")
+        if name in inputs:
+            raise ValueError(f"{name!r} is both an input and a layer")
+    return dict(layers)
+
+
+def _schedule(layers, links):
+    """Strongly connected components of the layer graph, in topological order.
+
+    Returns a list of ``(component, cyclic)``; each component's layers are ordered
+    by its delay-0 links. Raises ValueError naming a cycle of delay-0 links.
+    """
+    names = list(layers)
+    index = {name: i for i, name in enumerate(names)}
+    edges = {name: [] for name in names}     # every layer -> layer link
+    zero = {name: [] for name in names}      # delay-0 layer -> layer links
+    for link in links:
+        if link.src in layers:
+            edges[link.src].append(link.dst)
+            if link.delay == 0:
+                zero[link.src].append(link.dst)
+    cycle = _find_cycle(names, zero)
+    if cycle:
+        raise ValueError("delay-0 links form a cycle: " + " -> ".join(cycle)
+                         + "; every loop needs a link with delay >= 1")
+
+    # Tarjan's algorithm (iterative), then order the components.
+    comp_of, comps = {}, []
+    counter, stack, on_stack, low, num = [0], [], set(), {}, {}
+    for root in names:
+        if root in num:
+            continue
+        work = [(root, iter(edges[root]))]
+        num[root] = low[root] = counter[0]; counter[0] += 1
+        stack.append(root); on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            advanced = False
+            for nxt in it:
+                if nxt not in num:
+                    num[nxt] = low[nxt] = counter[0]; counter[0] += 1
+                    stack.append(nxt); on_stack.add(nxt)
+                    work.append((nxt, iter(edges[nxt])))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], num[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == num[node]:
+                comp = []
+                while True:
+                    v = stack.pop(); on_stack.discard(v)
+                    comp.append(v); comp_of[v] = len(comps)
+                    if v == node:
+                        break
+                comps.append(comp)
+
+    # Topological order of the condensed graph (Kahn, ties by layer order).
+    n = len(comps)
+    succ = [set() for _ in range(n)]
+    indeg = [0] * n
+    for u in names:
+        for v in edges[u]:
+            cu, cv = comp_of[u], comp_of[v]
+            if cu != cv and cv not in succ[cu]:
+                succ[cu].add(cv); indeg[cv] += 1
+    ready = sorted((min(index[v] for v in comps[c]), c) for c in range(n) if indeg[c] == 0)
+    order = []
+    while ready:
+        _, c = ready.pop(0)
+        order.append(c)
+        for d in succ[c]:
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                ready.append((min(index[v] for v in comps[d]), d))
+                ready.sort()
+    schedule = []
+    for c in order:
+        members = set(comps[c])
+        ordered = _topo_order([v for v in names if v in members], zero)
+        cyclic = len(members) > 1 or any(v in edges[v] for v in members)
+        schedule.append((ordered, cyclic))
+    return schedule
+
+
+def _topo_order(members, zero):
+    """``members`` ordered so that every delay-0 link inside them goes forward."""
+    inside = set(members)
+    indeg = {v: 0 for v in members}
+    for u in members:
+        for v in zero[u]:
+            if v in inside:
+                indeg[v] += 1
+    ready = [v for v in members if indeg[v] == 0]
+    order = []
+    while ready:
+        u = ready.pop(0)
+        order.append(u)
+        for v in zero[u]:
+            if v in inside:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    ready.append(v)
+    return order
+
+
+def _find_cycle(names, succ):
+    """A cycle in the graph ``succ`` as a list of names (first repeated last), or None."""
+    color = {v: 0 for v in names}   # 0 new, 1 on the path, 2 done
+    for root in names:
+        if color[root]:
+            continue
+        path, work = [root], [iter(succ[root])]
+        color[root] = 1
+        while work:
+            for nxt in work[-1]:
+                if color[nxt] == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if color[nxt] == 0:
+                    color[nxt] = 1
+                    path.append(nxt)
+                    work.append(iter(succ[nxt]))
+                    break
+            else:
+                color[path.pop()] = 2
+                work.pop()
+    return None
