@@ -45,8 +45,9 @@ def build_parser():
                     "fit on 1700-1920, and print the one-step average relative variance (ARV) "
                     "on 1921-1955 and 1956-1979 beside persistence and a least-squares AR(12).")
     train.add_argument("--model", choices=["rnn"], default="rnn", help="the model to train (default: rnn)")
-    train.add_argument("--hidden", type=_hidden, default=(8,), help="hidden layer sizes, e.g. 8 or 16,8 (default: 8)")
-    train.add_argument("--epochs", type=_positive_int, default=600, help="training epochs (default: 600)")
+    train.add_argument("--hidden", type=_hidden, default=(16,), help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
+    train.add_argument("--epochs", type=_positive_int, default=2000,
+                       help="most training epochs; early stopping on 1901-1920 ends sooner (default: 2000)")
     train.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", type=Path, default=Path("sunspots-rnn.npz"),

@@ -70,9 +70,9 @@ def _mask(years, part):
     return (years >= lo) & (years <= hi)
 
 
-def train_sunspots(model=None, *, epochs=600, lr=0.01, seed=0, progress=True, validation_years=20,
-                   patience=150):
-    """Train ``model`` (default: ``RNN(1, 1, hidden=(8,))``) on the classic split.
+def train_sunspots(model=None, *, epochs=2000, lr=0.01, seed=0, progress=True, validation_years=20,
+                   patience=300):
+    """Train ``model`` (default: ``RNN(1, 1, hidden=(16,))``) on the classic split.
 
     The last ``validation_years`` of the fit period (1901-1920 by default) are held out
     of the gradient and pick the stopping epoch (early stopping with ``patience``,
@@ -90,7 +90,7 @@ def train_sunspots(model=None, *, epochs=600, lr=0.01, seed=0, progress=True, va
     z = (values - mean) / scale
 
     if model is None:
-        model = RNN(1, 1, hidden=(8,), seed=seed)
+        model = RNN(1, 1, hidden=(16,), seed=seed)
     dtype = model.dtype
     # One sequence: input year t, target year t+1, for targets up to 1920.
     x = z[None, :fit_end - 1, None].astype(dtype)

@@ -186,7 +186,7 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be a positive norm, got {clip!r}")
 
-    x, d, lengths, inputs = _check_data(model, x, d, lengths, inputs, "x")
+    x, d, lengths, inputs = _check_data(model, x, d, lengths, _with_fit_inputs(model, x, d, inputs), "x")
     if validation is not None:
         validation = _check_validation(model, validation)
     callbacks = list(callbacks)
@@ -222,7 +222,9 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
                                      "lower the learning rate or clip the gradient (clip=1.0)")
         history.loss.append(logs["loss"])
         if validation is not None:
-            logs["val_loss"] = evaluate(model, *validation, divergence=val_div)
+            xv, dv, lv = validation
+            logs["val_loss"] = evaluate(model, xv, dv, lv, divergence=val_div,
+                                        inputs=_with_fit_inputs(model, xv, dv, None))
             history.val_loss.append(logs["val_loss"])
         stop = False
         for cb in callbacks:
@@ -243,6 +245,17 @@ def evaluate(model, x, d, lengths=None, *, divergence, inputs=None):
     y, _ = model.forward(x, lengths=lengths, **(inputs or {}))
     value, _ = div(y, d, lengths=lengths)
     return float(value)
+
+
+def _with_fit_inputs(model, x, d, inputs):
+    """The extra inputs a model reads in training (an open-loop NARX: its teacher = d).
+
+    A model may define ``fit_inputs(x, d) -> dict``; the caller's ``inputs`` win.
+    """
+    hook = getattr(model, "fit_inputs", None)
+    extra = dict(hook(x, d)) if hook is not None else {}
+    extra.update(inputs or {})
+    return extra
 
 
 def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt):
