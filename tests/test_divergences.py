@@ -442,8 +442,10 @@ def test_registry():
     assert dv.get(div) is div and type(div.div) is CrossEntropy
     with pytest.raises(ValueError, match=r"expected a Divergence or one of \['binary_cross_entropy', 'cross_entropy', 'mse', 'squared_error'\], got 'l1'"):
         dv.get("l1")
-    with pytest.raises(TypeError, match="expected a Divergence or a name"):
+    with pytest.raises(TypeError, match="expected a Divergence, a callable div"):
         dv.get(3)
+    plain = lambda y, d, *, lengths=None: (0.0, np.zeros_like(y))  # noqa: E731
+    assert dv.get(plain) is plain
     assert set(dv.__all__) == {
         "Divergence", "SquaredError", "CrossEntropy", "BinaryCrossEntropy",
         "LastStep", "PooledMean", "LogitGradient", "get",

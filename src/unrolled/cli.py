@@ -129,6 +129,9 @@ def _atomic_savefig(fig, path):
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format="png")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp made it 0600; give it a new file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -29,6 +29,8 @@ Shape legend: N batch, T time, C outputs.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 __all__ = [
@@ -161,6 +163,15 @@ class Divergence:
     def __call__(self, y, d, *, lengths=None):
         raise NotImplementedError
 
+    def restrict(self, rows=None, steps=None):
+        """The same divergence on a minibatch (``rows``) and/or time window (``steps``).
+
+        Only per-step weights depend on which sequences and steps are scored, so a
+        divergence without them returns itself. ``fit`` calls this for every
+        minibatch and truncated-BPTT window.
+        """
+        return self
+
 
 class _PerStep(Divergence):
     """A divergence that is a (weighted) sum of per-step divergences.
@@ -179,6 +190,18 @@ class _PerStep(Divergence):
     def __repr__(self):
         w = "" if self.weights is None else f"weights=<{self.weights.shape}>"
         return f"{type(self).__name__}({w})"
+
+    def restrict(self, rows=None, steps=None):
+        if self.weights is None:
+            return self
+        w = self.weights
+        if rows is not None and w.ndim == 2:
+            w = w[rows]
+        if steps is not None:
+            w = w[..., steps]
+        new = copy.copy(self)
+        new.weights = w
+        return new
 
     def _targets(self, d, y, mask):
         """d as a (N, T, C) array of y's dtype (default: same shape as y)."""
@@ -344,6 +367,14 @@ class LastStep(Divergence):
     def __init__(self, div):
         self.div = get(div)
 
+    def restrict(self, rows=None, steps=None):
+        inner = self.div.restrict(rows=rows)
+        if inner is self.div:
+            return self
+        new = copy.copy(self)
+        new.div = inner
+        return new
+
     def __repr__(self):
         return f"LastStep({self.div!r})"
 
@@ -387,6 +418,14 @@ class PooledMean(Divergence):
     def __init__(self, div):
         self.div = get(div)
 
+    def restrict(self, rows=None, steps=None):
+        inner = self.div.restrict(rows=rows)
+        if inner is self.div:
+            return self
+        new = copy.copy(self)
+        new.div = inner
+        return new
+
     def __repr__(self):
         return f"PooledMean({self.div!r})"
 
@@ -417,11 +456,13 @@ _REGISTRY = {
 
 def get(name_or_div):
     """A Divergence by name ("squared_error"/"mse", "cross_entropy",
-    "binary_cross_entropy"), or a Divergence instance unchanged."""
-    if isinstance(name_or_div, Divergence):
+    "binary_cross_entropy"), or a Divergence instance (or any callable
+    ``div(y, d, *, lengths=None) -> (value, dy)``) unchanged."""
+    if isinstance(name_or_div, Divergence) or (callable(name_or_div) and not isinstance(name_or_div, type)):
         return name_or_div
     if not isinstance(name_or_div, str):
-        raise TypeError(f"expected a Divergence or a name, got {type(name_or_div).__name__}")
+        raise TypeError(f"expected a Divergence, a callable div(y, d, *, lengths) or a name, "
+                        f"got {type(name_or_div).__name__}")
     if name_or_div in _REGISTRY:
         return _REGISTRY[name_or_div]()
     raise ValueError(

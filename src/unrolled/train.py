@@ -212,7 +212,7 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
         for b, idx in enumerate(batches):
             xb = None if x is None else x[idx]
             extra = {k: v[idx] for k, v in inputs.items()}
-            loss = _train_batch(model, xb, d[idx], lengths[idx], extra, div, opt, clip, bptt)
+            loss = _train_batch(model, xb, d[idx], lengths[idx], extra, _restrict(div, rows=idx), opt, clip, bptt)
             total += loss
             for cb in callbacks:
                 cb.on_batch_end(model, b, len(batches), loss)
@@ -247,6 +247,12 @@ def evaluate(model, x, d, lengths=None, *, divergence, inputs=None):
     return float(value)
 
 
+def _restrict(div, rows=None, steps=None):
+    """``div`` for a minibatch / window (its per-step weights sliced); plain callables as they are."""
+    restrict = getattr(div, "restrict", None)
+    return div if restrict is None else restrict(rows=rows, steps=steps)
+
+
 def _with_fit_inputs(model, x, d, inputs):
     """The extra inputs a model reads in training (an open-loop NARX: its teacher = d).
 
@@ -272,7 +278,7 @@ def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt):
             break
         sl = slice(s, s + bptt)
         loss, state = _step(model, None if x is None else x[:, sl], d[:, sl], win,
-                            {k: v[:, sl] for k, v in inputs.items()}, state, div, opt, clip)
+                            {k: v[:, sl] for k, v in inputs.items()}, state, _restrict(div, steps=sl), opt, clip)
         total += loss
     return total
 

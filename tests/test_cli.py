@@ -1,0 +1,162 @@
+"""``unrolled train``: the sunspot benchmark end to end, its numbers checked independently."""
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+from unrolled.cli import main
+from unrolled.datasets import load_sunspots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PARTS = {"fit": None, "test1": (1921, 1955), "test2": (1956, 1979)}
+ROW = re.compile(r"^(RNN|persistence|AR\(12\))\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
+
+
+def parse_table(out):
+    """{row name: (fit, test1, test2)} from the printed ARV table."""
+    lines = out.splitlines()
+    header = [i for i, line in enumerate(lines) if line.startswith("one-step ARV")]
+    assert len(header) == 1, out
+    assert lines[header[0]].split()[2:] == ["1700-1920", "(fit)", "1921-1955", "1956-1979"]
+    rows = {}
+    for line in lines[header[0] + 1: header[0] + 4]:
+        m = ROW.match(line)
+        assert m, f"not a table row: {line!r}"
+        rows[m.group(1)] = tuple(float(v) for v in m.group(2, 3, 4))
+    assert set(rows) == {"RNN", "persistence", "AR(12)"}
+    return rows
+
+
+def expected_arvs(predict):
+    """ARV = MSE / var(1700-1979) of one-step forecasts ``predict(i)`` of values[i].
+
+    Scored on every target year of each part that has a forecast (not None).
+    """
+    years, values = load_sunspots()
+    keep = years <= 1979
+    years, values = years[keep], values[keep]
+    variance = np.mean((values - values.mean()) ** 2)
+    out = []
+    for lo, hi in ((1700, 1920), (1921, 1955), (1956, 1979)):
+        errors = []
+        for i in np.flatnonzero((years >= lo) & (years <= hi)):
+            p = predict(i, values)
+            if p is not None:
+                errors.append((p - values[i]) ** 2)
+        out.append(np.mean(errors) / variance)
+    return tuple(out)
+
+
+def persistence(i, values):
+    return values[i - 1] if i >= 1 else None
+
+
+def ar12_predictor():
+    """Least-squares AR(12) with intercept, fitted on the targets of 1712-1920."""
+    years, values = load_sunspots()
+    order = 12
+    targets = [i for i in range(len(years)) if years[i] <= 1920 and i >= order]
+    assert years[targets[0]] == 1712 and years[targets[-1]] == 1920
+    X = np.array([[values[i - lag] for lag in range(1, order + 1)] + [1.0] for i in targets])
+    coef = np.linalg.lstsq(X, values[targets], rcond=None)[0]
+
+    def predict(i, values):
+        if i < order:
+            return None
+        return float(np.dot(coef[:order], values[i - np.arange(1, order + 1)]) + coef[order])
+
+    return predict
+
+
+def test_train_prints_arv_table_saves_model_and_plot(tmp_path, capsys):
+    import unrolled
+
+    out_path, plot_path = tmp_path / "m.npz", tmp_path / "p.png"
+    code = main(["train", "--epochs", "30", "--no-progress", "--out", str(out_path),
+                 "--plot", str(plot_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    m = re.search(r"RNN hidden=\[(\d+(?:, \d+)*)\] trained 30 epochs", out)
+    assert m, out
+    hidden = tuple(int(h) for h in m.group(1).split(", "))     # the default layer sizes
+    rows = parse_table(out)
+
+    # Printed with 4 decimals: agree to half a unit in the last place.
+    tol = 0.5e-4 + 1e-9
+    np.testing.assert_allclose(rows["persistence"], expected_arvs(persistence), rtol=0, atol=tol)
+    np.testing.assert_allclose(rows["AR(12)"], expected_arvs(ar12_predictor()), rtol=0, atol=tol)
+    # The classic values (Weigend et al. split): persistence 0.2903 / 0.4268 / 0.9647,
+    # AR(12) 0.1319 / 0.1296 / 0.3679.
+    np.testing.assert_allclose(rows["persistence"], (0.2903, 0.4268, 0.9647), atol=tol)
+    np.testing.assert_allclose(rows["AR(12)"], (0.1319, 0.1296, 0.3679), atol=tol)
+
+    # The model file loads, and the loaded network's forecasts give the RNN row.
+    assert out_path.is_file() and str(out_path) in out
+    model = unrolled.load(out_path)
+    assert isinstance(model, unrolled.RNN) and model.hidden == hidden
+    untrained = unrolled.RNN(1, 1, hidden=hidden, seed=0)
+    assert any(not np.array_equal(model.params[k], untrained.params[k]) for k in model.params)
+    years, values = load_sunspots()
+    values = values[years <= 1979]
+    fit_values = values[:221]               # the network reads the series z-scored on 1700-1920
+    mean, scale = fit_values.mean(), fit_values.std()
+    z = ((values - mean) / scale)[None, :-1, None].astype(model.dtype)
+    forecast = model.predict(z)[0, :, 0].astype(np.float64) * scale + mean   # element i -> year i+1
+    rnn = expected_arvs(lambda i, v: forecast[i - 1] if i >= 1 else None)
+    np.testing.assert_allclose(rows["RNN"], rnn, rtol=0, atol=tol)
+    # Measured after 30 epochs (default hidden=(16,)): RNN 0.1241 / 0.1323 / 0.5742, ahead of
+    # persistence in every part.
+    assert all(r < p for r, p in zip(rows["RNN"], rows["persistence"]))
+
+    # The plot is a PNG.
+    assert plot_path.is_file() and str(plot_path) in out
+    data = plot_path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_train_no_plot_writes_no_plot(tmp_path, capsys):
+    plot_path = tmp_path / "p.png"
+    code = main(["train", "--epochs", "1", "--no-progress", "--no-plot", "--hidden", "3,2",
+                 "--out", str(tmp_path / "m.npz"), "--plot", str(plot_path)])
+    assert code == 0
+    assert not plot_path.exists() and (tmp_path / "m.npz").is_file()
+    out = capsys.readouterr().out
+    assert "RNN hidden=[3, 2] trained 1 epochs" in out
+    assert all(np.isfinite(v) for row in parse_table(out).values() for v in row)
+
+
+def test_plot_file_gets_the_usual_permissions(tmp_path, capsys):
+    code = main(["train", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "m.npz"),
+                 "--plot", str(tmp_path / "p.png")])
+    assert code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_train_help_exits_zero_and_lists_epochs(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--epochs" in out and "--hidden" in out and "--no-plot" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--epochs", "0"], "expected a positive integer, got 0"),
+    (["train", "--epochs", "-3"], "expected a positive integer, got -3"),
+    (["train", "--hidden", "8,0"], "layer sizes must be positive"),
+    (["train", "--model", "lstm"], "invalid choice"),
+])
+def test_bad_arguments_exit_with_code_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_no_command_prints_help():
+    assert main([]) == 0
