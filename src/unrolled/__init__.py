@@ -7,9 +7,11 @@ outputs (N, T, n_out).
 """
 
 from . import activations, divergences, optim
+from .blocks import Bidirectional, Stack
+from .generate import generate
 from .interop import from_torch, to_torch, torch_h0
 from .io import load, register_model, save
-from .models import RNN
+from .models import RNN, BiRNN, Seq2Seq
 from .network import ForwardCache, Layer, Link, Network
 from .train import Callback, Checkpoint, EarlyStopping, History, ProgressBar, evaluate, fit
 
@@ -20,7 +22,8 @@ for _cls in (Network, RNN):
 del _cls
 
 __all__ = [
-    "Network", "Layer", "Link", "ForwardCache", "RNN",
+    "Network", "Layer", "Link", "ForwardCache", "RNN", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
+    "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar",
     "save", "load", "from_torch", "to_torch", "torch_h0",
     "activations", "divergences", "optim",

@@ -318,5 +318,5 @@ def _check_validation(model, validation):
         raise ValueError("validation must be (x_val, d_val) or (x_val, d_val, lengths_val)")
     xv, dv = validation[0], validation[1]
     lv = validation[2] if len(validation) == 3 else None
-    xv, dv, lv, _ = _check_data(model, xv, dv, lv, None, "x_val")
+    xv, dv, lv, _ = _check_data(model, xv, dv, lv, _with_fit_inputs(model, xv, dv, None), "x_val")
     return xv, dv, lv

@@ -1,0 +1,363 @@
+"""Blocks that hold other blocks: the lecture's bidirectional block, and blocks in series.
+
+A **block** is anything with the model interface: ``params`` (dict name -> live array),
+``forward(x, *, lengths=None, state=None) -> (y, cache)``, ``backward(dy, cache) ->
+(grads, dx)``, ``n_in``, ``n_out`` and ``dtype``. A :class:`~unrolled.network.Network`,
+every named model, and the two blocks of this module are blocks, so they nest.
+
+- :class:`Bidirectional` (the lecture's BRNN block): a forward net reads the sequence
+  from t = 0 up, a backward net reads it from its last step down, and their states are
+  concatenated, h(t) = [h_f(t); h_b(t)].
+- :class:`Stack`: blocks in series (stacked bidirectional blocks, then an output layer).
+
+A block's parameters are its children's, named ``<child>.<name>`` (``fwd.W[x->h1@0]``,
+``block2.bwd.b[h1]``, ``out.W[x->y@0]``); the values are the children's live arrays, so
+an optimizer that updates ``block.params`` in place trains the children.
+
+Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .io import _REGISTRY, register_model
+from .network import Layer, Link, Network, as_float_array, check_lengths
+
+__all__ = ["Bidirectional", "Stack", "recurrent_network", "reverse_within",
+           "block_config", "block_from_config"]
+
+WHOLE_SEQUENCE = (
+    "needs the whole sequence: its backward net reads each sequence from its last step "
+    "down to its first, so it cannot run online, stream, or continue from a state. "
+    "- help: call forward on whole sequences with state=None (no truncated BPTT: fit(..., bptt=None))")
+
+
+# ------------------------------------------------------------------------ helpers
+def reverse_within(a, lengths):
+    """Each sequence of ``a`` (N, T, ...) reversed in time within its own length.
+
+    Step t < len_n goes to len_n - 1 - t; the padding (t >= len_n) stays where it is, at
+    the end. The map is its own inverse: ``reverse_within(reverse_within(a, L), L) == a``.
+    With all lengths T it is the lecture's ``fliplr``.
+    """
+    a = np.asarray(a)
+    N, T = a.shape[:2]
+    t = np.arange(T)[None, :]
+    L = np.asarray(lengths)[:, None]
+    idx = np.where(t < L, L - 1 - t, t)                               # (N, T)
+    return a[np.arange(N)[:, None], idx]
+
+
+def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=True,
+                      dtype=np.float32, seed=None):
+    r"""A column of recurrent layers whose output is its top hidden layer (no output layer).
+
+    The lecture's ``RNN_forward``: with h^(0)(t) = x(t), for l = 1 .. L::
+
+        h^(l)(t) = f( W_c(l) h^(l-1)(t) + W_r(l) h^(l)(t-1) + b(l) )
+
+    and the output is h^(L)(t) (N, T, H_L). As links: ``x -> h1``, ``h{l-1} -> h{l}``,
+    ``h{l} -> h{l} @1``. Parameters ``W[x->h1@0]``, ``W[h{l-1}->h{l}@0]``,
+    ``W[h{l}->h{l}@1]``, ``b[h{l}]`` and, with ``learn_init``, ``init[h{l}]`` (1, H_l), the
+    lecture's h(-1). The forward and backward nets of :class:`Bidirectional` blocks (and
+    an encoder for :class:`~unrolled.models.seq2seq.Seq2Seq`) are such columns.
+    """
+    from .models.rnn import check_hidden
+
+    hidden = check_hidden(hidden)
+    init = "learned" if learn_init else "zeros"
+    names = [f"h{l}" for l in range(1, len(hidden) + 1)]
+    layers = {name: Layer(size, activation, bias=bias, init=init) for name, size in zip(names, hidden)}
+    links = []
+    for l, name in enumerate(names):
+        links.append(Link("x" if l == 0 else names[l - 1], name))
+        links.append(Link(name, name, delay=1))
+    return Network({"x": n_in}, layers, links, names[-1], dtype=dtype, seed=seed)
+
+
+def block_config(block):
+    """``{"class": name, "config": block.get_config()}``: a child, as a parent saves it."""
+    cls = type(block)
+    if _REGISTRY.get(cls.__name__) is not cls:
+        raise ValueError(f"cannot describe a {cls.__module__}.{cls.__qualname__} in a config: its class "
+                         "is not registered; decorate it with @unrolled.io.register_model")
+    return {"class": cls.__name__, "config": block.get_config()}
+
+
+def block_from_config(spec):
+    """The block that :func:`block_config` described (its class looked up in the registry)."""
+    if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
+        raise ValueError(f"expected a block spec {{'class': name, 'config': dict}}, got {spec!r:.200}")
+    cls = _REGISTRY.get(spec["class"])
+    if cls is None:
+        raise ValueError(f"unknown block class {spec['class']!r}; registered: {sorted(_REGISTRY)}. "
+                         "Import the module that defines it (decorated with @register_model) first.")
+    return cls.from_config(spec["config"])
+
+
+def _check_block(block, what):
+    missing = [a for a in ("params", "forward", "backward", "n_in", "n_out", "dtype") if not hasattr(block, a)]
+    if missing:
+        raise TypeError(f"{what} must be a block (a Network, a model or a block) with params, forward, "
+                        f"backward, n_in, n_out and dtype; a {type(block).__name__} lacks {missing}")
+    return block
+
+
+def _prefixed(children):
+    """{child.name: array} over the children's live parameter arrays."""
+    return {f"{prefix}.{key}": value for prefix, child in children.items() for key, value in child.params.items()}
+
+
+def _check_x(x, n_in, dtype, who):
+    arr = as_float_array(x, dtype, "x")
+    if arr.ndim != 3 or arr.shape[2] != n_in:
+        raise ValueError(f"{who} expected x of shape (N, T, {n_in}), got {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError("x has no time steps (T = 0)")
+    return arr
+
+
+def _check_dy(dy, shape, dtype, who):
+    arr = as_float_array(dy, dtype, "dy")
+    if arr.shape != shape:
+        raise ValueError(f"{who} expected dy of shape {shape} like its outputs, got {arr.shape}")
+    return arr
+
+
+# --------------------------------------------------------------------- Bidirectional
+@dataclass
+class BidirectionalCache:
+    """The two nets' caches. ``state`` is empty: a bidirectional block has no state to continue from."""
+
+    fwd: object
+    bwd: object
+    lengths: np.ndarray          # (N,)
+    shape: tuple                 # (N, T, n_out) of the block's output
+    state: dict = field(default_factory=dict)
+
+
+@register_model
+class Bidirectional:
+    r"""The lecture's bidirectional (BRNN) block: h(t) = [h_f(t); h_b(t)].
+
+    Both nets read the block's input x(t) (the series, or the output of a lower block).
+    The forward net runs t = 0 .. T-1; the backward net runs each sequence in reverse
+    time *within its own length* (padding stays at the end)::
+
+        h_f      = forward_net(x)                          # RNN_forward(x)
+        h_b      = flip(backward_net(flip(x)))             # flip: t -> len_n - 1 - t
+        h(t)     = [h_f(t); h_b(t)]                        # (N, T, H_f + H_b)
+
+    Backprop (the lecture's BRNN gradient): dDIV/dh(t) is split into its halves
+    [dDIV/dh_f(t); dDIV/dh_b(t)]; each net runs its own BPTT (the backward half flipped
+    into the backward net's time and its dx flipped back), and the input gradient is the
+    sum dx = dx_f + dx_b.
+
+    The backward net starts at each sequence's end, so the block needs the whole
+    sequence: ``state=`` raises ValueError. Parameters are ``fwd.<name>`` and
+    ``bwd.<name>`` (the two nets' live arrays).
+
+    Parameters
+    ----------
+    forward_net, backward_net : blocks with the same n_in and dtype (for example
+        :func:`recurrent_network` columns). n_out = forward_net.n_out + backward_net.n_out.
+    """
+
+    def __init__(self, forward_net, backward_net):
+        self.forward_net = _check_block(forward_net, "forward_net")
+        self.backward_net = _check_block(backward_net, "backward_net")
+        if forward_net.n_in != backward_net.n_in:
+            raise ValueError(f"both nets read the block input: forward_net.n_in = {forward_net.n_in} "
+                             f"but backward_net.n_in = {backward_net.n_in}")
+        if np.dtype(forward_net.dtype) != np.dtype(backward_net.dtype):
+            raise TypeError(f"forward_net is {np.dtype(forward_net.dtype)} but backward_net is "
+                            f"{np.dtype(backward_net.dtype)}; build both with the same dtype")
+
+    @property
+    def children(self):
+        return {"fwd": self.forward_net, "bwd": self.backward_net}
+
+    @property
+    def params(self):
+        """dict ``fwd.<name>`` / ``bwd.<name>`` -> the nets' live arrays."""
+        return _prefixed(self.children)
+
+    @property
+    def dtype(self):
+        return self.forward_net.dtype
+
+    @property
+    def n_in(self):
+        return self.forward_net.n_in
+
+    @property
+    def n_out(self):
+        return self.forward_net.n_out + self.backward_net.n_out
+
+    def forward(self, x, *, lengths=None, state=None):
+        """``(h, cache)``: h (N, T, H_f + H_b) for x (N, T, n_in), zero at padded steps."""
+        if state is not None:
+            raise ValueError(f"{type(self).__name__} {WHOLE_SEQUENCE}")
+        x = _check_x(x, self.n_in, self.dtype, type(self).__name__)
+        N, T = x.shape[:2]
+        lengths = check_lengths(lengths, N, T)
+        h_f, c_f = self.forward_net.forward(x, lengths=lengths)                     # (N, T, H_f)
+        h_brev, c_b = self.backward_net.forward(reverse_within(x, lengths), lengths=lengths)
+        h = np.concatenate([h_f, reverse_within(h_brev, lengths)], axis=-1)         # (N, T, H_f + H_b)
+        return h, BidirectionalCache(c_f, c_b, lengths, h.shape)
+
+    def backward(self, dy, cache):
+        """``(grads, dx)``: BPTT of both nets; dx (N, T, n_in) = dx_f + dx_b."""
+        dy = _check_dy(dy, cache.shape, self.dtype, type(self).__name__)
+        L = cache.lengths
+        nf = self.forward_net.n_out
+        g_f, dx_f = self.forward_net.backward(np.ascontiguousarray(dy[..., :nf]), cache.fwd)
+        g_b, dx_brev = self.backward_net.backward(reverse_within(dy[..., nf:], L), cache.bwd)
+        dx = dx_f + reverse_within(dx_brev, L)
+        grads = {f"fwd.{k}": v for k, v in g_f.items()}
+        grads.update({f"bwd.{k}": v for k, v in g_b.items()})
+        return grads, dx
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False):
+        """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""
+        if return_state:
+            raise ValueError(f"{type(self).__name__} has no final state to return: it {WHOLE_SEQUENCE}")
+        return self.forward(x, lengths=lengths, state=state)[0]
+
+    def get_config(self):
+        return {"forward_net": block_config(self.forward_net), "backward_net": block_config(self.backward_net)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(block_from_config(config["forward_net"]), block_from_config(config["backward_net"]))
+
+    def __repr__(self):
+        return f"Bidirectional({self.forward_net!r}, {self.backward_net!r})"
+
+
+# ---------------------------------------------------------------------------- Stack
+@dataclass
+class StackCache:
+    """The blocks' caches, bottom first; ``state`` maps block name -> its final state."""
+
+    caches: list
+    lengths: np.ndarray
+    state: dict = field(default_factory=dict)
+
+
+@register_model
+class Stack:
+    """Blocks in series: y = block_K( ... block_2(block_1(x)) ).
+
+    Forward chains the outputs (each block reads the one below at every step, with the
+    same lengths); backward chains the input gradients from the top block down. The dy
+    given to ``backward`` goes to the top block unchanged, so a fused softmax
+    cross-entropy gradient (``divergences.LogitGradient``) still reaches a softmax
+    output layer exactly.
+
+    Parameters
+    ----------
+    *blocks : blocks with blocks[i].n_out == blocks[i+1].n_in and one dtype.
+    names : one name per block (default ``"0"``, ``"1"``, ...); parameter names are
+        ``<block name>.<name>``.
+
+    ``state`` (and ``cache.state``) is a dict block name -> that block's state; a block
+    not named starts from its own initial history.
+    """
+
+    def __init__(self, *blocks, names=None):
+        if not blocks:
+            raise ValueError("Stack needs at least one block")
+        if names is None:
+            names = [str(i) for i in range(len(blocks))]
+        names = list(names)
+        if len(names) != len(blocks) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"names must be {len(blocks)} non-empty strings, one per block, got {names!r}")
+        if len(set(names)) != len(names) or any("." in n for n in names):
+            raise ValueError(f"block names must be distinct and contain no '.', got {names!r}")
+        for i, block in enumerate(blocks):
+            _check_block(block, f"block {names[i]!r}")
+        for i in range(len(blocks) - 1):
+            if blocks[i].n_out != blocks[i + 1].n_in:
+                raise ValueError(f"block {names[i]!r} gives {blocks[i].n_out} outputs but block "
+                                 f"{names[i + 1]!r} reads n_in = {blocks[i + 1].n_in}")
+        dtypes = {np.dtype(b.dtype) for b in blocks}
+        if len(dtypes) != 1:
+            raise TypeError(f"all blocks must share one dtype, got {sorted(str(d) for d in dtypes)}")
+        self.blocks = list(blocks)
+        self.names = names
+
+    @property
+    def children(self):
+        return dict(zip(self.names, self.blocks))
+
+    @property
+    def params(self):
+        """dict ``<block name>.<name>`` -> the blocks' live arrays."""
+        return _prefixed(self.children)
+
+    @property
+    def dtype(self):
+        return self.blocks[0].dtype
+
+    @property
+    def n_in(self):
+        return self.blocks[0].n_in
+
+    @property
+    def n_out(self):
+        return self.blocks[-1].n_out
+
+    def forward(self, x, *, lengths=None, state=None):
+        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps."""
+        x = _check_x(x, self.n_in, self.dtype, type(self).__name__)
+        N, T = x.shape[:2]
+        lengths = check_lengths(lengths, N, T)
+        if state is not None:
+            if not isinstance(state, dict):
+                raise TypeError(f"state must be a dict block name -> state, got {type(state).__name__}")
+            unknown = sorted(set(state) - set(self.names))
+            if unknown:
+                raise ValueError(f"state names unknown block(s) {unknown}; the blocks are {self.names}")
+        caches, final = [], {}
+        h = x
+        for name, block in zip(self.names, self.blocks):
+            h, cache = block.forward(h, lengths=lengths, state=None if state is None else state.get(name))
+            caches.append(cache)
+            final[name] = getattr(cache, "state", None)
+        return h, StackCache(caches, lengths, final)
+
+    def backward(self, dy, cache):
+        """``(grads, dx)``: each block's BPTT from the top down; dx (N, T, n_in)."""
+        grads = {}
+        g = dy
+        for name, block, c in reversed(list(zip(self.names, self.blocks, cache.caches))):
+            gb, g = block.backward(g, c)
+            grads.update({f"{name}.{k}": v for k, v in gb.items()})
+        return {k: grads[k] for k in self.params}, g
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False):
+        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
+        y, cache = self.forward(x, lengths=lengths, state=state)
+        return (y, cache.state) if return_state else y
+
+    def get_config(self):
+        return {"blocks": [block_config(b) for b in self.blocks], "names": list(self.names)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*[block_from_config(spec) for spec in config["blocks"]], names=config["names"])
+
+    def __repr__(self):
+        inner = ", ".join(f"{n}={b!r}" for n, b in zip(self.names, self.blocks))
+        return f"Stack({inner})"
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

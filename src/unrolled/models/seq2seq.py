@@ -1,0 +1,217 @@
+"""Delayed sequence to sequence: an encoder's final state starts a decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..blocks import block_config, block_from_config
+from ..generate import generate, one_hot, output_activation
+from ..io import register_model
+from ..network import Network, as_float_array, check_lengths
+
+__all__ = ["Seq2Seq"]
+
+
+def _network(model, what):
+    net = model if isinstance(model, Network) else getattr(model, "network", None)
+    if not isinstance(net, Network) or not hasattr(model, "backward_full"):
+        raise TypeError(f"{what} must be a Network or a named model built on one (it passes its state on and "
+                        f"needs backward_full), got {type(model).__name__}")
+    return net
+
+
+@dataclass
+class Seq2SeqCache:
+    """The encoder's and the decoder's caches; ``state`` is the decoder's final state."""
+
+    encoder: object
+    decoder: object
+    encoder_shape: tuple          # (N, T_in, encoder.n_out), for the encoder's zero dy
+    state: dict = field(default_factory=dict)
+
+
+@register_model
+class Seq2Seq:
+    r"""Delayed sequence to sequence (the lecture's encoder-decoder).
+
+    The **encoder** reads the source X(0 .. T_in-1) of each sequence up to its own length
+    and gives its final state s = h_enc(len - 1) (``cache.state``). The **decoder**
+    starts from it, h_dec(-1) = s, and reads its own input sequence u(t)::
+
+        h_dec^(l)(t) = f( W_c(l) h_dec^(l-1)(t) + W_r(l) h_dec^(l)(t-1) + b(l) ),  h_dec^(0)(t) = u(t)
+        Y(t)         = g( W_y h_dec^(L)(t) + b_y )
+
+    In training (``forward``) u is given, ``decoder_inputs``: with teacher forcing the
+    previous *target* symbol, u(0) = <start>, u(t) = one_hot(d(t-1))
+    (:func:`unrolled.generate.teacher_forcing`). At inference (``translate``) u(t) is
+    the decoder's own previous output (argmax, or a sample), fed back step by step.
+
+    BPTT runs the decoder back to t = -1, where dDIV/dh_dec(-1) is the gradient of the
+    encoder's final state; the encoder's BPTT starts from it (``backward_full(...,
+    dstate=...)``), at each sequence's own last step.
+
+    Parameters
+    ----------
+    encoder : a Network or named model (e.g. ``unrolled.blocks.recurrent_network`` or an
+        ``RNN``, whose output layer is then unused) reading the source (n_in = n_src).
+    decoder : a Network or named model (e.g. ``RNN(n_dec_in, n_out, output="softmax",
+        learn_init=False)``) whose hidden layers start from the encoder's (their own
+        ``init[...]`` is never read: build the decoder with ``learn_init=False``).
+    bridge : dict decoder node -> encoder node, whose final state becomes the decoder's
+        initial history (same size and depth). Default: every delayed layer the two
+        share by name (``h1``, ``h2``, ... for RNN-like nets).
+
+    Parameters (``params`` keys) are ``encoder.<name>`` and ``decoder.<name>``.
+    Inputs x (N, T_in, n_src), decoder_inputs (N, T_out, n_dec_in); outputs
+    (N, T_out, n_out).
+    """
+
+    def __init__(self, encoder, decoder, *, bridge=None):
+        enc, dec = _network(encoder, "encoder"), _network(decoder, "decoder")
+        if np.dtype(encoder.dtype) != np.dtype(decoder.dtype):
+            raise TypeError(f"encoder is {np.dtype(encoder.dtype)} but decoder is {np.dtype(decoder.dtype)}; "
+                            "build both with the same dtype")
+        delayed_enc = {n for n, d in enc.depth.items() if d > 0 and n in enc.layers}
+        delayed_dec = {n for n, d in dec.depth.items() if d > 0 and n in dec.layers}
+        if bridge is None:
+            bridge = {n: n for n in dec.layers if n in delayed_dec and n in delayed_enc}
+            if not bridge:
+                raise ValueError(f"the encoder's delayed layers {sorted(delayed_enc)} and the decoder's "
+                                 f"{sorted(delayed_dec)} share no name: pass bridge={{decoder layer: encoder layer}}")
+        if not isinstance(bridge, dict) or not bridge:
+            raise ValueError(f"bridge must be a non-empty dict decoder layer -> encoder layer, got {bridge!r}")
+        for d, e in bridge.items():
+            if d not in delayed_dec:
+                raise ValueError(f"bridge: {d!r} is not a delayed layer of the decoder; expected one of "
+                                 f"{sorted(delayed_dec)}")
+            if e not in delayed_enc:
+                raise ValueError(f"bridge: {e!r} is not a delayed layer of the encoder; expected one of "
+                                 f"{sorted(delayed_enc)}")
+            ds, es = (dec.depth[d], dec.layers[d].size), (enc.depth[e], enc.layers[e].size)
+            if ds != es:
+                raise ValueError(f"bridge {d!r} <- {e!r}: the decoder's history is (depth, size) {ds}, "
+                                 f"the encoder's final state {es}")
+        self.encoder, self.decoder = encoder, decoder
+        self.bridge = dict(bridge)
+
+    @property
+    def children(self):
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    @property
+    def params(self):
+        """dict ``encoder.<name>`` / ``decoder.<name>`` -> the live arrays."""
+        return {f"{p}.{k}": v for p, child in self.children.items() for k, v in child.params.items()}
+
+    @property
+    def dtype(self):
+        return self.encoder.dtype
+
+    @property
+    def n_in(self):
+        return self.encoder.n_in
+
+    @property
+    def n_out(self):
+        return self.decoder.n_out
+
+    # ------------------------------------------------------------------ compute
+    def encode(self, x, *, lengths=None, state=None):
+        """The decoder's initial state from the source: dict decoder layer -> (N, D, H)."""
+        _, cache = self.encoder.forward(x, lengths=lengths, state=state)
+        return {d: cache.state[e] for d, e in self.bridge.items()}, cache
+
+    def forward(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
+        """Teacher-forced pass: ``(y, cache)``.
+
+        x : (N, T_in, n_src) source; lengths (N,) its valid steps; state the encoder's
+            initial state (optional).
+        decoder_inputs : (N, T_out, n_dec_in), the decoder's inputs (teacher forcing:
+            ``teacher_forcing(targets, n_dec_in, start)``).
+        decoder_lengths : (N,) valid decoder steps, or None (all T_out).
+
+        y (N, T_out, n_out), zero at padded decoder steps.
+        """
+        if decoder_inputs is None:
+            raise ValueError("Seq2Seq.forward needs decoder_inputs=, shape (N, T_out, "
+                             f"{self.decoder.n_in}): the teacher-forced decoder inputs. - help: "
+                             "unrolled.generate.teacher_forcing(targets, size, start); to decode "
+                             "from the model's own outputs use translate()")
+        u = as_float_array(decoder_inputs, self.dtype, "decoder_inputs")
+        N = np.shape(x)[0]
+        if u.ndim != 3 or u.shape[0] != N:
+            raise ValueError(f"expected decoder_inputs of shape ({N}, T_out, {self.decoder.n_in}) with the "
+                             f"N of x, got {u.shape}")
+        start, ce = self.encode(x, lengths=lengths, state=state)
+        y, cd = self.decoder.forward(u, lengths=decoder_lengths, state=start)
+        shape = (ce.N, ce.T, self.encoder.n_out)
+        return y, Seq2SeqCache(ce, cd, shape, cd.state)
+
+    def backward_full(self, dy, cache):
+        """``(grads, dinputs, dstate_in)``: dinputs has ``"x"`` (N, T_in, n_src) and
+        ``"decoder_inputs"`` (N, T_out, n_dec_in); dstate_in the encoder's, for a given state."""
+        g_dec, din_dec, dstart = self.decoder.backward_full(dy, cache.decoder)
+        dstate = {}
+        for d, e in self.bridge.items():                      # dDIV/dh_dec(-1) -> encoder's final state
+            dstate[e] = dstate[e] + dstart[d] if e in dstate else dstart[d]
+        zero = np.zeros(cache.encoder_shape, dtype=self.dtype)
+        g_enc, din_enc, dstate_in = self.encoder.backward_full(zero, cache.encoder, dstate=dstate)
+        grads = {f"encoder.{k}": v for k, v in g_enc.items()}
+        grads.update({f"decoder.{k}": v for k, v in g_dec.items()})
+        return grads, {"x": din_enc.get("x"), "decoder_inputs": din_dec.get("x")}, dstate_in
+
+    def backward(self, dy, cache):
+        """``(grads, dx)``: BPTT through the decoder, then the encoder; dx (N, T_in, n_src)."""
+        grads, dinputs, _ = self.backward_full(dy, cache)
+        return grads, dinputs["x"]
+
+    def predict(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
+        """Teacher-forced outputs (N, T_out, n_out) alone."""
+        return self.forward(x, lengths=lengths, state=state, decoder_inputs=decoder_inputs,
+                            decoder_lengths=decoder_lengths)[0]
+
+    def translate(self, x, steps, *, start, lengths=None, state=None, greedy=True, temperature=1.0, seed=None):
+        """Decode ``steps`` steps from the model's own outputs, fed back (inference).
+
+        x (N, T_in, n_src) and lengths as in ``forward``. ``start`` is the decoder's
+        first input: a symbol index (its one-hot) for a softmax decoder, or a vector
+        (n_dec_in,) / (N, n_dec_in). Greedy (argmax) by default; ``greedy=False`` samples
+        with ``temperature`` and ``seed`` (see :func:`unrolled.generate.generate`).
+
+        Returns (N, steps) symbol indices for a softmax decoder, else (N, steps, n_out).
+        Each step is one decoder step continuing from the previous step's state.
+        """
+        x = as_float_array(x, self.dtype, "x")
+        if x.ndim != 3:
+            raise ValueError(f"expected x of shape (N, T_in, {self.n_in}), got {x.shape}")
+        N = x.shape[0]
+        lengths = check_lengths(lengths, N, x.shape[1])
+        symbol = isinstance(start, (int, np.integer)) and not isinstance(start, bool)
+        if output_activation(self.decoder) == "softmax" and not symbol:
+            raise TypeError(f"a softmax decoder starts from a symbol: start must be an index, got {start!r}")
+        if symbol:
+            first = one_hot(np.full(N, start), self.decoder.n_in, self.dtype)
+        else:
+            vec = as_float_array(start, self.dtype, "start")
+            if vec.shape not in ((self.decoder.n_in,), (N, self.decoder.n_in)):
+                raise ValueError(f"expected start of shape ({self.decoder.n_in},) or ({N}, {self.decoder.n_in}), "
+                                 f"got {vec.shape}")
+            first = np.broadcast_to(vec, (N, self.decoder.n_in))
+        initial, _ = self.encode(x, lengths=lengths, state=state)
+        return generate(self.decoder, first[:, None, :], steps, greedy=greedy, temperature=temperature,
+                        seed=seed, state=initial)
+
+    # ------------------------------------------------------------------- config
+    def get_config(self):
+        return {"encoder": block_config(self.encoder), "decoder": block_config(self.decoder),
+                "bridge": dict(self.bridge)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(block_from_config(config["encoder"]), block_from_config(config["decoder"]),
+                   bridge=config.get("bridge"))
+
+    def __repr__(self):
+        return f"Seq2Seq(encoder={self.encoder!r}, decoder={self.decoder!r}, bridge={self.bridge!r})"
