@@ -11,7 +11,7 @@ from .blocks import Bidirectional, Stack
 from .generate import generate
 from .interop import from_torch, to_torch, torch_h0
 from .io import load, register_model, save
-from .models import RNN, BiRNN, Seq2Seq
+from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
 from .network import ForwardCache, Layer, Link, Network
 from .train import Callback, Checkpoint, EarlyStopping, History, ProgressBar, evaluate, fit
 
@@ -22,7 +22,8 @@ for _cls in (Network, RNN):
 del _cls
 
 __all__ = [
-    "Network", "Layer", "Link", "ForwardCache", "RNN", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
+    "Network", "Layer", "Link", "ForwardCache",
+    "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
     "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar",
     "save", "load", "from_torch", "to_torch", "torch_h0",

@@ -1,8 +1,14 @@
-"""Looking inside a trained column: gradient checks (and, later, impulse responses).
+"""Looking inside a column: gradient checks, impulse responses and gradient flow.
 
 ``gradcheck`` compares BPTT's gradients with central finite differences of the
 divergence, for every parameter and for the input: what a user runs to trust a model
 (and what the tests run over the product of every option).
+
+``impulse_response`` shows how far a network remembers: how a unit input at t = 0 moves
+every layer over time (finite for a TDNN, lasting for the recurrent nets).
+``gradient_flow`` shows how far the gradient reaches back: the norm of dDIV/dh(t) of
+every layer at every step (vanishing and exploding gradients made visible);
+``layer_gradients`` gives the vectors themselves.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import divergences as _divergences
+from .network import Link, Network
 
-__all__ = ["gradcheck", "GradCheck"]
+__all__ = ["gradcheck", "GradCheck", "impulse_response", "layer_gradients", "gradient_flow"]
 
 
 @dataclass
@@ -97,3 +104,109 @@ def _relative(a, b, floor):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     scale = max(np.linalg.norm(a), np.linalg.norm(b), floor)
     return float(np.linalg.norm(a - b) / scale)
+
+
+# ------------------------------------------------------------------ impulse response
+def impulse_response(model, steps, *, input_index=0, amplitude=1.0, state=None, inputs=None):
+    """How a unit input at t = 0 moves every layer over ``steps`` steps.
+
+    Two runs of one sequence: all inputs zero, and the same with ``amplitude`` at input
+    ``input_index`` at t = 0. The response of a layer is the difference of its
+    activations, ``response[name][t] = a_name(t) with the impulse - a_name(t) without``,
+    so biases and initial states cancel. A TDNN of width N answers at t = 0 .. N and is
+    exactly zero after (finite response); a recurrent net answers for as long as its
+    state remembers.
+
+    model : a model built on the engine (``model.network``), with n_in >= 1.
+    steps : int, T.
+    state : optional initial history (batch of one), as the model's ``forward`` takes it.
+    inputs : further external inputs (batch of one, (1, T, width)), the same in both runs;
+        any the network reads that are not given (an open-loop NARX's teacher) are zeros.
+
+    Returns dict layer name -> (T, size) array, for every layer of ``model.network``
+    (the output ``"y"``, the hidden ``"h1"`` ..., contexts and memories).
+    """
+    net = model.network
+    n_in = net.n_in
+    if n_in == 0:
+        raise ValueError(f"{type(model).__name__} has no input x to put an impulse into (n_in = 0)")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(input_index, bool) or not isinstance(input_index, (int, np.integer)) \
+            or not 0 <= input_index < n_in:
+        raise ValueError(f"input_index must be in [0, {n_in}), got {input_index!r}")
+    extra = {name: np.zeros((1, steps, width), dtype=net.dtype)
+             for name, width in net.inputs.items() if name != "x"}
+    extra.update(inputs or {})
+    x = np.zeros((1, steps, n_in), dtype=net.dtype)
+    _, rest = model.forward(x, state=state, **extra)
+    x[0, 0, input_index] = amplitude
+    _, hit = model.forward(x, state=state, **extra)
+    return {name: (hit.A[name][net.depth[name]:, 0] - rest.A[name][net.depth[name]:, 0])
+            for name in net.layers}
+
+
+# -------------------------------------------------------------------- gradient flow
+def layer_gradients(model, x, d, divergence, *, lengths=None, state=None, inputs=None):
+    """dDIV/dh(t) of every layer at every step: dict name -> (N, T, size).
+
+    The total derivative of the divergence with respect to each layer's activation,
+    through every path BPTT takes (gradient-blocked links pass none, as in training).
+    The engine keeps these inside ``backward``; they are recovered exactly, without a
+    second implementation of BPTT:
+
+    1. a twin of ``model.network`` adds to every layer an external *probe* input read
+       by a fixed identity link at delay 0, ``z_l(t) += probe_l(t)``, with probe = 0; it
+       shares the weight arrays and is run on exactly the inputs and given histories the
+       model's pass had (read back from its cache), so it computes the same column. The
+       engine's dDIV/dprobe_l(t) is then dDIV/dz_l(t) for every layer and step;
+    2. each layer's dDIV/da_l(t) is what its outgoing links send back, the lecture's
+       ``dh(t) = sum_links W^T dz_dst(t + delay)``, plus dDIV/dy(t) at the output layer.
+
+    Arguments as :func:`gradcheck`; padded steps are zero.
+    """
+    div = _divergences.get(divergence)
+    y, cache = model.forward(x, lengths=lengths, state=state, **(inputs or {}))
+    _, dy = div(y, d, lengths=lengths)
+    net = model.network
+    dz = _probe_dz(net, cache, dy)
+    T = cache.T
+    da = {name: np.zeros_like(g) for name, g in dz.items()}
+    da[net.output] += np.asarray(dy, dtype=net.dtype)
+    for link in net.links:
+        if link.src in net.layers and link.gradient == "full" and link.delay < T:
+            w = cache.weights[link.key]                                   # (dst, src)
+            da[link.src][:, :T - link.delay] += dz[link.dst][:, link.delay:] @ w
+    return da
+
+
+def gradient_flow(model, x, d, divergence, *, lengths=None, state=None, inputs=None):
+    """The norm of dDIV/dh(t) over t for every layer: dict name -> (T,) array.
+
+    ``flow[name][t] = || dDIV/da_name(t) ||`` (L2 over the batch and the layer's units),
+    from :func:`layer_gradients`. Read from t = T-1 backwards it shows how far the
+    gradient of late errors reaches into the past: shrinking geometrically (vanishing),
+    growing (exploding), or stopping at a blocked context (Elman, Jordan).
+    """
+    grads = layer_gradients(model, x, d, divergence, lengths=lengths, state=state, inputs=inputs)
+    return {name: np.sqrt(np.sum(np.square(g, dtype=np.float64), axis=(0, 2))) for name, g in grads.items()}
+
+
+def _probe_dz(net, cache, dy):
+    """dDIV/dz of every layer of ``net``, (N, T, size), for the pass that gave ``cache``."""
+    probes = {name: f"probe:{name}" for name in net.layers}
+    inputs = dict(net.inputs)
+    inputs.update({probe: net.layers[name].size for name, probe in probes.items()})
+    links = list(net.links) + [Link(probe, name, weight=1.0, trainable=False) for name, probe in probes.items()]
+    twin = Network(inputs, net.layers, links, net.output, dtype=net.dtype, seed=0)
+    twin.params = net.params                   # the same keys: the probes are constants
+    twin.constants.update(net.constants)
+    N, T = cache.N, cache.T
+    seqs = {name: np.swapaxes(cache.A[name][net.depth[name]:], 0, 1) for name in net.inputs}
+    seqs.update({probe: np.zeros((N, T, net.layers[name].size), dtype=net.dtype)
+                 for name, probe in probes.items()})
+    given = {name: np.swapaxes(cache.A[name][:net.depth[name]], 0, 1) for name in cache.given}
+    x = seqs.pop("x", None)
+    _, twin_cache = twin.forward(x, lengths=cache.lengths, state=given, **seqs)
+    _, dinputs, _ = twin.backward_full(dy, twin_cache)
+    return {name: dinputs[probe] for name, probe in probes.items()}

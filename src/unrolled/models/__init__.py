@@ -2,7 +2,12 @@
 
 from .base import NetworkModel
 from .birnn import BiRNN
+from .elman import Elman
+from .jordan import Jordan
+from .narx import NARX
 from .rnn import RNN
 from .seq2seq import Seq2Seq
+from .statespace import StateSpace
+from .tdnn import TDNN
 
-__all__ = ["NetworkModel", "RNN", "BiRNN", "Seq2Seq"]
+__all__ = ["NetworkModel", "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq"]

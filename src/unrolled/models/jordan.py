@@ -1,0 +1,112 @@
+"""The Jordan network: a fixed memory unit keeps a running average of past outputs."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..io import register_model
+from ..network import Layer, Link, Network, as_float_array
+from .base import NetworkModel
+from .rnn import check_hidden
+from .tdnn import check_delay
+
+__all__ = ["Jordan"]
+
+
+@register_model
+class Jordan(NetworkModel):
+    r"""Jordan network (Jordan, 1986): the memory is a running average of the outputs.
+
+    The lecture's "let's make memory more explicit", with a memory m of fixed structure::
+
+        m(t)     = decay * m(t-1) + (1 - decay) * Y(t-1)        m(-1) = Y(-1) = 0
+        h^(1)(t) = f( W^(x,1) X(t) + W^(m,1) m(t) + b^(1) )
+        h^(l)(t) = f( W^(l-1,l) h^(l-1)(t) + b^(l) )            l = 2 .. L
+        Y(t)     = g( W^(L,y) h^(L)(t) + b^(y) )
+
+    so m(t) = (1 - decay) sum_{s>=1} decay^(s-1) Y(t-s): the whole past of the output, not
+    only the last step. The memory does not learn, and no gradient passes through it
+    (the lecture: "blocked" at the memory units): in training m(t) is a constant input of
+    each step, and only W^(m,1) (memory -> hidden) and the feed-forward weights learn.
+
+    As a column of the engine: a layer ``m`` (size n_out, identity, no bias, history
+    zeros) with ``m -> m @1`` fixed at ``decay * I`` and ``y -> m @1`` fixed at
+    ``(1 - decay) * I``, both ``trainable=False, gradient="blocked"``; ``x -> h1``,
+    ``m -> h1`` (learned), ``h{l-1} -> h{l}``, ``h{L} -> y``. A memory other than zero
+    at the start is given as ``state={"m": (N, 1, n_out), "y": (N, 1, n_out)}``.
+
+    The input may be a constant **plan** (Jordan's setting): ``forward(plan, steps=T)``
+    with plan (N, n_in) feeds the same input at each of T steps; ``backward`` then
+    returns dDIV/dplan (N, n_in), the sum over steps.
+
+    Parameters (``params`` keys): ``W[x->h1@0]``, ``W[m->h1@0]``, ``W[h{l-1}->h{l}@0]``,
+    ``W[h{L}->y@0]``, ``b[h{l}]``, ``b[y]`` (the memory's weights are constants,
+    ``network.constants``).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    hidden : tuple of int, the sizes H_1 .. H_L (an int means one layer)
+    decay : float in [0, 1], how much of the old memory is kept each step
+    activation : the hidden activation f; output : the output activation g
+    dtype : numpy.float32 (default) or numpy.float64
+    seed : int or numpy.random.Generator for the initial weights
+
+    Inputs x (N, T, n_in) or a plan (N, n_in) with ``steps=T``; outputs y (N, T, n_out).
+    """
+
+    def __init__(self, n_in, n_out, *, hidden=(16,), decay=0.5, activation="tanh", output="identity",
+                 dtype=np.float32, seed=None):
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 <= decay <= 1.0:
+            raise ValueError(f"decay must be a number in [0, 1], got {decay!r}")
+        hidden = check_hidden(hidden)
+        self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, decay=float(decay), activation=activation,
+                            output=output, dtype=dtype,
+                            seed=seed if not isinstance(seed, np.random.Generator) else None)
+        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
+        layers = {name: Layer(size, activation, init="zeros") for name, size in zip(names, hidden)}
+        layers["y"] = Layer(n_out, output, init="zeros")
+        layers["m"] = Layer(n_out, "identity", bias=False, init="zeros")
+        links = [Link("x", "h1"), Link("m", "h1")]
+        links += [Link(below, name) for below, name in zip(names[:-1], names[1:])]
+        links.append(Link(names[-1], "y"))
+        links.append(Link("m", "m", 1, weight=float(decay), trainable=False, gradient="blocked"))
+        links.append(Link("y", "m", 1, weight=1.0 - float(decay), trainable=False, gradient="blocked"))
+        self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
+
+    @property
+    def hidden(self):
+        return self._config["hidden"]
+
+    @property
+    def decay(self):
+        return self._config["decay"]
+
+    def forward(self, x, *, lengths=None, state=None, steps=None):
+        """``(y, cache)`` for x (N, T, n_in), or a constant plan x (N, n_in) with ``steps=T``."""
+        x = as_float_array(x, self.dtype, "x")
+        plan = x.ndim == 2
+        if plan:
+            if steps is None:
+                raise ValueError(f"a plan x of shape {x.shape} (N, n_in) is fed at every step: "
+                                 "pass steps=T, or x of shape (N, T, n_in)")
+            x = np.broadcast_to(x[:, None, :], (x.shape[0], check_delay(steps, "steps", low=1), x.shape[1]))
+        elif steps is not None and x.ndim == 3 and steps != x.shape[1]:
+            raise ValueError(f"steps={steps} contradicts x with T={x.shape[1]}")
+        y, cache = self.network.forward(x, lengths=lengths, state=state)
+        cache.plan = plan                # backward returns dDIV/dplan, summed over the steps
+        return y, cache
+
+    def backward(self, dy, cache):
+        """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan."""
+        grads, dx = self.network.backward(dy, cache)
+        if getattr(cache, "plan", False):
+            dx = dx.sum(axis=1)
+        return grads, dx
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False, steps=None):
+        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
+        y, cache = self.forward(x, lengths=lengths, state=state, steps=steps)
+        return (y, cache.state) if return_state else y

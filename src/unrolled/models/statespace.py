@@ -1,0 +1,70 @@
+"""The state-space network with output feedback: the lecture's "shades of NARX"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import register_model
+from ..network import Layer, Link, Network
+from .base import NetworkModel
+from .rnn import check_hidden
+
+__all__ = ["StateSpace"]
+
+
+@register_model
+class StateSpace(NetworkModel):
+    r"""Recurrent state-space network whose state also reads the previous output.
+
+    The lecture's "shades of NARX": the state-space model with the output fed back::
+
+        h^(1)(t) = f( W^(x,1) X(t) + W^(11) h^(1)(t-1) + W^(y,1) Y(t-1) + b^(1) )
+        h^(l)(t) = f( W^(l-1,l) h^(l-1)(t) + W^(ll) h^(l)(t-1) + b^(l) )      l = 2 .. L
+        Y(t)     = g( W^(L,y) h^(L)(t) + b^(y) )
+
+    h^(l)(-1) is a parameter (``learn_init=True``) or zero; Y(-1) is zero or given as
+    ``state={"y": (N, 1, n_out)}``. As a column of the engine: :class:`~unrolled.RNN`'s
+    links (``x -> h1``, ``h{l-1} -> h{l}``, ``h{l} -> h{l} @1``, ``h{L} -> y``) plus
+    ``y -> h1 @1``; everything from h1 to y is one cycle, run in the time loop, and BPTT
+    follows the fed-back output too. ``output_feedback=False`` leaves exactly the RNN
+    (same parameter names, and with the same seed the same initial weights).
+
+    Parameters (``params`` keys): RNN's ``W[x->h1@0]``, ``W[h{l}->h{l}@1]``,
+    ``W[h{l-1}->h{l}@0]``, ``W[h{L}->y@0]``, ``b[h{l}]``, ``b[y]``, ``init[h{l}]``, and
+    ``W[y->h1@1]``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    hidden : tuple of int, the sizes H_1 .. H_L (an int means one layer)
+    output_feedback : bool, the link y -> h1 @1
+    learn_init : bool, h(-1) learned (True) or zero
+    activation : the state activation f; output : the output activation g
+    dtype : numpy.float32 (default) or numpy.float64
+    seed : int or numpy.random.Generator for the initial weights
+
+    Inputs x (N, T, n_in), outputs y (N, T, n_out).
+    """
+
+    def __init__(self, n_in, n_out, *, hidden=(16,), output_feedback=True, learn_init=True,
+                 activation="tanh", output="identity", dtype=np.float32, seed=None):
+        hidden = check_hidden(hidden)
+        self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output_feedback=bool(output_feedback),
+                            learn_init=bool(learn_init), activation=activation, output=output, dtype=dtype,
+                            seed=seed if not isinstance(seed, np.random.Generator) else None)
+        init = "learned" if learn_init else "zeros"
+        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
+        layers = {name: Layer(size, activation, init=init) for name, size in zip(names, hidden)}
+        layers["y"] = Layer(n_out, output, init="zeros")
+        links = []
+        for l, name in enumerate(names):
+            links.append(Link("x" if l == 0 else names[l - 1], name))
+            links.append(Link(name, name, delay=1))
+        links.append(Link(names[-1], "y"))
+        if output_feedback:
+            links.append(Link("y", "h1", delay=1))
+        self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
+
+    @property
+    def hidden(self):
+        return self._config["hidden"]

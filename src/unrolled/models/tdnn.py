@@ -1,0 +1,80 @@
+"""The time-delay neural network: the lecture's finite-response "sliding predictor"."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..io import register_model
+from ..network import Layer, Link, Network
+from .base import NetworkModel
+from .rnn import check_hidden
+
+__all__ = ["TDNN"]
+
+
+@register_model
+class TDNN(NetworkModel):
+    r"""Time-delay neural network (a 1-D convolution over time): a finite-response system.
+
+    The output reads the current input and the ``width`` inputs before it::
+
+        Y_t = f(X_t, X_{t-1}, ..., X_{t-N})                         N = width
+        h^(1)(t) = f( sum_{k=0..N} W^(x,1)_k X(t-k) + b^(1) )
+        h^(l)(t) = f( W^(l-1,l) h^(l-1)(t) + b^(l) )                 l = 2 .. L
+        Y(t)     = g( W^(L,y) h^(L)(t) + b^(y) )
+
+    An input at t = 0 moves the outputs at t = 0 .. N and none after. As a column of the
+    engine: ``x -> h1 @0, @1, ..., @N``, ``h{l-1} -> h{l}``, ``h{L} -> y``. There is no
+    cycle, so the engine computes every layer for all steps at once. Inputs before t = 0
+    read zeros, or the history given as ``state={"x": (N, width, n_in)}`` (oldest first;
+    ``cache.state["x"]`` of an earlier pass continues a stream).
+
+    Parameters (``params`` keys): ``W[x->h1@k]`` for k = 0 .. width (the tap on X(t-k)),
+    ``W[h{l-1}->h{l}@0]``, ``W[h{L}->y@0]``, biases ``b[h{l}]``, ``b[y]``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    width : int >= 0, the number of past inputs read (N in the lecture)
+    hidden : tuple of int, the sizes H_1 .. H_L (an int means one layer)
+    activation : the hidden activation f ("tanh", "relu", "sigmoid", "identity")
+    output : the output activation g ("identity", "softmax", "sigmoid")
+    dtype : numpy.float32 (default) or numpy.float64
+    seed : int or numpy.random.Generator for the initial weights
+
+    Inputs x (N, T, n_in), outputs y (N, T, n_out).
+    """
+
+    def __init__(self, n_in, n_out, *, width, hidden=(32,), activation="tanh", output="identity",
+                 dtype=np.float32, seed=None):
+        width = check_delay(width, "width", low=0)
+        hidden = check_hidden(hidden)
+        self._config = dict(n_in=n_in, n_out=n_out, width=width, hidden=hidden, activation=activation,
+                            output=output, dtype=dtype,
+                            seed=seed if not isinstance(seed, np.random.Generator) else None)
+        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
+        layers = {name: Layer(size, activation, init="zeros") for name, size in zip(names, hidden)}
+        layers["y"] = Layer(n_out, output, init="zeros")
+        links = [Link("x", "h1", delay=k) for k in range(width + 1)]
+        links += [Link(below, name) for below, name in zip(names[:-1], names[1:])]
+        links.append(Link(names[-1], "y"))
+        self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
+
+    @property
+    def width(self):
+        return self._config["width"]
+
+    @property
+    def hidden(self):
+        return self._config["hidden"]
+
+
+def check_delay(value, name, *, low):
+    """``value`` as an int >= ``low``; TypeError / ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
