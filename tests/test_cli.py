@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+import unrolled
 from unrolled.cli import main
 from unrolled.datasets import load_sunspots
 
@@ -160,3 +161,17 @@ def test_bad_arguments_exit_with_code_2(argv, message, capsys):
 
 def test_no_command_prints_help():
     assert main([]) == 0
+
+
+@pytest.mark.parametrize("name", ["narx", "tdnn"])
+def test_train_each_family_model_from_the_command_line(tmp_path, capsys, name):
+    code = main(["train", "--model", name, "--taps", "4", "--hidden", "4", "--epochs", "20",
+                 "--no-progress", "--no-plot", "--out", str(tmp_path / "m.npz")])
+    assert code == 0
+    out = capsys.readouterr().out
+    label = {"narx": "NARX", "tdnn": "TDNN"}[name]
+    row = next(line for line in out.splitlines() if line.startswith(label + " ") and "hidden" not in line)
+    fit_arv, test1, test2 = (float(v) for v in row.split()[1:])
+    assert 0.0 < fit_arv < 1.0 and 0.0 < test1 < 1.5     # a trained forecaster, not noise
+    model = unrolled.load(tmp_path / "m.npz")
+    assert type(model).__name__ == label and model.params["b[h1]"].shape == (4,)

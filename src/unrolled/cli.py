@@ -33,6 +33,23 @@ def _hidden(text):
     return sizes
 
 
+#: --model name -> (label, constructor(hidden, taps, seed)) for one-step sunspot forecasting
+MODELS = {
+    "rnn": ("RNN", lambda h, k, s: _models().RNN(1, 1, hidden=h, seed=s)),
+    "elman": ("Elman", lambda h, k, s: _models().Elman(1, 1, hidden=h, seed=s)),
+    "jordan": ("Jordan", lambda h, k, s: _models().Jordan(1, 1, hidden=h, seed=s)),
+    "tdnn": ("TDNN", lambda h, k, s: _models().TDNN(1, 1, width=k - 1, hidden=h, seed=s)),
+    "narx": ("NARX", lambda h, k, s: _models().NARX(0, 1, input_delays=[], output_delays=k, hidden=h,
+                                                    feedback="open", seed=s)),
+}
+
+
+def _models():
+    from . import models
+
+    return models
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="unrolled",
@@ -44,16 +61,18 @@ def build_parser():
         description="Train a recurrent network on the yearly sunspot series (1700-1979), "
                     "fit on 1700-1920, and print the one-step average relative variance (ARV) "
                     "on 1921-1955 and 1956-1979 beside persistence and a least-squares AR(12).")
-    train.add_argument("--model", choices=["rnn"], default="rnn", help="the model to train (default: rnn)")
+    train.add_argument("--model", choices=sorted(MODELS), default="rnn", help="the model to train (default: rnn)")
     train.add_argument("--hidden", type=_hidden, default=(16,), help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
+    train.add_argument("--taps", type=_positive_int, default=8,
+                       help="past years a NARX feeds back or a TDNN reads (default: 8)")
     train.add_argument("--epochs", type=_positive_int, default=2000,
                        help="most training epochs; early stopping on 1901-1920 ends sooner (default: 2000)")
     train.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    train.add_argument("--out", type=Path, default=Path("sunspots-rnn.npz"),
-                       help="where to save the trained model (default: sunspots-rnn.npz)")
-    train.add_argument("--plot", type=Path, default=Path("sunspots-rnn.png"),
-                       help="where to write the forecast plot, PNG (default: sunspots-rnn.png)")
+    train.add_argument("--out", type=Path, default=None,
+                       help="where to save the trained model (default: sunspots-MODEL.npz)")
+    train.add_argument("--plot", type=Path, default=None,
+                       help="where to write the forecast plot, PNG (default: sunspots-MODEL.png)")
     train.add_argument("--no-plot", action="store_true", help="write no plot")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(func=_train)
@@ -75,21 +94,24 @@ def main(argv=None):
 
 def _train(args):
     from . import io
-    from .models import RNN
     from .tasks import sunspot_table, train_sunspots
 
-    model = RNN(1, 1, hidden=args.hidden, seed=args.seed)
+    label, make = MODELS[args.model]
+    out = args.out or Path(f"sunspots-{args.model}.npz")
+    plot = args.plot or Path(f"sunspots-{args.model}.png")
+    model = make(args.hidden, args.taps, args.seed)
     result = train_sunspots(model, epochs=args.epochs, lr=args.lr, seed=args.seed,
                             progress=not args.no_progress)
     h = result.history
-    print(f"\nRNN hidden={list(args.hidden)} trained {h.epochs} epochs in {h.seconds:.1f}s; "
+    taps = f" taps={args.taps}" if args.model in ("narx", "tdnn") else ""
+    print(f"\n{label} hidden={list(args.hidden)}{taps} trained {h.epochs} epochs in {h.seconds:.1f}s; "
           f"weights of epoch {h.best_epoch + 1} kept (best on 1901-1920)")
-    print(sunspot_table(result, name="RNN"))
-    io.save(result.model, args.out)
-    print(f"model saved to {args.out}")
+    print(sunspot_table(result, name=label))
+    io.save(result.model, out)
+    print(f"model saved to {out}")
     if not args.no_plot:
-        plot_forecast(result, args.plot, title=f"Yearly sunspots: one-step forecasts, RNN {list(args.hidden)}")
-        print(f"plot written to {args.plot}")
+        plot_forecast(result, plot, title=f"Yearly sunspots: one-step forecasts, {label} {list(args.hidden)}")
+        print(f"plot written to {plot}")
     return 0
 
 
