@@ -75,7 +75,7 @@ def test_train_prints_arv_table_saves_model_and_plot(tmp_path, capsys):
     import unrolled
 
     out_path, plot_path = tmp_path / "m.npz", tmp_path / "p.png"
-    code = main(["train", "--epochs", "30", "--no-progress", "--out", str(out_path),
+    code = main(["train", "--model", "rnn", "--epochs", "30", "--no-progress", "--out", str(out_path),
                  "--plot", str(plot_path)])
     assert code == 0
     out = capsys.readouterr().out
@@ -120,7 +120,7 @@ def test_train_prints_arv_table_saves_model_and_plot(tmp_path, capsys):
 
 def test_train_no_plot_writes_no_plot(tmp_path, capsys):
     plot_path = tmp_path / "p.png"
-    code = main(["train", "--epochs", "1", "--no-progress", "--no-plot", "--hidden", "3,2",
+    code = main(["train", "--model", "rnn", "--epochs", "1", "--no-progress", "--no-plot", "--hidden", "3,2",
                  "--out", str(tmp_path / "m.npz"), "--plot", str(plot_path)])
     assert code == 0
     assert not plot_path.exists() and (tmp_path / "m.npz").is_file()
@@ -130,7 +130,7 @@ def test_train_no_plot_writes_no_plot(tmp_path, capsys):
 
 
 def test_plot_file_gets_the_usual_permissions(tmp_path, capsys):
-    code = main(["train", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "m.npz"),
+    code = main(["train", "--model", "rnn", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "m.npz"),
                  "--plot", str(tmp_path / "p.png")])
     assert code == 0
     umask = os.umask(0)
@@ -175,3 +175,59 @@ def test_train_each_family_model_from_the_command_line(tmp_path, capsys, name):
     assert 0.0 < fit_arv < 1.0 and 0.0 < test1 < 1.5     # a trained forecaster, not noise
     model = unrolled.load(tmp_path / "m.npz")
     assert type(model).__name__ == label and model.params["b[h1]"].shape == (4,)
+
+
+def test_forecast_and_impulse_from_a_saved_model(tmp_path, capsys):
+    path = tmp_path / "tdnn.npz"
+    assert main(["train", "--model", "tdnn", "--taps", "5", "--hidden", "4", "--epochs", "10",
+                 "--no-progress", "--no-plot", "--out", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", str(path), "--horizon", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("2009", "2010", "2011"))]
+    assert [r[0] for r in rows] == ["2009", "2010", "2011"]
+    # the first forecast is the model's one-step forecast from the whole series
+    from unrolled.tasks import one_step_forecasts
+
+    years, values = load_sunspots()
+    fit_end = int(np.searchsorted(years, 1920, side="right"))
+    mean, scale = values[:fit_end].mean(), values[:fit_end].std()
+    model = unrolled.load(path)
+    z = np.concatenate([(values - mean) / scale, [0.0]])
+    expected = one_step_forecasts(model, z)[-1] * scale + mean
+    assert float(rows[0][1]) == pytest.approx(expected, rel=1e-3)
+
+    plot = tmp_path / "impulse.png"
+    assert main(["impulse", str(path), "--steps", "12", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    # a TDNN of width 4 answers at t = 0 .. 4 and never after: finite response
+    assert "last step with |dy| > 1e-6: 4" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_on_stocks_reports_the_random_walk(tmp_path, capsys):
+    assert main(["train", "--data", "stocks", "--column", "MSFT", "--hidden", "4", "--taps", "2",
+                 "--epochs", "5", "--no-progress", "--no-plot", "--out", str(tmp_path / "s.npz")]) == 0
+    out = capsys.readouterr().out
+    walk = next(line for line in out.splitlines() if line.startswith("random walk")).split()
+    # the random walk forecasts a zero return: its MSE ratio is mean(r^2) / var(r on the fit part)
+    from unrolled.tasks import stock_returns
+
+    _, r, _ = stock_returns("MSFT", ("AAPL", "IBM"))
+    fit_end, val_end = int(len(r) * 0.70), int(len(r) * 0.85)
+    var = np.var(r[:fit_end])
+    assert float(walk[2]) == pytest.approx(np.mean(r[1:fit_end] ** 2) / var, abs=1e-4)
+    assert float(walk[4]) == pytest.approx(np.mean(r[val_end:] ** 2) / var, abs=1e-4)
+    assert unrolled.load(tmp_path / "s.npz").n_in == 2      # the other two tickers
+
+
+def test_train_on_a_csv_file(tmp_path, capsys):
+    t = np.arange(300)
+    path = tmp_path / "wave.csv"
+    path.write_text("step,value\n" + "\n".join(f"{i},{np.sin(0.3 * i):.6f}" for i in t) + "\n")
+    assert main(["train", "--data", str(path), "--model", "rnn", "--hidden", "8", "--epochs", "300",
+                 "--no-progress", "--no-plot", "--out", str(tmp_path / "w.npz")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("RNN ") and "hidden" not in line).split()
+    assert float(row[3]) < 0.01          # a sine is easy: test MSE under 1% of its variance
+    assert main(["train", "--data", str(tmp_path / "missing.csv")]) == 2

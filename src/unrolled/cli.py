@@ -1,8 +1,10 @@
 """The ``unrolled`` command line.
 
-``unrolled train`` with no arguments is the main job: train the default model on the
-yearly sunspot series shipped in the package, print its one-step ARV on the classic
-split beside persistence and a linear AR(12), save the model and plot the forecasts.
+``unrolled train`` with no arguments is the main job: train a NARX on the yearly
+sunspot series shipped in the package, print its one-step ARV on the classic split
+beside persistence and a linear AR(12), save the model and plot the forecasts.
+``unrolled forecast MODEL`` runs a saved model closed loop past the end of the data;
+``unrolled impulse MODEL`` plots how long it remembers an impulse.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ def _hidden(text):
     return sizes
 
 
-#: --model name -> (label, constructor(hidden, taps, seed)) for one-step sunspot forecasting
+#: --model name -> (label, constructor(n_in, hidden, taps, seed)) for one-step forecasting.
+#: A NARX feeds the series back through ``taps`` output delays and reads the exogenous
+#: inputs (if any) at delays 0 .. taps-1; the others read the series (and exogenous inputs).
 MODELS = {
-    "rnn": ("RNN", lambda h, k, s: _models().RNN(1, 1, hidden=h, seed=s)),
-    "elman": ("Elman", lambda h, k, s: _models().Elman(1, 1, hidden=h, seed=s)),
-    "jordan": ("Jordan", lambda h, k, s: _models().Jordan(1, 1, hidden=h, seed=s)),
-    "tdnn": ("TDNN", lambda h, k, s: _models().TDNN(1, 1, width=k - 1, hidden=h, seed=s)),
-    "narx": ("NARX", lambda h, k, s: _models().NARX(0, 1, input_delays=[], output_delays=k, hidden=h,
-                                                    feedback="open", seed=s)),
+    "narx": ("NARX", lambda n, h, k, s: _models().NARX(
+        n, 1, input_delays=(k - 1 if n else []), output_delays=k, hidden=h, feedback="open", seed=s)),
+    "tdnn": ("TDNN", lambda n, h, k, s: _models().TDNN(n, 1, width=k - 1, hidden=h, seed=s)),
+    "rnn": ("RNN", lambda n, h, k, s: _models().RNN(n, 1, hidden=h, seed=s)),
+    "elman": ("Elman", lambda n, h, k, s: _models().Elman(n, 1, hidden=h, seed=s)),
+    "jordan": ("Jordan", lambda n, h, k, s: _models().Jordan(n, 1, hidden=h, seed=s)),
 }
 
 
@@ -50,6 +54,16 @@ def _models():
     return models
 
 
+def _data_args(parser):
+    parser.add_argument("--data", default="sunspots", metavar="{sunspots,stocks,PATH.csv}",
+                        help="sunspots (yearly, the classic split; default), stocks (daily log returns "
+                             "of --column, the other tickers as exogenous inputs), or a CSV file "
+                             "(a numeric --column, split 70/15/15 in time)")
+    parser.add_argument("--column", default=None,
+                        help="stocks: the ticker to forecast (AAPL, IBM, MSFT; default IBM); "
+                             "CSV: the column (default: the last numeric one)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="unrolled",
@@ -57,25 +71,47 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = sub.add_parser(
-        "train", help="train a model on data shipped in the package (default: sunspots)",
-        description="Train a recurrent network on the yearly sunspot series (1700-1979), "
-                    "fit on 1700-1920, and print the one-step average relative variance (ARV) "
-                    "on 1921-1955 and 1956-1979 beside persistence and a least-squares AR(12).")
-    train.add_argument("--model", choices=sorted(MODELS), default="rnn", help="the model to train (default: rnn)")
+        "train", help="train a model on data shipped in the package (default: NARX on sunspots)",
+        description="Train a network to forecast a series one step ahead. On the yearly sunspots "
+                    "(default) it fits on 1700-1920 (1901-1920 only to stop early) and prints the "
+                    "average relative variance (ARV) on 1921-1955 and 1956-1979 beside persistence "
+                    "and a least-squares AR(12).")
+    train.add_argument("--model", choices=list(MODELS), default="narx", help="the model to train (default: narx)")
+    _data_args(train)
     train.add_argument("--hidden", type=_hidden, default=(16,), help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
     train.add_argument("--taps", type=_positive_int, default=8,
-                       help="past years a NARX feeds back or a TDNN reads (default: 8)")
+                       help="past steps a NARX feeds back or a TDNN reads (default: 8)")
     train.add_argument("--epochs", type=_positive_int, default=2000,
-                       help="most training epochs; early stopping on 1901-1920 ends sooner (default: 2000)")
+                       help="most training epochs; early stopping on the validation part ends sooner (default: 2000)")
     train.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", type=Path, default=None,
-                       help="where to save the trained model (default: sunspots-MODEL.npz)")
+                       help="where to save the trained model (default: DATA-MODEL.npz)")
     train.add_argument("--plot", type=Path, default=None,
-                       help="where to write the forecast plot, PNG (default: sunspots-MODEL.png)")
+                       help="where to write the forecast plot, PNG (default: DATA-MODEL.png)")
     train.add_argument("--no-plot", action="store_true", help="write no plot")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(func=_train)
+
+    forecast = sub.add_parser(
+        "forecast", help="forecast beyond the end of the data with a saved model, closed loop",
+        description="Load a model saved by 'unrolled train', warm it up on the whole series and run "
+                    "it closed loop (each forecast fed back) --horizon steps past the last value.")
+    forecast.add_argument("model", type=Path, help="a model file written by 'unrolled train'")
+    forecast.add_argument("--horizon", type=_positive_int, default=8, help="steps ahead (default: 8)")
+    _data_args(forecast)
+    forecast.set_defaults(func=_forecast)
+
+    impulse = sub.add_parser(
+        "impulse", help="plot how a saved model answers a unit impulse at t = 0",
+        description="Run a saved model on an input that is 1 at t = 0 and 0 after (for a NARX "
+                    "without inputs: a unit past output), and show how long its output and hidden "
+                    "layers remember it: finite for a TDNN, lasting for recurrent nets.")
+    impulse.add_argument("model", type=Path, help="a model file written by 'unrolled train'")
+    impulse.add_argument("--steps", type=_positive_int, default=40, help="steps to follow (default: 40)")
+    impulse.add_argument("--plot", type=Path, default=Path("impulse.png"),
+                         help="where to write the plot, PNG (default: impulse.png)")
+    impulse.set_defaults(func=_impulse)
     return parser
 
 
@@ -92,38 +128,129 @@ def main(argv=None):
         return 2
 
 
+def _load_series(args):
+    """(name, series, exogenous, kind) for --data / --column."""
+    from .tasks import series_from_csv, stock_returns
+
+    if args.data == "sunspots":
+        if args.column is not None:
+            raise ValueError("--column applies to stocks and CSV files, not to sunspots")
+        return "sunspots", None, None, "sunspots"
+    if args.data == "stocks":
+        target = args.column or "IBM"
+        others = tuple(t for t in ("AAPL", "IBM", "MSFT") if t != target)
+        if target not in ("AAPL", "IBM", "MSFT"):
+            raise ValueError(f"--column for stocks must be AAPL, IBM or MSFT, got {target!r}")
+        _, returns, exogenous = stock_returns(target, others)
+        return f"{target} daily log return (%)", returns, exogenous, "stocks"
+    path = Path(args.data)
+    if not path.is_file():
+        raise ValueError(f"--data must be sunspots, stocks or an existing CSV file, got {args.data!r}")
+    name, values = series_from_csv(path, args.column)
+    return name, values, None, "csv"
+
+
 def _train(args):
     from . import io
-    from .tasks import sunspot_table, train_sunspots
+    from .tasks import series_table, sunspot_table, train_series, train_sunspots
 
     label, make = MODELS[args.model]
-    out = args.out or Path(f"sunspots-{args.model}.npz")
-    plot = args.plot or Path(f"sunspots-{args.model}.png")
-    model = make(args.hidden, args.taps, args.seed)
-    result = train_sunspots(model, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                            progress=not args.no_progress)
-    h = result.history
+    name, series, exogenous, kind = _load_series(args)
+    stem = kind if kind != "csv" else Path(args.data).stem
+    out = args.out or Path(f"{stem}-{args.model}.npz")
+    plot = args.plot or Path(f"{stem}-{args.model}.png")
+    n_exo = 0 if exogenous is None else exogenous.shape[1]
+    n_in = n_exo if args.model == "narx" else 1 + n_exo
+    model = make(n_in, args.hidden, args.taps, args.seed)
     taps = f" taps={args.taps}" if args.model in ("narx", "tdnn") else ""
-    print(f"\n{label} hidden={list(args.hidden)}{taps} trained {h.epochs} epochs in {h.seconds:.1f}s; "
-          f"weights of epoch {h.best_epoch + 1} kept (best on 1901-1920)")
-    print(sunspot_table(result, name=label))
+    if kind == "sunspots":
+        result = train_sunspots(model, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                                progress=not args.no_progress)
+        table, stop = sunspot_table(result, name=label), "1901-1920"
+    else:
+        result = train_series(model, series, exogenous, name=name, epochs=args.epochs, lr=args.lr,
+                              seed=args.seed, progress=not args.no_progress, zero_baseline=kind == "stocks",
+                              ar_order=5 if kind == "stocks" else 12)
+        table, stop = series_table(result, name=label, hit_rate=kind == "stocks"), "the validation part"
+    h = result.history
+    print(f"\n{name}: {label} hidden={list(args.hidden)}{taps} trained {h.epochs} epochs in "
+          f"{h.seconds:.1f}s; weights of epoch {h.best_epoch + 1} kept (best on {stop})")
+    print(table)
     io.save(result.model, out)
     print(f"model saved to {out}")
     if not args.no_plot:
-        plot_forecast(result, plot, title=f"Yearly sunspots: one-step forecasts, {label} {list(args.hidden)}")
+        title = f"{name}: one-step forecasts, {label} {list(args.hidden)}"
+        if kind == "sunspots":
+            plot_forecast(result, plot, title=title)
+        else:
+            plot_series(result, plot, title=title)
         print(f"plot written to {plot}")
+    return 0
+
+
+def _forecast(args):
+    from . import datasets, io
+    from .tasks import SUNSPOT_SPLIT, multi_step_forecasts
+
+    model = io.load(args.model)
+    name, series, exogenous, kind = _load_series(args)
+    if exogenous is not None or (getattr(model, "n_in", 0) > 1):
+        raise ValueError("forecasting past the data needs the future exogenous inputs, which are unknown; "
+                         "use NARX.forecast(..., x_future=...) from Python")
+    if kind == "sunspots":
+        years, series = datasets.load_sunspots()
+        fit_end = int(np.searchsorted(years, SUNSPOT_SPLIT["fit"][1], side="right"))
+        labels = [str(int(years[-1]) + h) for h in range(1, args.horizon + 1)]
+    else:
+        fit_end = int(len(series) * 0.70)
+        labels = [f"t+{h}" for h in range(1, args.horizon + 1)]
+    mean, scale = series[:fit_end].mean(), series[:fit_end].std()
+    z = (series - mean) / scale
+    T = len(z)
+    if hasattr(model, "closed_loop"):
+        model = model.closed_loop()
+    values = [multi_step_forecasts(model, z, np.array([T - 1 + h]), h)[0] * scale + mean
+              for h in range(1, args.horizon + 1)]
+    print(f"{name}: last value {series[-1]:.4g}; closed-loop forecasts of {type(model).__name__}")
+    for label, v in zip(labels, values):
+        print(f"{label:>8}  {v:10.4g}")
+    return 0
+
+
+def _impulse(args):
+    from . import io
+    from .analysis import impulse_response
+
+    model = io.load(args.model)
+    if model.n_in == 0:
+        # an autonomous NARX: the impulse is a unit past output y(-1), fed back closed loop
+        closed = model.closed_loop() if hasattr(model, "closed_loop") else model
+        K = max(closed.output_delays)
+        kick = np.zeros((1, K, model.n_out), dtype=model.dtype)
+        kick[0, -1, 0] = 1.0
+        base = closed.predict(None, state={"y": np.zeros_like(kick)}, steps=args.steps)[0]
+        hit = closed.predict(None, state={"y": kick}, steps=args.steps)[0]
+        response = {"y": hit - base}
+        what = "a unit past output y(-1)"
+    else:
+        response = impulse_response(model, args.steps)
+        what = "a unit input at t = 0"
+    y = response["y"][:, 0]
+    last = np.flatnonzero(np.abs(y) > 1e-6)
+    print(f"{type(model).__name__}: output response to {what}")
+    print("t      " + " ".join(f"{t:>8d}" for t in range(min(args.steps, 10))))
+    print("dy(t)  " + " ".join(f"{v:>8.4f}" for v in y[:10]))
+    print("last step with |dy| > 1e-6: " + (str(int(last[-1])) if len(last) else "none"))
+    plot_impulse(response, args.plot, title=f"{type(model).__name__}: response to {what}")
+    print(f"plot written to {args.plot}")
     return 0
 
 
 def plot_forecast(result, path, title):
     """A PNG of the series and the model's one-step forecasts, test years shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .tasks import SUNSPOT_SPLIT
 
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
     ax.plot(result.years, result.truth, color="black", lw=1.2, label="observed")
     ax.plot(result.years, result.forecasts["model"], color="tab:red", lw=1.0, label="model, one step ahead")
@@ -140,6 +267,51 @@ def plot_forecast(result, path, title):
     fig.tight_layout()
     _atomic_savefig(fig, Path(path))
     plt.close(fig)
+
+
+def plot_series(result, path, title):
+    """A PNG of the test part of a series and the model's one-step forecasts."""
+    plt = _pyplot()
+    fit_end, val_end = result.bounds
+    t = np.arange(len(result.truth))
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
+    ax.plot(t[val_end:], result.truth[val_end:], color="black", lw=0.8, label="observed")
+    ax.plot(t[val_end:], result.forecasts["model"][val_end:], color="tab:red", lw=0.8,
+            label="model, one step ahead")
+    ax.set_xlabel("step (test part)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    _atomic_savefig(fig, Path(path))
+    plt.close(fig)
+
+
+def plot_impulse(response, path, title):
+    """A PNG of each layer's response (the output's, and the norm of every other's) over time."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+    for name, r in response.items():
+        if name == "y":
+            ax.plot(r[:, 0], color="black", lw=1.5, marker=".", label="output y")
+        else:
+            ax.plot(np.linalg.norm(r, axis=1), lw=1.0, label=f"|{name}|")
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set_xlabel("t (impulse at t = 0)")
+    ax.set_ylabel("response")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _atomic_savefig(fig, Path(path))
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _atomic_savefig(fig, path):

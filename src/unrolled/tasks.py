@@ -20,7 +20,8 @@ from .train import fit
 
 __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_forecast",
            "sunspot_series", "one_step_forecasts", "multi_step_forecasts", "train_sunspots",
-           "multi_step_table", "ar_multi_step_table", "sunspot_table"]
+           "multi_step_table", "ar_multi_step_table", "sunspot_table", "SERIES_SPLIT", "SeriesResult",
+           "series_from_csv", "stock_returns", "train_series", "series_table"]
 
 #: (first, last) target years of each part of the classic split.
 SUNSPOT_SPLIT = {"fit": (1700, 1920), "test1": (1921, 1955), "test2": (1956, 1979)}
@@ -131,14 +132,15 @@ def multi_step_forecasts(model, z, targets, horizon):
 
 
 def train_sunspots(model=None, *, epochs=2000, lr=0.01, seed=0, progress=True, validation_years=20,
-                   patience=300):
+                   patience=300, weight_decay=0.0):
     """Train ``model`` (default: ``RNN(1, 1, hidden=(16,))``) on the classic split.
 
     The model reads the series one year at a time and forecasts the next. The last
     ``validation_years`` of the fit period (1901-1920 by default) are held out of the
     gradient and pick the stopping epoch (early stopping with ``patience``, best
-    weights restored); the test years are never looked at before scoring. Returns a
-    ``SunspotResult`` with the model's and the baselines' (persistence, AR(12)) ARVs.
+    weights restored); the test years are never looked at before scoring. Adam with an
+    optional L2 ``weight_decay`` trains it. Returns a ``SunspotResult`` with the model's and
+    the baselines' (persistence, AR(12)) ARVs.
     """
     from .models import RNN
 
@@ -151,7 +153,8 @@ def train_sunspots(model=None, *, epochs=2000, lr=0.01, seed=0, progress=True, v
     train_w = np.ones(steps)
     train_w[steps - validation_years:] = 0.0
     val_w = 1.0 - train_w
-    history = fit(model, x, d, divergence=SquaredError(weights=train_w), optimizer=Adam(lr),
+    history = fit(model, x, d, divergence=SquaredError(weights=train_w),
+                  optimizer=Adam(lr, weight_decay=weight_decay),
                   epochs=epochs, batch_size=1, validation=(x, d),
                   validation_divergence=SquaredError(weights=val_w), patience=patience,
                   progress=progress, seed=seed)
@@ -210,4 +213,135 @@ def sunspot_table(result, name="model"):
     for key, row in result.table.items():
         label = name if key == "model" else key
         lines.append(f"{label:<14} {row['fit']:>16.4f} {row['test1']:>10.4f} {row['test2']:>10.4f}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- any series
+#: fractions of a series used to fit and to validate; the rest is the test part
+SERIES_SPLIT = (0.70, 0.15)
+
+
+@dataclass
+class SeriesResult:
+    """One-step forecasts of a series split in time (fit / validation / test)."""
+
+    name: str
+    truth: np.ndarray      # (T,) the series
+    forecasts: dict        # forecaster -> (T,) forecast of truth[t] (NaN where none)
+    table: dict            # forecaster -> {"fit": mse ratio, "val": ..., "test": ...}
+    bounds: tuple          # (fit_end, val_end) indices into truth
+    model: object
+    history: object
+    hit_rate: dict         # forecaster -> share of test steps whose sign is right
+
+
+def series_from_csv(path, column=None):
+    """A numeric column of a CSV file (header row; the last numeric column by default)."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 3:
+        raise ValueError(f"{path}: expected a header row and at least two rows of values, got {len(rows)} rows")
+    header, body = rows[0], rows[1:]
+    numeric = []
+    for j, name in enumerate(header):
+        try:
+            numeric.append((name, np.array([float(r[j]) for r in body])))
+        except (ValueError, IndexError):
+            continue
+    if not numeric:
+        raise ValueError(f"{path}: no column holds only numbers; columns are {header}")
+    if column is None:
+        return numeric[-1]
+    for name, values in numeric:
+        if name == column:
+            return name, values
+    raise ValueError(f"{path}: no numeric column {column!r}; numeric columns are {[n for n, _ in numeric]}")
+
+
+def stock_returns(target="IBM", exogenous=("AAPL", "MSFT")):
+    """Daily log returns (in percent) of ``target`` and of the ``exogenous`` tickers, same dates."""
+    tickers = [target] + [t for t in exogenous if t != target]
+    dates, prices = datasets.load_stock_panel(tickers, "adj_close")
+    returns = 100 * np.diff(np.log(prices), axis=0)
+    return dates[1:], returns[:, 0], returns[:, 1:]
+
+
+def train_series(model, series, exogenous=None, *, name="series", epochs=2000, lr=0.01, seed=0,
+                 patience=300, progress=True, ar_order=12, split=SERIES_SPLIT, zero_baseline=False):
+    """Train ``model`` to forecast ``series[t+1]`` from the past, split in time.
+
+    series : (T,) values; exogenous : optional (T, k) inputs known at time t.
+    The first ``split[0]`` of the steps fit the weights, the next ``split[1]`` pick the
+    stopping epoch, the rest is the test. The model reads x(t) = [series(t), exogenous(t)]
+    (a NARX with output feedback reads only exogenous(t) and feeds the series back).
+    Scores are MSE ratios: each forecaster's mean squared error over the variance of the
+    series in the fit part; persistence, a least-squares AR(``ar_order``) and, with
+    ``zero_baseline`` (returns), the random walk's forecast of a zero return are scored
+    on the same steps.
+    """
+    series = np.asarray(series, np.float64)
+    if series.ndim != 1 or len(series) < 3 * ar_order:
+        raise ValueError(f"expected a 1-D series of at least {3 * ar_order} values, got shape {series.shape}")
+    T = len(series)
+    fit_end, val_end = int(T * split[0]), int(T * (split[0] + split[1]))
+    mean, scale = series[:fit_end].mean(), series[:fit_end].std()
+    z = (series - mean) / scale
+    cols = [z[:, None]]
+    if exogenous is not None:
+        ex = np.asarray(exogenous, np.float64).reshape(T, -1)
+        cols.append((ex - ex[:fit_end].mean(0)) / ex[:fit_end].std(0))
+    feeds_back = hasattr(model, "forecast")
+    inputs = np.hstack(cols[1:] if feeds_back else cols)            # (T, n_in)
+    if inputs.shape[1] != model.n_in:
+        raise ValueError(f"this task gives the model {inputs.shape[1]} inputs per step, "
+                         f"but it was built for n_in={model.n_in}")
+    dtype = model.dtype
+    x = inputs[None, :-1].astype(dtype) if model.n_in else None
+    d = z[None, 1:, None].astype(dtype)
+    steps = T - 1
+    w_fit = (np.arange(steps) < fit_end - 1).astype(float)
+    w_val = ((np.arange(steps) >= fit_end - 1) & (np.arange(steps) < val_end - 1)).astype(float)
+    # the weights reach only up to the end of validation: the test targets take no part
+    x_fit = None if x is None else x[:, :val_end - 1]
+    d_fit = d[:, :val_end - 1]
+    history = fit(model, x_fit, d_fit, divergence=SquaredError(weights=w_fit[:val_end - 1]),
+                  optimizer=Adam(lr), epochs=epochs, batch_size=1, validation=(x_fit, d_fit),
+                  validation_divergence=SquaredError(weights=w_val[:val_end - 1]), patience=patience,
+                  progress=progress, seed=seed)
+    extra = getattr(model, "fit_inputs", lambda x, d: {})(x, d)
+    y = model.predict(x, **extra)[0, :, 0]
+    forecasts = {"model": np.concatenate([[np.nan], y * scale + mean]),
+                 "persistence": persistence_forecast(series),
+                 f"AR({ar_order})": ar_forecast(series, ar_order, fit_end)}
+    if zero_baseline:
+        forecasts["random walk"] = np.concatenate([[np.nan], np.zeros(T - 1)])
+    variance = float(np.var(series[:fit_end]))
+    parts = {"fit": slice(1, fit_end), "val": slice(fit_end, val_end), "test": slice(val_end, T)}
+    table, hits = {}, {}
+    for key, f in forecasts.items():
+        table[key] = {}
+        for part, sl in parts.items():
+            ok = ~np.isnan(f[sl])
+            table[key][part] = arv(f[sl][ok], series[sl][ok], variance)
+        t, ft = series[parts["test"]], f[parts["test"]]
+        hits[key] = float(np.mean(np.sign(ft) == np.sign(t))) if np.any(ft) else float("nan")
+    return SeriesResult(name, series, forecasts, table, (fit_end, val_end), model, history, hits)
+
+
+def series_table(result, name="model", hit_rate=False):
+    """The MSE-ratio table of a ``SeriesResult`` as text."""
+    fit_end, val_end = result.bounds
+    T = len(result.truth)
+    head = (f"{'MSE / variance':<14} {'fit (' + str(fit_end - 1) + ')':>12} "
+            f"{'val (' + str(val_end - fit_end) + ')':>10} {'test (' + str(T - val_end) + ')':>11}")
+    lines = [head + ("   sign right (test)" if hit_rate else "")]
+    for key, row in result.table.items():
+        label = name if key == "model" else key
+        line = f"{label:<14} {row['fit']:>12.4f} {row['val']:>10.4f} {row['test']:>11.4f}"
+        if hit_rate:
+            rate = result.hit_rate[key]
+            line += f"   {rate:>17.3f}" if np.isfinite(rate) else f"   {'-':>17}"
+        lines.append(line)
     return "\n".join(lines)
