@@ -351,7 +351,25 @@ def _sequence_lengths(lengths, N, T, who):
     return mask, n_valid
 
 
-class LastStep(Divergence):
+class _ManyToOne(Divergence):
+    """A divergence of one read-out per sequence, wrapping a per-step divergence ``div``."""
+
+    def __init__(self, div):
+        self.div = get(div)
+
+    def restrict(self, rows=None, steps=None):
+        inner = getattr(self.div, "restrict", lambda rows=None, steps=None: self.div)(rows=rows)
+        if inner is self.div:
+            return self
+        new = copy.copy(self)
+        new.div = inner
+        return new
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.div!r})"
+
+
+class LastStep(_ManyToOne):
     """Many-to-one: ``div`` applied to each sequence's last valid step only.
 
     y (N, T, C); d per sequence, (N, C) (or (N,) labels for CrossEntropy);
@@ -364,19 +382,6 @@ class LastStep(Divergence):
     the same way). Weights of ``div`` apply to the (N, 1) last steps.
     """
 
-    def __init__(self, div):
-        self.div = get(div)
-
-    def restrict(self, rows=None, steps=None):
-        inner = self.div.restrict(rows=rows)
-        if inner is self.div:
-            return self
-        new = copy.copy(self)
-        new.div = inner
-        return new
-
-    def __repr__(self):
-        return f"LastStep({self.div!r})"
 
     def __call__(self, y, d, *, lengths=None):
         y = _check_outputs(y)
@@ -394,7 +399,7 @@ class LastStep(Divergence):
         return value, dy
 
 
-class PooledMean(Divergence):
+class PooledMean(_ManyToOne):
     """Many-to-one by mean pooling: compare the mean output with one target.
 
     y (N, T, C); d per sequence, (N, C) (or (N,) labels for CrossEntropy);
@@ -415,19 +420,6 @@ class PooledMean(Divergence):
     (for CrossEntropy -d/(N m), exact since m > 0 for softmax outputs).
     """
 
-    def __init__(self, div):
-        self.div = get(div)
-
-    def restrict(self, rows=None, steps=None):
-        inner = self.div.restrict(rows=rows)
-        if inner is self.div:
-            return self
-        new = copy.copy(self)
-        new.div = inner
-        return new
-
-    def __repr__(self):
-        return f"PooledMean({self.div!r})"
 
     def __call__(self, y, d, *, lengths=None):
         y = _check_outputs(y)

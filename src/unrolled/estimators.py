@@ -108,6 +108,34 @@ def _same(a, b):
 class _SequenceEstimator:
     """The scikit-learn contract and the training shared by both estimators."""
 
+    def __init__(self, model="rnn", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
+                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
+                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
+                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
+                 blocks=None):
+        self.model = model
+        self.hidden = hidden
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.clip = clip
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.dtype = dtype
+        self.verbose = verbose
+        self.width = width
+        self.input_delays = input_delays
+        self.output_delays = output_delays
+        self.feedback = feedback
+        self.context_gradient = context_gradient
+        self.decay = decay
+        self.blocks = blocks
+
     _output = "identity"
 
     # ------------------------------------------------------------------ params
@@ -401,34 +429,6 @@ class SequenceRegressor(_SequenceEstimator):
 
     _estimator_type = "regressor"
 
-    def __init__(self, model="rnn", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
-                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
-                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
-                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None):
-        self.model = model
-        self.hidden = hidden
-        self.activation = activation
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.clip = clip
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.random_state = random_state
-        self.dtype = dtype
-        self.verbose = verbose
-        self.width = width
-        self.input_delays = input_delays
-        self.output_delays = output_delays
-        self.feedback = feedback
-        self.context_gradient = context_gradient
-        self.decay = decay
-        self.blocks = blocks
-
     def _check_y(self, y, X, *, fitting, dtype=None):
         """y as float (N, T, n_out) of ``dtype`` (the model's), and whether it came as (N, T)."""
         N, T = X.shape[:2]
@@ -497,34 +497,6 @@ class SequenceClassifier(_SequenceEstimator):
 
     _estimator_type = "classifier"
     _output = "softmax"
-
-    def __init__(self, model="rnn", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
-                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
-                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
-                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None):
-        self.model = model
-        self.hidden = hidden
-        self.activation = activation
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.clip = clip
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.random_state = random_state
-        self.dtype = dtype
-        self.verbose = verbose
-        self.width = width
-        self.input_delays = input_delays
-        self.output_delays = output_delays
-        self.feedback = feedback
-        self.context_gradient = context_gradient
-        self.decay = decay
-        self.blocks = blocks
 
     @staticmethod
     def _check_labels(y, N):
