@@ -19,78 +19,44 @@ value * N). Beside it the unigram baseline: character frequencies of the trainin
 stream (add-one smoothed), scored on the same held-out characters. Two samples of
 seed 0's model: unrolled.generate, temperature 0.7, seed 0, primed with "\nAnd ".
 
+The pipeline is unrolled.sequence_tasks.kjv_chars (one seed a call); `unrolled train
+--task kjv-chars` runs it from the command line and `unrolled sample` samples the saved model.
+
 Run: PYTHONPATH=src python examples/kjv_chars.py
 """
 
-import math
 import time
 
 import numpy as np
 
 import unrolled
-from unrolled.datasets import load_kjv, pad_sequences
-from unrolled.divergences import CrossEntropy
 from unrolled.generate import one_hot
-from unrolled.optim import Adam
-
-BOOK, HIDDEN, ROWS, BPTT, EPOCHS, LR = 43, 128, 32, 50, 15, 0.003
+from unrolled.sequence_tasks import KJV_BOOK as BOOK, KJV_BPTT as BPTT, KJV_HIDDEN as HIDDEN, kjv_chars
 
 
 def main():
     t0 = time.perf_counter()
-    verses = [text for _, text in load_kjv(BOOK)]
-    chars = sorted(set("".join(verses)) | {"\n"})
-    idx = {c: i for i, c in enumerate(chars)}
-    V = len(chars)
-    rng = np.random.default_rng(0)
-    held = np.zeros(len(verses), bool)
-    held[rng.choice(len(verses), size=round(0.1 * len(verses)), replace=False)] = True
-    train_text = "".join(v + "\n" for v, h in zip(verses, held) if not h)
-    stream = np.array([idx[c] for c in train_text], dtype=np.int64)
-    L = (len(stream) - 1) // ROWS
-    x = one_hot(stream[:ROWS * L].reshape(ROWS, L), V)
-    d = stream[1:ROWS * L + 1].reshape(ROWS, L)
-
-    # held-out verses: input "\n" + verse, target verse + "\n"
-    seqs = [np.array([idx[c] for c in "\n" + v + "\n"]) for v, h in zip(verses, held) if h]
-    xs, lh = pad_sequences([one_hot(s[:-1], V) for s in seqs])
-    ds, _ = pad_sequences([s[1:] for s in seqs], dtype=np.int64)
-    n_chars = int(lh.sum())
-
-    counts = np.bincount(stream, minlength=V) + 1.0
-    logp = np.log(counts / counts.sum())
-    mask = np.arange(ds.shape[1])[None, :] < lh[:, None]
-    unigram_bpc = -logp[ds[mask]].sum() / math.log(2) / n_chars
-    print(f"book {BOOK}: {len(verses)} verses, {V} symbols; train {len(stream)} chars, "
-          f"held out {held.sum()} verses = {n_chars} chars")
-
     results, model0 = [], None
     for seed in (0, 1, 2):
-        model = unrolled.RNN(V, V, hidden=(HIDDEN,), output="softmax", seed=seed)
-        h = unrolled.fit(model, x, d, divergence=CrossEntropy(), optimizer=Adam(LR), epochs=EPOCHS,
-                         batch_size=ROWS, bptt=BPTT, clip=5.0, seed=seed, progress=False)
-        y = model.predict(xs, lengths=lh)
-        value, _ = CrossEntropy()(y, ds, lengths=lh)
-        bpc = value * len(seqs) / math.log(2) / n_chars
-        p = y[mask, ds[mask]]
-        direct = -np.log(p.astype(np.float64)).sum() / math.log(2) / n_chars
-        assert abs(direct - bpc) < 1e-3 * bpc, (direct, bpc)
-        results.append(bpc)
-        print(f"seed {seed}: train loss {h.loss[-1] / L / math.log(2):.3f} bits/char (last epoch), "
-              f"held-out {bpc:.4f} bpc ({time.perf_counter() - t0:.0f} s)")
+        result = kjv_chars(seed)
         if seed == 0:
-            model0 = model
+            model0, n_chars, unigram = result.model, result.n_chars, result.metrics["unigram_bpc"]
+            print(f"book {BOOK}: {result.n_train_verses + result.n_verses} verses, {len(model0.alphabet)} symbols; "
+                  f"train {result.n_train_chars} chars, held out {result.n_verses} verses = {n_chars} chars")
+        results.append(result.metrics["bpc"])
+        print(f"seed {seed}: train loss {result.metrics['train_bpc']:.3f} bits/char (last epoch), "
+              f"held-out {results[-1]:.4f} bpc ({time.perf_counter() - t0:.0f} s)")
 
-    prime = np.stack([one_hot(np.array([idx[c] for c in "\nAnd "]), V)] * 2)
+    prime = np.stack([one_hot(model0.encode("\nAnd "), len(model0.alphabet))] * 2)
     out = unrolled.generate(model0, prime, 200, temperature=0.7, seed=0)
     for k, row in enumerate(out):
-        print(f"sample {k + 1}: And " + "".join(chars[i] for i in row).replace("\n", " / "))
+        print(f"sample {k + 1}: And " + model0.decode(row).replace("\n", " / "))
     print()
     print("| model | held-out verses | bits per character, median of seeds 0-2 | range |")
     print("|---|---|---|---|")
     print(f"| RNN {HIDDEN} tanh, softmax, TBPTT {BPTT} | John, 10% of verses ({n_chars} chars) "
           f"| {np.median(results):.3f} | {min(results):.3f}-{max(results):.3f} |")
-    print(f"| unigram (train frequencies, add-one) | same | {unigram_bpc:.3f} | - |")
+    print(f"| unigram (train frequencies, add-one) | same | {unigram:.3f} | - |")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
 
 

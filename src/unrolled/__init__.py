@@ -15,6 +15,7 @@ from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
 from .network import ForwardCache, Layer, Link, Network
 from .train import Callback, Checkpoint, EarlyStopping, History, ProgressBar, evaluate, fit
 from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, SequenceRegressor
+from .sequence_tasks import CharRNN
 
 __version__ = "0.1.0"
 
@@ -27,7 +28,7 @@ __all__ = [
     "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
     "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar",
-    "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError",
+    "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "CharRNN",
     "save", "load", "from_torch", "to_torch", "torch_h0",
     "activations", "divergences", "optim",
 ]

@@ -5,6 +5,12 @@ sunspot series shipped in the package, print its one-step ARV on the classic spl
 beside persistence and a linear AR(12), save the model and plot the forecasts.
 ``unrolled forecast MODEL`` runs a saved model closed loop past the end of the data;
 ``unrolled impulse MODEL`` plots how long it remembers an impulse.
+
+``unrolled train --task NAME`` runs one of the sequence tasks of
+:mod:`unrolled.sequence_tasks` instead (speaker and digit classification, a character
+model of the King James Gospel of John, sequence reversal), with the settings of the
+example scripts; ``unrolled sample MODEL`` generates text with the saved character
+model (or decodes a sequence with the saved reverser).
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
     return value
 
 
@@ -54,14 +70,48 @@ def _models():
     return models
 
 
-def _data_args(parser):
-    parser.add_argument("--data", default="sunspots", metavar="{sunspots,stocks,PATH.csv}",
+#: --task name -> what it does, for --help (the settings are those of examples/*.py)
+TASK_HELP = {
+    "japanese-vowels": "which of 9 speakers said /ae/ (12 LPC cepstra a frame; the archive's 270/370 split): "
+                       "BiRNN 2x32, mean-pooled softmax, 60 epochs at most; prints test accuracy",
+    "spoken-digits": "which digit 0-9 was spoken (13 MFCC a frame; stratified 80/20, 600 test): BiRNN 2x32, "
+                     "mean-pooled softmax, 25 epochs at most; prints test accuracy and "
+                     "writes the confusion matrix (--plot)",
+    "kjv-chars": "character model of the King James Gospel of John (10% of verses held out): RNN 128, "
+                 "truncated BPTT 50, 15 epochs; prints held-out bits per character and a sample "
+                 "(then: unrolled sample MODEL)",
+    "reverse": "sequence to sequence: write 3-8 symbols 0-9 backwards (6000 train, 500 unseen): Seq2Seq "
+               "with RNN 128 encoder and decoder, 20 epochs; prints greedy exact match",
+}
+
+#: the options of the series forecasters, which a --task does not take
+_SERIES_OPTIONS = ("data", "model", "column", "hidden", "taps", "lr")
+
+
+def _data_args(parser, default="sunspots"):
+    parser.add_argument("--data", default=default, metavar="{sunspots,stocks,PATH.csv}",
                         help="sunspots (yearly, the classic split; default), stocks (daily log returns "
                              "of --column, the other tickers as exogenous inputs), or a CSV file "
                              "(a numeric --column, split 70/15/15 in time)")
     parser.add_argument("--column", default=None,
                         help="stocks: the ticker to forecast (AAPL, IBM, MSFT; default IBM); "
                              "CSV: the column (default: the last numeric one)")
+
+
+def _train_description():
+    import textwrap
+
+    fill = lambda text: textwrap.fill(text, width=78)
+    tasks = "\n".join(textwrap.fill(text, width=78, initial_indent=f"  {name:<16} ", subsequent_indent=" " * 19)
+                      for name, text in TASK_HELP.items())
+    return "\n\n".join([
+        fill("Train a network to forecast a series one step ahead. On the yearly sunspots (default) it fits on "
+             "1700-1920 (1901-1920 only to stop early) and prints the average relative variance (ARV) on "
+             "1921-1955 and 1956-1979 beside persistence and a least-squares AR(12)."),
+        fill("With --task it trains a sequence task instead, with the split, model and settings of its script "
+             "in examples/ (only --seed, --epochs, --out, --plot, --no-plot and --no-progress apply), prints "
+             "its scores and saves the model to TASK.npz:"),
+        tasks])
 
 
 def build_parser():
@@ -72,23 +122,26 @@ def build_parser():
 
     train = sub.add_parser(
         "train", help="train a model on data shipped in the package (default: NARX on sunspots)",
-        description="Train a network to forecast a series one step ahead. On the yearly sunspots "
-                    "(default) it fits on 1700-1920 (1901-1920 only to stop early) and prints the "
-                    "average relative variance (ARV) on 1921-1955 and 1956-1979 beside persistence "
-                    "and a least-squares AR(12).")
-    train.add_argument("--model", choices=list(MODELS), default="narx", help="the model to train (default: narx)")
-    _data_args(train)
-    train.add_argument("--hidden", type=_hidden, default=(16,), help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
-    train.add_argument("--taps", type=_positive_int, default=8,
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=_train_description())
+    train.add_argument("--task", choices=list(TASK_HELP), default=None,
+                       help="train a sequence task instead of a forecaster (see above); "
+                            "not with --data, --model, --column, --hidden, --taps or --lr")
+    train.add_argument("--model", choices=list(MODELS), default=None, help="the model to train (default: narx)")
+    _data_args(train, default=None)
+    train.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
+    train.add_argument("--taps", type=_positive_int, default=None,
                        help="past steps a NARX feeds back or a TDNN reads (default: 8)")
-    train.add_argument("--epochs", type=_positive_int, default=2000,
-                       help="most training epochs; early stopping on the validation part ends sooner (default: 2000)")
-    train.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="most training epochs; early stopping on the validation part ends sooner (default: "
+                            "2000 for series; a task's own: japanese-vowels 60, spoken-digits 25, kjv-chars 15, "
+                            "reverse 20)")
+    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", type=Path, default=None,
-                       help="where to save the trained model (default: DATA-MODEL.npz)")
+                       help="where to save the trained model (default: DATA-MODEL.npz, or TASK.npz)")
     train.add_argument("--plot", type=Path, default=None,
-                       help="where to write the forecast plot, PNG (default: DATA-MODEL.png)")
+                       help="where to write the forecast plot, PNG (default: DATA-MODEL.png); with --task "
+                            "spoken-digits the confusion matrix (default: spoken-digits-confusion.png)")
     train.add_argument("--no-plot", action="store_true", help="write no plot")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(func=_train)
@@ -112,6 +165,29 @@ def build_parser():
     impulse.add_argument("--plot", type=Path, default=Path("impulse.png"),
                          help="where to write the plot, PNG (default: impulse.png)")
     impulse.set_defaults(func=_impulse)
+
+    sample = sub.add_parser(
+        "sample", help="generate text with a character model saved by 'unrolled train --task kjv-chars'",
+        description="Load a character model saved by 'unrolled train --task kjv-chars' (its file holds "
+                    "the alphabet) and print text it generates: it reads a verse break and --prime, then "
+                    "each character is drawn from its softmax output (or taken as the most likely, "
+                    "--greedy) and fed back. A model saved by 'unrolled train --task reverse' instead "
+                    "decodes the symbols given as --prime, e.g. --prime \"3 1 4\", greedily unless "
+                    "--temperature is given.")
+    sample.add_argument("model", type=Path, help="a model file written by 'unrolled train --task kjv-chars' "
+                                                 "(or --task reverse)")
+    sample.add_argument("--steps", type=_positive_int, default=None,
+                        help="characters to generate (default: 200); reverse: most decoder steps, cut at "
+                             "<eos> (default: 9, or the sequence's length + 1)")
+    sample.add_argument("--prime", default=None,
+                        help="the start of the verse to continue (default: none, a new verse); reverse: "
+                             "the symbols 0-9 to reverse, separated by spaces or commas")
+    sample.add_argument("--temperature", type=_positive_float, default=None,
+                        help="sample from p^(1/T), renormalised: below 1 surer, above 1 wilder "
+                             "(default: 1.0, the model's own distribution)")
+    sample.add_argument("--greedy", action="store_true", help="take the most likely character at every step")
+    sample.add_argument("--seed", type=int, default=0, help="random seed of the sampling (default: 0)")
+    sample.set_defaults(func=_sample)
     return parser
 
 
@@ -151,6 +227,43 @@ def _load_series(args):
 
 
 def _train(args):
+    if args.task is not None:
+        return _train_task(args)
+    args.data = "sunspots" if args.data is None else args.data
+    args.model = "narx" if args.model is None else args.model
+    args.hidden = (16,) if args.hidden is None else args.hidden
+    args.taps = 8 if args.taps is None else args.taps
+    args.lr = 0.01 if args.lr is None else args.lr
+    args.epochs = 2000 if args.epochs is None else args.epochs
+    return _train_series(args)
+
+
+def _train_task(args):
+    from . import io
+    from .sequence_tasks import run_task
+
+    given = [f"--{name}" for name in _SERIES_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise ValueError(f"--task {args.task} trains the task's own model on its own data: it takes no "
+                         f"{', '.join(given)} (only --seed, --epochs, --out, --plot, --no-plot, --no-progress)")
+    plots = args.task == "spoken-digits" and not args.no_plot
+    if args.plot is not None and args.task != "spoken-digits":
+        raise ValueError(f"--plot: --task {args.task} writes no plot (spoken-digits writes its confusion matrix)")
+    out = args.out or Path(f"{args.task}.npz")
+    plot = args.plot or Path(f"{args.task}-confusion.png")
+    result = run_task(args.task, args.seed, epochs=args.epochs, progress=not args.no_progress)
+    print("\n" + result.report())
+    io.save(result.model, out)
+    print(f"model saved to {out}")
+    if plots:
+        title = (f"spoken digits, test ({len(result.labels)}), BiRNN seed {args.seed}: "
+                 f"accuracy {result.metrics['accuracy']:.3f}")
+        plot_confusion(result.confusion, plot, title, what="digit")
+        print(f"confusion matrix written to {plot}")
+    return 0
+
+
+def _train_series(args):
     from . import io
     from .tasks import series_table, sunspot_table, train_series, train_sunspots
 
@@ -244,6 +357,57 @@ def _impulse(args):
     plot_impulse(response, args.plot, title=f"{type(model).__name__}: response to {what}")
     print(f"plot written to {args.plot}")
     return 0
+
+
+def _sample(args):
+    import re
+
+    from . import io
+    from .models import Seq2Seq
+    from .sequence_tasks import CharRNN, reverse_decode
+
+    model = io.load(args.model)
+    if isinstance(model, CharRNN):
+        text = args.prime or ""
+        steps = 200 if args.steps is None else args.steps
+        temperature = 1.0 if args.temperature is None else args.temperature
+        out = model.sample("\n" + text, steps, temperature=temperature, greedy=args.greedy, seed=args.seed)
+        print(text + out)
+        return 0
+    if isinstance(model, Seq2Seq):
+        tokens = [t for t in re.split(r"[\s,]+", (args.prime or "").strip()) if t]
+        if not tokens or not all(t.isdigit() and len(t) == 1 for t in tokens):
+            raise ValueError(f"a sequence-to-sequence model decodes a sequence: give symbols 0-9 separated by "
+                             f"spaces, e.g. --prime \"3 1 4\" (got {args.prime!r})")
+        greedy = args.greedy or args.temperature is None
+        out = reverse_decode(model, [[int(t) for t in tokens]], args.steps, greedy=greedy,
+                             temperature=1.0 if args.temperature is None else args.temperature, seed=args.seed)[0]
+        print(" ".join(map(str, out)))
+        return 0
+    raise ValueError(f"{args.model} holds a {type(model).__name__}, not a character model "
+                     "('unrolled train --task kjv-chars') or a reverser ('unrolled train --task reverse')")
+
+
+def plot_confusion(cm, path, title, what="class"):
+    """A PNG of a confusion matrix ``cm`` (rows true ``what``, columns predicted), counts written in."""
+    cm = np.asarray(cm)
+    C = cm.shape[0]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=120)
+    ax.imshow(cm, cmap="Blues")
+    for i in range(C):
+        for j in range(C):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+    ax.set_xticks(range(C))
+    ax.set_yticks(range(C))
+    ax.set_xlabel(f"predicted {what}")
+    ax.set_ylabel(f"true {what}")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _atomic_savefig(fig, Path(path))
+    plt.close(fig)
 
 
 def plot_forecast(result, path, title):
