@@ -16,32 +16,104 @@ matrix product over T*N rows). A cyclic component (a recurrence) runs a time loo
 what it receives from outside the component is hoisted out of the loop into one matrix
 product, so the loop does only the recurrent products and activations.
 
-**BPTT** runs the same schedule backwards (the lecture's ``RNN_bptt``): dDIV/da(t) of a
-layer gathers what its outgoing links send back (delay-0 links from the same step, delay-d
-links from step t+d), times the activation's Jacobian, giving dDIV/dz(t). A link's weight
-gradient, sum_t dz_dst(t)^T a_src(t-d), is one matrix product over all steps. Gradients
-that reach t < 0 are the gradients of the initial histories.
+**BPTT** runs the schedule of the *gradient graph* backwards (the lecture's ``RNN_bptt``):
+the links that pass gradients (not ``gradient="blocked"``) into nodes that need one (an
+input, a layer with parameters, or one that passes gradient on). dDIV/da(t) of a layer
+gathers what its outgoing links send back (delay-0 links from the same step, delay-d links
+from step t+d), times the activation's Jacobian, giving dDIV/dz(t). A recurrence whose loop
+runs through a blocked link (an Elman context, a Jordan memory) is no cycle there, so its
+BPTT needs no time loop at all. A link's weight gradient, sum_t dz_dst(t)^T a_src(t-d), is
+one matrix product over all steps. Gradients that reach t < 0 are the gradients of the
+initial histories.
+
+**Backends.** The time loops of the cyclic components run either step by step in NumPy
+(``_forward_loop``, ``_backward_loop``: the readable reference, ``backend="numpy"``) or as one
+compiled function each (``_kernels.forward_loop``, ``_kernels.backward_loop``, Numba, the
+default ``backend="fast"`` when numba is installed). Everything else (the hoisted products,
+the pooled weight gradients) is the same code for both.
 
 Internal layout is time major, ``(D + T, N, size)`` per node, where the first ``D`` rows hold
 the initial history (``D`` = the largest delay any link reads the node with): then a(t - d)
-for all t is the contiguous slice ``[D - d : D - d + T]``. Public arrays are batch first.
+for all t is the contiguous slice ``[D - d : D - d + T]``. All nodes' buffers are views into
+one flat block (and all pre-activations into another), which the compiled loops read
+through small tables of offsets (see ``_layout``). Public arrays are batch first.
 
 Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import numbers
+import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import activations
+from ._layout import POOL, Blocks, Plan
 
-__all__ = ["Layer", "Link", "Network", "ForwardCache"]
+__all__ = ["Layer", "Link", "Network", "ForwardCache", "set_default_backend"]
 
 _INIT_KINDS = ("learned", "zeros")
 _GRADIENTS = ("full", "blocked")
+_BACKENDS = ("fast", "numpy")
+
+
+# ---------------------------------------------------------------------- backends
+@functools.lru_cache(maxsize=None)
+def _numba_installed():
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):      # e.g. sys.modules["numba"] = None: import blocked
+        return False
+
+
+_KERNELS = []   # the imported ``_kernels`` module, once a fast pass asked for it
+
+
+def _kernel_module():
+    if not _KERNELS:
+        try:
+            from . import _kernels
+        except Exception as exc:  # numba installed but unusable (e.g. built for another NumPy)
+            warnings.warn(f"numba failed to import ({exc}); unrolled runs its NumPy loops "
+                          f"(backend='numpy')", RuntimeWarning, stacklevel=3)
+            _DEFAULT_BACKEND[0] = "numpy"
+            return None
+        _KERNELS.append(_kernels)
+    return _KERNELS[0]
+
+
+def _check_backend(name, auto=False):
+    if name not in _BACKENDS + (("auto",) if auto else ()):
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")
+    if name == "fast" and not _numba_installed():
+        raise ValueError("backend 'fast' compiles the time loops with numba, which is not installed"
+                         "\n- help: pip install numba, or use backend='numpy' (the same results, slower)")
+    return name
+
+
+# "auto": "fast" when numba is installed and NumPy's BLAS was found (the compiled loops'
+# own products, without it, are slower than NumPy's for all but small nets), else "numpy".
+_DEFAULT_BACKEND = [_check_backend(os.environ.get("UNROLLED_BACKEND") or "auto", auto=True)]
+
+
+def set_default_backend(name):
+    """Set how networks without their own ``backend`` run their time loops; returns the old one.
+
+    ``"fast"``: each recurrence's time loop (forward and BPTT) is one compiled function
+    (numba; compiled once and cached on disk). ``"numpy"``: the readable step-by-step
+    NumPy loops, the reference the fast one is tested against. ``"auto"`` (the default):
+    ``"fast"`` when numba is installed and NumPy's OpenBLAS could be bound (see
+    ``unrolled._kernels``), else ``"numpy"``. The environment variable ``UNROLLED_BACKEND``
+    sets it at import.
+    """
+    old = _DEFAULT_BACKEND[0]
+    _DEFAULT_BACKEND[0] = _check_backend(name, auto=True)
+    return old
 
 
 @dataclass(frozen=True)
@@ -102,7 +174,7 @@ class Link:
         if self.weight is None and not self.trainable:
             raise ValueError(f"Link {self.key}: a fixed (trainable=False) link needs a weight")
 
-    @property
+    @functools.cached_property
     def key(self):
         """The parameter name of this link's weight, e.g. ``W[h->h@1]``."""
         return f"W[{self.src}->{self.dst}@{self.delay}]"
@@ -132,6 +204,7 @@ class ForwardCache:
     lengths: np.ndarray  # (N,)
     given: frozenset   # nodes whose initial history came from the caller
     state: dict = field(default_factory=dict)
+    blocks: object = field(default=None, repr=False)   # the flat buffers behind A and Z (internal)
 
     @property
     def N(self):
@@ -155,13 +228,16 @@ class Network:
         The layer whose activations ``forward`` returns.
     dtype : numpy float dtype, float32 by default (float64 for gradient checks).
     seed : int or numpy.random.Generator, for the initial weights.
+    backend : ``"fast"``, ``"numpy"`` or None (the default: ``"fast"`` when numba is
+        installed); how the time loops of the recurrences run. See :attr:`backend`.
 
     ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
     ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
     the network.
     """
 
-    def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None):
+    def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None, backend=None):
+        self.backend = backend
         self.dtype = _check_dtype(dtype)
         self.inputs = _check_inputs_spec(inputs)
         self.layers = _check_layers_spec(layers, self.inputs)
@@ -176,6 +252,7 @@ class Network:
         self.params = {}
         self.constants = {}
         self._init_params(np.random.default_rng(seed))
+        self._plan = Plan(self)
 
     # ----------------------------------------------------------------- structure
     def _size(self, node):
@@ -215,6 +292,9 @@ class Network:
         return depth
 
     def _incoming(self, layer):
+        plan = getattr(self, "_plan", None)
+        if plan is not None:
+            return plan.incoming[layer]
         return [link for link in self.links if link.dst == layer]
 
     def _init_params(self, rng):
@@ -295,70 +375,111 @@ class Network:
             raise ValueError("this network has no input: nothing sets the number of steps")
         lengths = check_lengths(lengths, N, T)
         state = self._check_state(state, N)
-        valid = (np.arange(T)[:, None] < lengths[None, :])[..., None]  # (T, N, 1)
+        valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
 
         A, Z = {}, {}
+        blocks = Blocks(self._plan, N, T, self.dtype)
         for name in self.inputs:
             D = self.depth[name]
-            buf = np.empty((D + T, N, self.inputs[name]), dtype=self.dtype)
-            buf[:D] = state[name] if name in state else 0.0
-            buf[D:] = np.where(valid, np.swapaxes(seqs[name], 0, 1), 0.0)
-            A[name] = buf
+            buf = A[name] = blocks.a(name)                                # (D + T, N, width)
+            if D:
+                buf[:D] = state[name] if name in state else 0.0
+            seq = np.swapaxes(seqs[name], 0, 1)                           # (T, N, width)
+            if valid is None:
+                buf[D:] = seq
+            else:
+                np.copyto(buf[D:], 0.0)
+                np.copyto(buf[D:], seq, where=valid)
         for name, layer in self.layers.items():
             D = self.depth[name]
-            buf = np.empty((D + T, N, layer.size), dtype=self.dtype)
+            buf = A[name] = blocks.a(name)                                # (D + T, N, H)
+            if not D:
+                continue
             if name in state:
                 buf[:D] = state[name]
             elif f"init[{name}]" in self.params:
                 buf[:D] = self.params[f"init[{name}]"][:, None, :]
             else:
                 buf[:D] = 0.0
-            A[name] = buf
-
-        weights = {link.key: self.weight(link).copy() for link in self.links}
+        # The weights of this pass, copied into one block (backward uses these, not params).
+        weights = blocks.set_weights({link.key: self.weight(link) for link in self.links},
+                                     {name: self.params[f"b[{name}]"] for name in self._plan.boff})
+        fast = self._fast()
         for component, cyclic in self.schedule:
-            members = set(component)
             # Everything from outside the component, for all steps at once (hoisted).
             for name in component:
-                z = np.empty((T, N, self.layers[name].size), dtype=self.dtype)
+                z = Z[name] = blocks.z(name)                              # (T, N, H)
+                outside = self._plan.outside[name]
                 b = self.params.get(f"b[{name}]")
-                z[...] = 0.0 if b is None else b
-                for link in self._incoming(name):
-                    if link.src not in members:
-                        z += _matmul_seq(_shifted(A, self.depth, link.src, link.delay, T), weights[link.key].T)
-                Z[name] = z
+                if cyclic and fast and not outside:
+                    continue                      # the compiled loop starts z from the bias
+                if outside:
+                    first = outside[0]
+                    np.matmul(_flat(_shifted(A, self.depth, first.src, first.delay, T)),
+                              weights[first.key].T, out=_flat(z))
+                    if b is not None:
+                        z += b
+                    for link in outside[1:]:
+                        _add_product(_flat(z), _flat(_shifted(A, self.depth, link.src, link.delay, T)),
+                                     weights[link.key], fast, trans_b=True)
+                else:
+                    z[...] = 0.0 if b is None else b
             if not cyclic:
                 (name,) = component
                 D = self.depth[name]
-                activations.get(self.layers[name].activation).forward(Z[name], out=A[name][D:])
-                continue
-            # The recurrence: only the links inside the component, step by step.
-            inside = {name: [lk for lk in self._incoming(name) if lk.src in members] for name in component}
-            for t in range(T):
-                for name in component:
-                    zt = Z[name][t]                                       # (N, H)
-                    for link in inside[name]:
-                        src_t = A[link.src][self.depth[link.src] + t - link.delay]   # (N, S)
-                        zt += src_t @ weights[link.key].T
-                    act = activations.get(self.layers[name].activation)
-                    act.forward(zt, out=A[name][self.depth[name] + t])
+                if fast:
+                    fast.activate(fast.ACT[self.layers[name].activation], _flat(Z[name]), _flat(A[name][D:]))
+                else:
+                    activations.get(self.layers[name].activation).forward(Z[name], out=A[name][D:])
+            elif fast:
+                fast.forward_loop(blocks.A, blocks.Z, blocks.W, blocks.members(component),
+                                  blocks.inside(component, weights), N, T, fast.USE_BLAS)
+            else:
+                self._forward_loop(component, A, Z, weights, T)
 
-        out = A[self.output][self.depth[self.output]:]
-        y = np.where(valid, out, 0.0).astype(self.dtype, copy=False).swapaxes(0, 1)
+        out = A[self.output][self.depth[self.output]:]                    # (T, N, n_out)
+        y = out if valid is None else np.where(valid, out, 0.0)
+        y = np.swapaxes(y, 0, 1).copy()                                   # (N, T, n_out), a copy
         cache = ForwardCache(A=A, Z=Z, weights=weights, lengths=lengths, given=frozenset(state))
-        cache.state = self._final_state(A, lengths)
-        return np.ascontiguousarray(y), cache
+        cache.blocks = blocks
+        blocks.keep_views(A, Z, weights)
+        cache.state = self._final_state(A, lengths, whole=valid is None)
+        return y, cache
+
+    def _forward_loop(self, component, A, Z, weights, T):
+        """The recurrence of a cyclic component, step by step: the NumPy reference.
+
+        On entry ``Z[name]`` holds what comes from outside the component (hoisted); the
+        loop adds the links inside it, one step at a time, and applies the activations.
+        ``_kernels.forward_loop`` is this loop compiled (``backend="fast"``).
+        """
+        members = set(component)
+        inside = {name: [lk for lk in self._incoming(name) if lk.src in members] for name in component}
+        for t in range(T):
+            for name in component:
+                zt = Z[name][t]                                           # (N, H)
+                for link in inside[name]:
+                    src_t = A[link.src][self.depth[link.src] + t - link.delay]   # (N, S)
+                    zt += src_t @ weights[link.key].T
+                act = activations.get(self.layers[name].activation)
+                act.forward(zt, out=A[name][self.depth[name] + t])
 
     def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
         """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state."""
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 
-    def _final_state(self, A, lengths):
+    def _final_state(self, A, lengths, whole=False):
+        """The last D values of every delayed node at each sequence's last valid step, (N, D, size);
+        ``whole``: every sequence runs all T steps."""
         state = {}
         N = len(lengths)
+        T = A[self.output].shape[0] - self.depth[self.output]
         for name, D in self.depth.items():
             if D == 0:
+                continue
+            if whole:                                                     # every sequence ends at T
+                state[name] = np.swapaxes(A[name][T: T + D], 0, 1).copy()
                 continue
             rows = lengths[:, None] + np.arange(D)[None, :]               # (N, D) in buffer rows
             state[name] = A[name][rows, np.arange(N)[:, None]].copy()    # (N, D, size)
@@ -389,15 +510,26 @@ class Network:
         """
         A, Z, W, lengths = cache.A, cache.Z, cache.weights, cache.lengths
         N, T = cache.N, cache.T
-        valid = (np.arange(T)[:, None] < lengths[None, :])[..., None]  # (T, N, 1)
+        valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
         out = self.output
         dy_arr = self._check_dy(dy, N, T)
-        dA = {name: np.zeros_like(buf) for name, buf in A.items()}
+        blocks = cache.blocks
+        if blocks is None or not blocks.holds(A, Z, W):                   # a cache built by hand
+            blocks = Blocks(self._plan, N, T, self.dtype)
+            for name in list(self.inputs) + list(self.layers):
+                blocks.a(name)[...] = A[name]
+            for name in self.layers:
+                blocks.z(name)[...] = Z[name]
+            blocks.set_weights(W)                    # (the biases only the forward loops read)
+        dAblk = POOL.zeros(blocks.A.size, blocks.A.dtype)                 # every node's dA, one block
+        dA = {name: blocks.a(name, dAblk) for name in list(self.inputs) + list(self.layers)}
         fused = None
         if getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None:
-            fused = np.where(valid, np.swapaxes(np.asarray(dy.dz, dtype=self.dtype), 0, 1), 0.0)
+            g = np.swapaxes(np.asarray(dy.dz, dtype=self.dtype), 0, 1)
+            fused = np.ascontiguousarray(g) if valid is None else np.where(valid, g, 0.0)
         else:
-            dA[out][self.depth[out]:] += np.where(valid, np.swapaxes(dy_arr, 0, 1), 0.0)
+            g = np.swapaxes(dy_arr, 0, 1)
+            dA[out][self.depth[out]:] += g if valid is None else np.where(valid, g, 0.0)
         for name, g in (dstate or {}).items():
             if name not in cache.state:
                 raise ValueError(f"dstate names {name!r}, which has no final state; "
@@ -408,42 +540,52 @@ class Network:
             rows = lengths[:, None] + np.arange(self.depth[name])[None, :]
             np.add.at(dA[name], (rows, np.arange(N)[:, None]), g)
 
+        # The gradient graph: only links that pass gradients, only to nodes that need one.
+        need_a, need_z, schedule = self._backward_plan(cache.given)
+        fast = self._fast()
+        dZblk = POOL.empty(blocks.Z.size, blocks.Z.dtype) if fast or any(c for _, c in schedule) else None
         grads = {}
-        for component, cyclic in reversed(self.schedule):
+        for component, cyclic in reversed(schedule):
             members = set(component)
             dZ = {}
             if not cyclic:
                 (name,) = component
-                dZ[name] = self._dz(name, dA[name][self.depth[name]:], A, Z[name], slice(None))
+                if not need_z[name]:
+                    continue          # nothing it holds or feeds needs a gradient
+                D = self.depth[name]
+                if fast:          # into the dz block: no temporaries
+                    dZ[name] = blocks.z(name, dZblk)
+                    fast.activate_back(fast.ACT[self.layers[name].activation], _flat(dA[name][D:]),
+                                       _flat(A[name][D:]), _flat(Z[name]), _flat(dZ[name]))
+                else:
+                    dZ[name] = self._dz(name, dA[name][D:], A, Z[name], slice(None))
                 if name == out and fused is not None:
                     dZ[name] += fused
             else:
-                inside = {name: [lk for lk in self._incoming(name) if lk.src in members] for name in component}
                 for name in component:
-                    dZ[name] = np.empty_like(Z[name])
-                for t in range(T - 1, -1, -1):
-                    for name in reversed(component):
-                        D = self.depth[name]
-                        dz = self._dz(name, dA[name][D + t], A, Z[name][t], D + t)       # (N, H)
-                        if name == out and fused is not None:
-                            dz += fused[t]
-                        dZ[name][t] = dz
-                        for link in inside[name]:
-                            if link.gradient == "full":
-                                dA[link.src][self.depth[link.src] + t - link.delay] += dz @ W[link.key]
+                    dZ[name] = blocks.z(name, dZblk)
+                if fast:
+                    has_out = out in members and fused is not None
+                    fast.backward_loop(
+                        blocks.A, blocks.Z, dAblk, dZblk, blocks.W, blocks.members(component),
+                        blocks.inside(component, W, backward=True), fused.reshape(-1) if has_out else blocks.W[:0],
+                        component.index(out) if has_out else -1, N, T, fast.USE_BLAS)
+                else:
+                    self._backward_loop(component, A, Z, dA, dZ, W, fused, T)
             # Pool over time: one product per link for the weight gradient, and the
             # gradient sent to sources outside the component.
             for name in component:
                 dz = dZ[name]                                                    # (T, N, H)
                 if f"b[{name}]" in self.params:
-                    grads[f"b[{name}]"] = dz.sum(axis=(0, 1))
+                    grads[f"b[{name}]"] = _sum_rows(_flat(dz))
                 for link in self._incoming(name):
-                    src = _shifted(A, self.depth, link.src, link.delay, T)         # (T, N, S)
                     if link.key in self.params:
-                        grads[link.key] = _flat(dz).T @ _flat(src)
-                    if link.gradient == "full" and link.src not in members:
+                        src = _shifted(A, self.depth, link.src, link.delay, T)     # (T, N, S)
+                        grads[link.key] = _pooled_product(_flat(dz), _flat(src), fast)
+                    if link.gradient == "full" and link.src not in members and need_a[link.src]:
                         Ds = self.depth[link.src]
-                        dA[link.src][Ds - link.delay: Ds - link.delay + T] += _matmul_seq(dz, W[link.key])
+                        _add_product(_flat(dA[link.src][Ds - link.delay: Ds - link.delay + T]), _flat(dz),
+                                     W[link.key], fast)
 
         for name, layer in self.layers.items():
             key = f"init[{name}]"
@@ -451,12 +593,66 @@ class Network:
                 D = self.depth[name]
                 grads[key] = (np.zeros_like(self.params[key]) if name in cache.given
                               else dA[name][:D].sum(axis=1))
-        dinputs = {name: np.ascontiguousarray(np.swapaxes(dA[name][self.depth[name]:], 0, 1))
-                   for name in self.inputs}
+        dinputs = {name: _transposed_copy(dA[name][self.depth[name]:]) for name in self.inputs}
         dstate_in = {name: np.ascontiguousarray(np.swapaxes(dA[name][:self.depth[name]], 0, 1))
                      for name in cache.given}
         grads = {key: grads[key].astype(self.dtype, copy=False) for key in self.params}
         return grads, dinputs, dstate_in
+
+    def _backward_plan(self, given):
+        """``(need_a, need_z, schedule)`` of BPTT when the histories of ``given`` came from the caller.
+
+        need_a[node]: dDIV/da(node) is wanted (an input's gradient is returned; a layer's
+        feeds its learned or given history, or its dz). need_z[layer]: dDIV/dz is wanted (the
+        layer has a bias or a trainable link in, or a link in passes gradient to a node that
+        needs it). Backward runs the SCCs of the *gradient graph* (full-gradient links into
+        nodes that need it), so a recurrence whose loop is cut by a blocked link (an Elman
+        context, a Jordan memory) is differentiated for all steps at once, like a feed-forward
+        layer, and no gradient is computed that nothing reads.
+        """
+        key = frozenset(given)
+        found = self._plan.backward_plans.get(key)
+        if found is None:
+            net = self
+            need_a = {name: True for name in net.inputs}
+            need_z = {}
+            for name, layer in net.layers.items():
+                need_a[name] = (layer.init == "learned" and net.depth[name] > 0) or name in key
+                need_z[name] = layer.bias or any(lk.trainable for lk in net.links if lk.dst == name)
+            changed = True
+            while changed:
+                changed = False
+                for link in net.links:
+                    if link.gradient == "full" and need_a[link.src] and not need_z[link.dst]:
+                        need_z[link.dst] = changed = True
+                for name in net.layers:
+                    if need_z[name] and not need_a[name]:
+                        need_a[name] = changed = True
+            links = [lk for lk in net.links if lk.gradient == "full" and lk.src in net.layers and need_a[lk.src]]
+            found = self._plan.backward_plans[key] = (need_a, need_z, _schedule(net.layers, links))
+        return found
+
+    def _backward_loop(self, component, A, Z, dA, dZ, W, fused, T):
+        """BPTT through a cyclic component of the gradient graph, step by step (NumPy reference).
+
+        On entry ``dA`` holds what reached the members from outside the component; going
+        back in time, each member's dDIV/da(t) gathers what the links inside send back
+        (delay-0 links from the same step, delay-d links from step t+d), times the
+        activation's Jacobian. Writes ``dZ[name][t]``. ``_kernels.backward_loop`` is this
+        loop compiled (``backend="fast"``).
+        """
+        members = set(component)
+        inside = {name: [lk for lk in self._incoming(name) if lk.src in members and lk.gradient == "full"]
+                  for name in component}
+        for t in range(T - 1, -1, -1):
+            for name in reversed(component):
+                D = self.depth[name]
+                dz = self._dz(name, dA[name][D + t], A, Z[name][t], D + t)       # (N, H)
+                if name == self.output and fused is not None:
+                    dz += fused[t]
+                dZ[name][t] = dz
+                for link in inside[name]:
+                    dA[link.src][self.depth[link.src] + t - link.delay] += dz @ W[link.key]
 
     def _dz(self, name, da, A, z, rows):
         """dDIV/dz of layer ``name`` from dDIV/da, at the buffer rows ``rows``."""
@@ -464,6 +660,32 @@ class Network:
         D = self.depth[name]
         a = A[name][D:] if isinstance(rows, slice) else A[name][rows]
         return act.backward(da, a, z)
+
+    # ------------------------------------------------------------------ backends
+    @property
+    def backend(self):
+        """``"fast"`` (compiled time loops) or ``"numpy"`` (the reference loops); settable.
+
+        ``None`` (the default) follows :func:`set_default_backend`: ``"fast"`` when numba
+        is installed (and NumPy's BLAS found), else ``"numpy"``. Both compute the same
+        column; they differ by the rounding of a sum's order (and float32 ``tanh``, to a
+        few ulp).
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, name):
+        self._backend = None if name is None else _check_backend(name)
+
+    def _fast(self):
+        """The compiled kernels (module ``_kernels``) if this network runs fast, else None."""
+        name = self._backend or _DEFAULT_BACKEND[0]
+        if name == "numpy" or (name == "auto" and not _numba_installed()):
+            return None
+        kernels = _kernel_module()
+        if name == "auto" and kernels is not None and not kernels.BLAS:
+            return None
+        return kernels
 
     # --------------------------------------------------------------- validation
     def _gather_inputs(self, x, inputs):
@@ -522,9 +744,50 @@ def _flat(a):
     return a.reshape(-1, a.shape[-1])
 
 
-def _matmul_seq(a, w):
-    """(T, N, S) @ (S, H) -> (T, N, H) as one matrix product over T*N rows."""
-    return (_flat(a) @ w).reshape(a.shape[0], a.shape[1], w.shape[1])
+_ONES = {}
+
+
+def _sum_rows(a):
+    """a (K, S) summed over its rows, as a product with a vector of ones (for the narrow
+    arrays of a bias gradient, 3-10x faster than ``a.sum(axis=0)``)."""
+    K = a.shape[0]
+    ones = _ONES.get((K, a.dtype))
+    if ones is None:
+        if len(_ONES) > 32:
+            _ONES.clear()
+        ones = _ONES[(K, a.dtype)] = np.ones(K, dtype=a.dtype)
+    return ones @ a
+
+
+def _transposed_copy(a):
+    """(T, N, S) -> a new (N, T, S) C-contiguous array (from the pool: no page faults)."""
+    out = POOL.empty(a.size, a.dtype).reshape(a.shape[1], a.shape[0], a.shape[2])
+    np.copyto(out, np.swapaxes(a, 0, 1))
+    return out
+
+
+def _pooled_product(dz, src, fast):
+    """dz^T @ src, (H, S) from (K, H) and (K, S): a weight gradient pooled over K = T*N rows.
+    A small result with a long K runs faster on one BLAS thread than split over several."""
+    out = POOL.empty(dz.shape[1] * src.shape[1], dz.dtype).reshape(dz.shape[1], src.shape[1])
+    if fast is None or dz.shape[1] * src.shape[1] > 1024 or dz.shape[0] < 1024:
+        return np.matmul(dz.T, src, out=out)
+    old = fast.blas_threads_local(1)
+    try:
+        return np.matmul(dz.T, src, out=out)
+    finally:
+        if old is not None:
+            fast.blas_threads_local(old)
+
+
+def _add_product(c, a, b, fast, trans_b=False):
+    """c += a @ b (a @ b.T with ``trans_b``) for 2-D c; with the kernels and a large c, in place
+    (a large temporary would cost its page faults; a small one less than the call)."""
+    if fast is not None and c.nbytes >= 1 << 17 and c.flags.c_contiguous and a.flags.c_contiguous \
+            and b.flags.c_contiguous:
+        fast.addmm(a, b, c, trans_b, fast.USE_BLAS)
+    else:
+        c += a @ (b.T if trans_b else b)
 
 
 def _shifted(A, depth, node, delay, T):
@@ -533,8 +796,17 @@ def _shifted(A, depth, node, delay, T):
     return A[node][D - delay: D - delay + T]
 
 
+def _valid_mask(lengths, T):
+    """(T, N, 1) bool, True at the valid steps of each sequence; None when nothing is padded."""
+    if len(lengths) == 0 or (lengths.size < 64 and min(lengths.tolist()) == T) or lengths.min() == T:
+        return None
+    return (np.arange(T)[:, None] < lengths[None, :])[..., None]
+
+
 def as_float_array(value, dtype, name):
     """``value`` as an array of ``dtype``; TypeError for anything not real numbers."""
+    if type(value) is np.ndarray and value.dtype == dtype:
+        return value
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like

@@ -1,0 +1,57 @@
+"""Worker: one training step of an ``unrolled`` model (forward, divergence, backward).
+
+``--variant numpy`` runs the engine's NumPy reference loops instead of the compiled ones.
+"""
+
+import time
+
+t_start = time.perf_counter()     # before any import: what a user waits for in a fresh process
+
+import os  # noqa: E402
+import sys  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+
+
+import unrolled  # noqa: E402
+from unrolled.divergences import SquaredError  # noqa: E402
+from unrolled.models.elman import Elman  # noqa: E402
+from unrolled.models.narx import NARX  # noqa: E402
+
+from _common import N_IN, N_OUT, NARX_IN, NARX_OUT, data, parse_args, report, time_steps  # noqa: E402
+
+
+def build(model, H):
+    if model == "rnn":
+        return unrolled.RNN(N_IN, N_OUT, hidden=(H,), seed=0)
+    if model == "rnn2skip":
+        return unrolled.RNN(N_IN, N_OUT, hidden=(H, H), skip_input=True, skip_output=True, seed=0)
+    if model == "elman":
+        return Elman(N_IN, N_OUT, hidden=(H,), seed=0)              # blocked context, as Elman trained
+    if model == "narx":
+        return NARX(N_IN, N_OUT, input_delays=NARX_IN, output_delays=NARX_OUT, hidden=(H,), seed=0)
+    raise ValueError(model)
+
+
+def main():
+    args = parse_args(__doc__)
+    if args.variant:
+        unrolled.network.set_default_backend(args.variant)
+    model = build(args.model, args.H)
+    x, d = data(args.N, args.T)
+    div = SquaredError()
+
+    def step():
+        y, cache = model.forward(x)
+        value, dy = div(y, d)
+        grads, dx = model.backward(dy, cache)
+        return value
+
+    t0 = time.perf_counter()
+    step()
+    first = time.perf_counter() - t0
+    times = time_steps(step, args.repeats, args.warmup)
+    report(times, first_call=first, since_start=t0 + first - t_start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+"""The ``"fast"`` backend: the time loop of a cyclic component, compiled whole (Numba).
+
+The engine (:mod:`unrolled.network`) hoists everything a recurrence receives from outside
+its strongly connected component into one matrix product over all steps, and pools every
+weight gradient into one product after the loop. What is left is the loop over time:
+NumPy runs it one Python statement per member, link and step (~3 us a step in calls
+alone). Here the same loop is one compiled function, for *any* component, forward and
+BPTT, because the component is described by two small integer tables:
+
+    forward  (t = 0 .. T-1, members m in delay-0 order)
+        z_m(t) += sum over inside links s -> m @ d of  a_s(t - d) W^T     (gemm, or s*I)
+        a_m(t)  = f_m(z_m(t))
+    backward (t = T-1 .. 0, members m in reverse order)
+        dz_m(t) = f_m'(da_m(t))  [+ the fused dz of the output layer]
+        da_s(t - d) += dz_m(t) W                for every inside link s -> m @ d (gemm, or s*I)
+
+exactly the NumPy loops of ``Network._forward_loop`` / ``Network._backward_loop``, which
+stay the readable reference (``backend="numpy"``) and the tests' oracle. ``activate`` and
+``activate_back`` apply the same compiled activations to an acyclic layer's all steps
+(one pass, no temporaries), ``addmm`` adds a large product in place.
+
+**Layout.** Every node's buffers live in flat blocks, one for each kind (the engine's
+per-node arrays are views into them): ``A`` and ``dA`` hold ``(D + T, N, size)`` per node,
+``Z`` and ``dZ`` hold ``(T, N, H)`` per layer; ``W`` holds every link's ``(H_dst, H_src)``
+weight, then the transposes ``(H_src, H_dst)`` of the links inside recurrences (what the
+forward loop multiplies by), then the biases. Row ``r`` of a node starts at ``off + r*N*H``:
+a contiguous ``(N, H)`` matrix.
+
+``mem`` (M, 7) int64, one row a member: ``offA, offZ, D, H, act, fresh, offb`` (offsets into
+A/dA and Z/dZ, the history depth, the size, the activation code ``ACT``; ``fresh``: nothing
+was hoisted into its z, so the loop starts z(t) from the bias at ``W[offb:]``, or 0 when
+``offb`` < 0). ``lnk`` (L, 5) int64, one row an inside link: ``src member, dst member, delay,
+offW, kind`` (kind 0: the dense matrix at ``W[offW:]``, W^T for the forward loop and W for
+BPTT; kind 1: ``s * I`` with ``s = W[offW]``, an Elman copy or a Jordan decay, done as a
+scaled add instead of a product).
+
+**BLAS.** The products call the OpenBLAS that NumPy itself loaded, found by its symbol
+and bound with ``llvmlite.binding.add_symbol``: one BLAS and one thread pool in the
+process (Numba's own ``np.dot`` would call SciPy's OpenBLAS, whose threads fight NumPy's
+over the cores; Numba loads that library when SciPy is installed, but it is never called
+here), and the compiled code refers to it by a fixed name, so it is cached on disk
+(``cache=True``) and a fresh process loads it instead of compiling (~0.5 s against ~5 s).
+Even a (1, 32) @ (32, 32) product is faster in OpenBLAS (~90 ns) than in a compiled loop.
+Without such a BLAS (NumPy built on another one), or with ``USE_BLAS = False``, plain
+loops do the products: correct, several times slower.
+
+**Activations** are compiled loops the compiler vectorises: float32 ``tanh`` is a
+rational approximation (Eigen's, clamped; within 6 ulp of the exact value, where the
+scalar libm call would be ~30x slower); float64 uses libm (gradient checks want every bit);
+sigmoid and softmax call ``exp`` (exact, not vectorised).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import math
+import os
+
+import numpy as np
+
+try:  # the fast backend is optional: without numba the engine runs its NumPy loops
+    import numba
+    from llvmlite import binding as _llvm
+    from numba import njit, types
+    from numba.extending import overload
+    from numba.np.numpy_support import as_dtype
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    numba = None
+
+__all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
+           "blas_threads_local"]
+
+AVAILABLE = numba is not None
+ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
+DENSE, SCALED_IDENTITY = 0, 1
+
+
+def _find_numpy_blas():
+    """``(library, sgemm address, dgemm address)``: ``cblas_?gemm`` (64-bit ints) in NumPy's own
+    OpenBLAS, or None."""
+    root = os.path.dirname(np.__file__)
+    dirs = [os.path.join(root, os.pardir, "numpy.libs"), os.path.join(root, ".dylibs"), root]
+    names = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"), ("cblas_sgemm64_", "cblas_dgemm64_")]
+    for folder in dirs:
+        for path in sorted(glob.glob(os.path.join(folder, "*openblas*"))):
+            try:
+                lib = ctypes.CDLL(path)       # already loaded by NumPy: the same handle
+            except OSError:
+                continue
+            for s, d in names:
+                fs, fd = getattr(lib, s, None), getattr(lib, d, None)
+                if fs is not None and fd is not None:
+                    return lib, ctypes.cast(fs, ctypes.c_void_p).value, ctypes.cast(fd, ctypes.c_void_p).value
+    return None
+
+
+BLAS = False
+_set_threads_local = None
+if AVAILABLE:
+    _found = _find_numpy_blas()
+    if _found is None:
+        # The compiled code names these symbols whether or not it calls them: point them at
+        # a function that is never called (USE_BLAS stays False).
+        _unused = ctypes.CFUNCTYPE(None)(lambda: None)
+        _found = (None,) + (ctypes.cast(_unused, ctypes.c_void_p).value,) * 2
+    else:
+        BLAS = True
+        _set_threads_local = getattr(_found[0], "openblas_set_num_threads_local", None)  # OpenBLAS >= 0.3.27
+        if _set_threads_local is not None:
+            _set_threads_local.argtypes, _set_threads_local.restype = [ctypes.c_int], ctypes.c_int
+    _llvm.add_symbol("unrolled_cblas_sgemm64", _found[1])
+    _llvm.add_symbol("unrolled_cblas_dgemm64", _found[2])
+
+
+def blas_threads_local(n):
+    """Set the BLAS threads of the calling thread's next products to ``n``; returns the old
+    number (or None where OpenBLAS cannot: then nothing changes).
+
+    OpenBLAS splits even a product with a 32x32 result over its threads, which for a long
+    inner dimension (a weight gradient pooled over T*N rows) is slower than one thread
+    (340 against 180 us at (32 x 6400) @ (6400 x 32) here).
+    """
+    return None if _set_threads_local is None else _set_threads_local(n)
+
+
+# Read by the engine at every call: False forces the plain loops (the tests use it).
+# With BLAS, every product goes to it: measured here, OpenBLAS beats a compiled loop even
+# for a (1, 32) @ (32, 32) product (87 ns against 150 ns), more so as sizes grow.
+USE_BLAS = BLAS
+
+
+if AVAILABLE:
+    _i32, _i64, _ptr = types.int32, types.int64, types.voidptr
+    _sgemm = types.ExternalFunction("unrolled_cblas_sgemm64", types.void(
+        _i32, _i32, _i32, _i64, _i64, _i64, types.float32, _ptr, _i64, _ptr, _i64, types.float32, _ptr, _i64))
+    _dgemm = types.ExternalFunction("unrolled_cblas_dgemm64", types.void(
+        _i32, _i32, _i32, _i64, _i64, _i64, types.float64, _ptr, _i64, _ptr, _i64, types.float64, _ptr, _i64))
+    _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+    _jit = dict(cache=True, nogil=True, error_model="numpy")
+
+    # ----------------------------------------------------------- typed constants
+    def _one(a):
+        pass
+
+    @overload(_one)
+    def _one_ol(a):
+        one = as_dtype(a.dtype).type(1)
+        return lambda a: one
+
+    # -------------------------------------------------------------------- products
+    # Operands are (flat array, offset) pairs: a block and where a matrix starts in it.
+    def _blas_gemm(n, m, k, a, ao, b, bo, c, co, trans_b):
+        pass
+
+    @overload(_blas_gemm)
+    def _blas_gemm_ol(n, m, k, a, ao, b, bo, c, co, trans_b):
+        """c (n, m) += a (n, k) @ op(b), op(b) = b (k, m) or b^T for b (m, k); row major."""
+        fn = _sgemm if c.dtype == types.float32 else _dgemm
+        one = as_dtype(c.dtype).type(1)
+
+        def impl(n, m, k, a, ao, b, bo, c, co, trans_b):
+            size = c.itemsize
+            fn(_ROW_MAJOR, _NO_TRANS, _TRANS if trans_b else _NO_TRANS, n, m, k, one,
+               a.ctypes.data + ao * size, k, b.ctypes.data + bo * size, k if trans_b else m,
+               one, c.ctypes.data + co * size, m)
+        return impl
+
+    # (Loops index slices, never ``x[offset + i]``: with an index the compiler cannot prove
+    # non-negative, every access checks for wraparound and nothing is vectorised, 3-20x slower.)
+    @njit(**_jit)
+    def _gemm(n, m, k, a, ao, b, bo, c, co, use_blas):
+        """c (n, m) += a (n, k) @ b (k, m): BLAS, or a loop adding scaled rows of b."""
+        if use_blas:
+            _blas_gemm(n, m, k, a, ao, b, bo, c, co, False)
+            return
+        for i in range(n):
+            ci = c[co + i * m: co + (i + 1) * m]
+            ai = a[ao + i * k: ao + (i + 1) * k]
+            for q in range(k):
+                s = ai[q]
+                bq = b[bo + q * m: bo + (q + 1) * m]
+                for j in range(m):
+                    ci[j] += s * bq[j]
+
+    @njit(**_jit)
+    def addmm(a, b, c, trans_b, use_blas):
+        """c += a @ b (``trans_b``: a @ b.T) for C-contiguous 2-D arrays, without a temporary."""
+        n, k = a.shape
+        m = c.shape[1]
+        af, bf, cf = a.reshape(a.size), b.reshape(b.size), c.reshape(c.size)
+        if use_blas:
+            _blas_gemm(n, m, k, af, 0, bf, 0, cf, 0, trans_b)
+        elif trans_b:
+            for i in range(n):
+                ai = af[i * k: (i + 1) * k]
+                for j in range(m):
+                    bj = bf[j * k: (j + 1) * k]
+                    s = cf[i * m + j] * 0
+                    for q in range(k):
+                        s += ai[q] * bj[q]
+                    cf[i * m + j] += s
+        else:
+            _gemm(n, m, k, af, 0, bf, 0, cf, 0, False)
+
+    @njit(**_jit)
+    def _axpy(n, s, x, xo, y, yo):
+        """y[yo:yo+n] += s * x[xo:xo+n]."""
+        xs, ys = x[xo: xo + n], y[yo: yo + n]
+        for i in range(n):
+            ys[i] += s * xs[i]
+
+    @njit(**_jit)
+    def _start(n, h, W, bo, z, zo):
+        """z (n, h) at z[zo:] = the bias W[bo:bo+h] in every row (bo < 0: no bias, zeros)."""
+        zs = z[zo: zo + n * h]
+        if bo < 0:
+            for i in range(n * h):
+                zs[i] = 0
+            return
+        b = W[bo: bo + h]
+        for i in range(n):
+            row = zs[i * h: (i + 1) * h]
+            for j in range(h):
+                row[j] = b[j]
+
+    # ------------------------------------------------------------------ activations
+    def _tanh_into(z, out):
+        pass
+
+    @overload(_tanh_into)
+    def _tanh_into_ol(z, out):
+        if z.dtype != types.float32:
+            def exact(z, out):
+                for i in range(z.size):
+                    out[i] = math.tanh(z[i])
+            return exact
+        f = np.float32
+        clamp, tiny = f(7.90531110763549805), f(0.0004)
+        a13, a11, a9, a7 = f(-2.76076847742355e-16), f(2.00018790482477e-13), f(-8.60467152213735e-11), \
+            f(5.12229709037114e-08)
+        a5, a3, a1 = f(1.48572235717979e-05), f(6.37261928875436e-04), f(4.89352455891786e-03)
+        b6, b4, b2, b0 = f(1.19825839466702e-06), f(1.18534705686654e-04), f(2.26843463243900e-03), \
+            f(4.89352518554385e-03)
+
+        def rational(z, out):
+            # Eigen's float tanh: odd degree-13 over even degree-6 polynomial on [-c, c]
+            for i in range(z.size):
+                x = z[i]                         # clamped by comparisons, so that NaN stays NaN
+                x = clamp if x > clamp else x
+                x = -clamp if x < -clamp else x
+                x2 = x * x
+                p = ((((((a13 * x2 + a11) * x2 + a9) * x2 + a7) * x2 + a5) * x2 + a3) * x2 + a1) * x
+                q = ((b6 * x2 + b4) * x2 + b2) * x2 + b0
+                out[i] = x if abs(x) < tiny else p / q
+        return rational
+
+    @njit(**_jit)
+    def _activate(act, n, h, z, zo, out, oo):
+        """out = f(z) for the (n, h) matrices at z[zo:], out[oo:], as activations.py computes it."""
+        one = _one(z)
+        zs, os = z[zo: zo + n * h], out[oo: oo + n * h]
+        if act == 1:
+            _tanh_into(zs, os)
+        elif act == 0:
+            for i in range(zs.size):
+                os[i] = zs[i]
+        elif act == 3:
+            for i in range(zs.size):
+                v = zs[i]
+                os[i] = 0 if v < 0 else v                  # NaN stays NaN, as np.maximum
+        elif act == 2:
+            for i in range(zs.size):
+                v = zs[i]
+                e = math.exp(-abs(v))
+                os[i] = one / (one + e) if v >= 0 else e / (one + e)
+        else:
+            for i in range(n):
+                row, res = zs[i * h: (i + 1) * h], os[i * h: (i + 1) * h]
+                top = row[0]
+                for j in range(1, h):
+                    top = max(top, row[j])
+                total = top * 0
+                for j in range(h):
+                    e = math.exp(row[j] - top)
+                    res[j] = e
+                    total += e
+                for j in range(h):
+                    res[j] /= total
+
+    @njit(**_jit)
+    def _activate_back(act, n, h, da, a, ao, z, zo, dz, dzo):
+        """dz = dDIV/dz from da = dDIV/da (da and a at offset ao, z and dz at zo and dzo),
+        from the forward values a and z, as activations.py computes it."""
+        one = _one(da)
+        size = n * h
+        das, as_, zs, dzs = da[ao: ao + size], a[ao: ao + size], z[zo: zo + size], dz[dzo: dzo + size]
+        if act == 1:
+            for i in range(size):
+                dzs[i] = das[i] * (one - as_[i] * as_[i])
+        elif act == 0:
+            for i in range(size):
+                dzs[i] = das[i]
+        elif act == 3:
+            for i in range(size):
+                dzs[i] = das[i] * (one if zs[i] > 0 else one * 0)
+        elif act == 2:
+            for i in range(size):
+                dzs[i] = das[i] * as_[i] * (one - as_[i])
+        else:
+            for i in range(n):
+                lo, hi = i * h, (i + 1) * h
+                s = one * 0
+                for j in range(lo, hi):
+                    s += das[j] * as_[j]
+                for j in range(lo, hi):
+                    dzs[j] = as_[j] * (das[j] - s)
+
+    @njit(**_jit)
+    def activate(act, z, out):
+        """out = f(z) for (rows, h) C-contiguous arrays: an acyclic layer's activation, all steps."""
+        h = z.shape[-1]
+        _activate(act, z.size // h, h, z.reshape(z.size), 0, out.reshape(out.size), 0)
+
+    @njit(**_jit)
+    def activate_back(act, da, a, z, dz):
+        """dz = f'(da) for (rows, h) C-contiguous arrays (da and a alike, z and dz alike)."""
+        h = dz.shape[-1]
+        _activate_back(act, dz.size // h, h, da.reshape(da.size), a.reshape(a.size), 0,
+                       z.reshape(z.size), 0, dz.reshape(dz.size), 0)
+
+    # ------------------------------------------------------------------ the loops
+    @njit(**_jit)
+    def forward_loop(A, Z, W, mem, lnk, N, T, use_blas):
+        """The forward time loop of one cyclic component (see the module docstring).
+
+        Z holds the hoisted part of every member's z (outside links and bias) on entry and
+        the whole z on exit; A receives a_m(t) for t = 0 .. T-1 (its history rows are read).
+        """
+        M, L = mem.shape[0], lnk.shape[0]
+        for t in range(T):
+            for m in range(M):
+                H = mem[m, 3]
+                zo = mem[m, 1] + t * N * H                                  # z_m(t): (N, H) at Z[zo:]
+                if mem[m, 5]:                      # nothing hoisted: z starts as the bias (or 0)
+                    _start(N, H, W, mem[m, 6], Z, zo)
+                for l in range(L):
+                    if lnk[l, 1] != m:
+                        continue
+                    s = lnk[l, 0]
+                    Hs = mem[s, 3]
+                    ao = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs   # a_s(t - d): (N, Hs) at A[ao:]
+                    if lnk[l, 4] == SCALED_IDENTITY:
+                        _axpy(N * H, W[lnk[l, 3]], A, ao, Z, zo)
+                    else:                                                   # W^T (Hs, H) at W[offW:]
+                        _gemm(N, H, Hs, A, ao, W, lnk[l, 3], Z, zo, use_blas)
+                _activate(mem[m, 4], N, H, Z, zo, A, mem[m, 0] + (mem[m, 2] + t) * N * H)
+
+    @njit(**_jit)
+    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas):
+        """BPTT through one cyclic component of the gradient graph (see the module docstring).
+
+        dA holds on entry what reached each member from outside the component; the loop
+        adds what the inside links send back and writes dZ of every member at every step.
+        ``fused`` (T, N, H_out) is added to dz of member ``out`` (-1: none).
+        """
+        M, L = mem.shape[0], lnk.shape[0]
+        for t in range(T - 1, -1, -1):
+            for m in range(M - 1, -1, -1):
+                H = mem[m, 3]
+                ao = mem[m, 0] + (mem[m, 2] + t) * N * H                    # a_m(t), da_m(t)
+                zo = mem[m, 1] + t * N * H                                  # z_m(t), dz_m(t)
+                _activate_back(mem[m, 4], N, H, dA, A, ao, Z, zo, dZ, zo)
+                if m == out:
+                    _axpy(N * H, _one(dZ), fused, t * N * H, dZ, zo)
+                for l in range(L):
+                    if lnk[l, 1] != m:
+                        continue
+                    s = lnk[l, 0]
+                    Hs = mem[s, 3]
+                    so = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs   # da_s(t - d): (N, Hs)
+                    if lnk[l, 4] == SCALED_IDENTITY:
+                        _axpy(N * H, W[lnk[l, 3]], dZ, zo, dA, so)
+                    else:                                                   # W (H, Hs) at W[offW:]
+                        _gemm(N, Hs, H, dZ, zo, W, lnk[l, 3], dA, so, use_blas)
+else:  # pragma: no cover
+    forward_loop = backward_loop = addmm = activate = activate_back = None

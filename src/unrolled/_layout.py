@@ -1,0 +1,266 @@
+"""How a pass lays out its buffers: flat blocks, offsets, and the pool they come from.
+
+Every node's activations of one pass live in one flat block, every layer's
+pre-activations in another, the pass's weights in a third; the per-node arrays the
+engine works with (``cache.A``, ``cache.Z``, ``cache.weights``) are views into them. So
+the compiled loops (``_kernels``) can read any component of any network through a few
+integer offsets, and the blocks can be recycled whole (``BufferPool``).
+
+``Plan`` is what a network's structure fixes (offsets, the tables of its recurrences),
+worked out once; ``Blocks`` is one pass's buffers.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import threading
+
+import numpy as np
+
+__all__ = ["Plan", "Blocks", "BufferPool", "POOL", "aligned_empty"]
+
+_ALIGN = 16   # elements: every buffer in a block starts on a 64-byte boundary (float32; 128 float64)
+
+
+def _aligned(off):
+    return -(-off // _ALIGN) * _ALIGN
+
+
+class Plan:
+    """The structure forward and backward read at every call, worked out once.
+
+    Buffer layout: every node's activations (with their history) lie in one flat block,
+    ``(D + T, N, size)`` after another, inputs then layers; the layers' pre-activations
+    ``(T, N, H)`` in another; a pass's weights in a third: every link's ``(H_dst, H_src)``
+    in link order, then the transposes of the links inside recurrences, then the biases
+    the compiled loops add. Every buffer starts on a cache line (``_ALIGN``). The compiled
+    loops read a component from these blocks through small integer tables (``_kernels``).
+    """
+
+    def __init__(self, net):
+        self.net = net
+        self.incoming = {name: [link for link in net.links if link.dst == name] for name in net.layers}
+        self.outside = {}                             # layer -> its links from outside its component
+        for component, _ in net.schedule:
+            for name in component:
+                self.outside[name] = [lk for lk in self.incoming[name] if lk.src not in component]
+        self.woff, off = {}, 0                        # link key -> (offset, shape) in the weight block
+        for link in net.links:
+            shape = (net._size(link.dst), net._size(link.src))
+            self.woff[link.key] = (off, shape)
+            off = _aligned(off + shape[0] * shape[1])
+        self.wtoff = {}                               # then W^T (src, dst) of the links inside a recurrence
+        for component, cyclic in net.schedule:
+            for link in net.links:
+                if cyclic and link.dst in component and link.src in component:
+                    self.wtoff[link.key] = off
+                    off = _aligned(off + self.woff[link.key][1][0] * self.woff[link.key][1][1])
+        self.boff = {}                                # then the biases the compiled loops add
+        for component, cyclic in net.schedule:
+            for name in component:
+                if cyclic and net.layers[name].bias and not self.outside[name]:
+                    self.boff[name] = off
+                    off = _aligned(off + net.layers[name].size)
+        self.wsize = off
+        self._tables = {}
+        self.backward_plans = {}                      # given -> Network._backward_plan's answer
+
+    def layout(self, N, T):
+        """``(A, Z, size of A, size of Z)``: node -> (offset, shape) of its view in the A block,
+        layer -> in the Z block, for N sequences of T steps."""
+        key = ("layout", N, T)
+        found = self._tables.get(key)
+        if found is None:
+            net = self.net
+            A, off = {}, 0
+            for name in list(net.inputs) + list(net.layers):
+                A[name] = (off, (net.depth[name] + T, N, net._size(name)))
+                off = _aligned(off + (net.depth[name] + T) * N * net._size(name))
+            Z, zoff = {}, 0
+            for name, layer in net.layers.items():
+                Z[name] = (zoff, (T, N, layer.size))
+                zoff = _aligned(zoff + T * N * layer.size)
+            if len(self._tables) > 256:                               # many sizes seen: start afresh
+                self._tables.clear()
+            found = self._tables[key] = (A, Z, off, zoff)
+        return found
+
+    def members(self, component):
+        """(M, 5) int64 rows ``D, H, activation code, fresh, bias offset`` (``Blocks.members``
+        puts the offsets of the pass's buffers before them). ``fresh``: nothing reaches the
+        layer from outside its component, so the compiled loop starts its z from the bias
+        itself (offset -1: none)."""
+        key = ("members", tuple(component))
+        found = self._tables.get(key)
+        if found is None:
+            from . import _kernels
+            net = self.net
+            found = self._tables[key] = np.array(
+                [[net.depth[n], net.layers[n].size, _kernels.ACT[net.layers[n].activation],
+                  int(not self.outside[n]), self.boff.get(n, -1)] for n in component], dtype=np.int64).reshape(-1, 5)
+        return found
+
+    def inside(self, component, backward):
+        """(L, 5) int64 rows ``src member, dst member, delay, weight offset, kind`` of the links
+        inside ``component`` (backward: only those that pass gradients), and the rows whose
+        fixed scalar weight makes them ``s * I`` (kind 1), to be checked against the weights."""
+        key = ("inside", tuple(component), backward)
+        found = self._tables.get(key)
+        if found is None:
+            index = {name: i for i, name in enumerate(component)}
+            rows, scaled = [], []
+            for link in self.net.links:
+                if link.dst not in index or link.src not in index:
+                    continue
+                if backward and link.gradient != "full":
+                    continue
+                identity = not link.trainable and isinstance(link.weight, numbers.Real)
+                if identity:
+                    scaled.append((len(rows), link.key))
+                off = self.woff[link.key][0] if backward else self.wtoff[link.key]
+                rows.append([index[link.src], index[link.dst], link.delay, off, int(identity)])
+            found = self._tables[key] = (np.array(rows, dtype=np.int64).reshape(-1, 5), scaled)
+        return found
+
+
+class BufferPool:
+    """Flat buffers handed out again once nothing references them any more.
+
+    A pass writes some N*T*H numbers of fresh memory, and the first touch of every fresh
+    page costs a page fault (~2.4 us a 4 KiB page in a VM: as much as the arithmetic of
+    a small recurrence). So the big blocks of a pass come from here: the pool keeps a
+    reference to each block it gave out and gives it out again (same size and dtype) only
+    when its reference count shows that the pool's is the last one: the cache that used
+    it, and every view of it a caller kept, are gone. Results never depend on it.
+    Buffers larger than ``max_bytes`` are not kept, nor more than ``max_free`` bytes of
+    unused ones; nor those under ``min_bytes``, which malloc recycles without a fault.
+    """
+
+    def __init__(self, min_bytes=128 << 10, max_bytes=64 << 20, max_free=256 << 20, max_entries=64):
+        self.min_bytes, self.max_bytes, self.max_free, self.max_entries = min_bytes, max_bytes, max_free, max_entries
+        self._arrays = []
+        self._lock = threading.Lock()
+
+    def _free(self, i):
+        """Whether the pool holds the only references to its i-th buffer (base and aligned view)."""
+        base, view = self._arrays[i]
+        # base: the pool's pair, the view's .base, the local name and getrefcount's argument
+        # (every view a caller derived refers to the base); view: the pair, local, argument
+        return sys.getrefcount(base) <= 4 and sys.getrefcount(view) <= 3
+
+    def empty(self, size, dtype):
+        """A 1-D array of ``size`` elements of ``dtype``, 64-byte aligned, contents undefined."""
+        dtype = np.dtype(dtype)
+        if not self.min_bytes <= size * dtype.itemsize <= self.max_bytes:
+            return aligned_empty(size, dtype)[1]
+        with self._lock:
+            arrays = self._arrays
+            for i in range(len(arrays)):                      # (no local name for an entry here:
+                if arrays[i][1].size == size and arrays[i][1].dtype == dtype and self._free(i):
+                    arrays.append(arrays.pop(i))                  # it would count as a reference)
+                    return arrays[-1][1]
+            free = [i for i in range(len(arrays)) if self._free(i)]
+            spare = sum(arrays[i][0].nbytes for i in free)
+            while free and (spare > self.max_free or len(arrays) >= self.max_entries):
+                spare -= arrays[free[0]][0].nbytes
+                del arrays[free.pop(0)]
+                free = [i - 1 for i in free]
+            if len(arrays) >= self.max_entries:
+                del arrays[0]                                     # forgotten, not freed: still in use
+            arrays.append(aligned_empty(size, dtype))
+            return arrays[-1][1]
+
+    def zeros(self, size, dtype):
+        arr = self.empty(size, dtype)
+        arr.fill(0)
+        return arr
+
+
+def aligned_empty(size, dtype, align=64):
+    """``(base, view)``: a 1-D ``view`` of ``size`` elements starting on an ``align``-byte
+    boundary (whole cache lines: the products' vector loads never straddle two)."""
+    dtype = np.dtype(dtype)
+    base = np.empty(size + align // dtype.itemsize, dtype=dtype)
+    start = (-base.ctypes.data % align) // dtype.itemsize
+    return base, base[start: start + size]
+
+
+POOL = BufferPool()
+
+
+class Blocks:
+    """The flat buffers of one pass (see ``Plan``): per-layer arrays are views into them."""
+
+    def __init__(self, plan, N, T, dtype):
+        self.plan, self.N, self.T = plan, N, T
+        self.layout = plan.layout(N, T)
+        self.A = POOL.empty(self.layout[2], dtype)                        # every (D + T, N, size)
+        self.Z = POOL.empty(self.layout[3], dtype)                        # every layer's (T, N, H)
+        self.W = None                                                      # every (H_dst, H_src)
+        self.views = None                  # (A, Z, W) dicts of the views a forward pass made
+
+    def a(self, name, block=None):
+        """Node ``name``'s (D + T, N, size) view of ``block`` (A or one laid out like it)."""
+        off, shape = self.layout[0][name]
+        return (self.A if block is None else block)[off: off + shape[0] * shape[1] * shape[2]].reshape(shape)
+
+    def z(self, name, block=None):
+        """Layer ``name``'s (T, N, H) view of ``block`` (Z or one laid out like it)."""
+        off, shape = self.layout[1][name]
+        return (self.Z if block is None else block)[off: off + shape[0] * shape[1] * shape[2]].reshape(shape)
+
+    def holds(self, A, Z, W):
+        """Whether ``A``, ``Z`` and ``W`` (a cache's dicts) still hold this pass's views of the blocks."""
+        return self.views is not None and [id(v) for d in (A, Z, W) for v in d.values()] == self.ids
+
+    def keep_views(self, A, Z, W):
+        """Remember the views a forward pass made (kept alive, so that their ids stay theirs)."""
+        self.views = [v for d in (A, Z, W) for v in d.values()]
+        self.ids = [id(v) for v in self.views]
+
+    def set_weights(self, weights, biases=None):
+        """Copy ``weights`` (link key -> (dst, src)) into the weight block, with the transposes
+        and the biases (layer -> (H,)) the compiled forward loop reads; returns the views,
+        key -> (dst, src)."""
+        plan = self.plan
+        W = self.W = POOL.empty(plan.wsize, self.A.dtype)
+        views = {}
+        for key, (off, shape) in plan.woff.items():
+            views[key] = W[off: off + shape[0] * shape[1]].reshape(shape)
+            views[key][...] = weights[key]
+        for key, off in plan.wtoff.items():
+            shape = plan.woff[key][1]
+            W[off: off + shape[0] * shape[1]].reshape(shape[1], shape[0])[...] = views[key].T
+        for name, off in plan.boff.items():
+            W[off: off + plan.net.layers[name].size] = 0.0 if biases is None else biases[name]
+        return views
+
+    def members(self, component):
+        """The compiled loops' member table of ``component`` for this pass's N and T."""
+        key = ("mem", tuple(component), self.N, self.T)
+        mem = self.plan._tables.get(key)
+        if mem is None:
+            static = self.plan.members(component)
+            mem = np.empty((len(static), 7), dtype=np.int64)         # offA, offZ, D, H, act, fresh, boff
+            mem[:, 0] = [self.layout[0][name][0] for name in component]
+            mem[:, 1] = [self.layout[1][name][0] for name in component]
+            mem[:, 2:] = static
+            if len(self.plan._tables) > 256:                          # many sizes seen: start afresh
+                self.plan._tables.clear()
+            self.plan._tables[key] = mem
+        return mem
+
+    def inside(self, component, weights, backward=False):
+        """The compiled loops' link table of ``component``; a fixed ``s * I`` link is done as a
+        scaled add, unless its matrix was changed (then as the product it is)."""
+        static, scaled = self.plan.inside(component, backward)
+        table = static
+        for row, key in scaled:
+            w = weights[key]
+            s = w[0, 0]
+            if np.count_nonzero(w) != (len(w) if s != 0 else 0) or np.any(np.diagonal(w) != s):
+                if table is static:
+                    table = static.copy()
+                table[row, 4] = 0
+        return table

@@ -1,0 +1,313 @@
+"""The compiled time loops (backend "fast") against the NumPy reference loops (backend "numpy").
+
+The fast backend must compute the same column: outputs, final states and every gradient
+(weights, inputs, given histories), to 1e-12 in float64 and to float32 rounding in
+float32, over random columns and over every model of the family, with BLAS products and
+with the plain loops that replace them.
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import unrolled
+from test_network import given_state, random_data, random_network
+from unrolled import Layer, Link, Network, _layout
+from unrolled.divergences import CrossEntropy, SquaredError
+from unrolled.models.elman import Elman
+from unrolled.models.jordan import Jordan
+from unrolled.models.narx import NARX
+from unrolled.models.statespace import StateSpace
+
+kernels = pytest.importorskip("unrolled._kernels")
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+@pytest.fixture(params=[True, False], ids=["blas", "loops"])
+def blas(request, monkeypatch):
+    """Run a test with the BLAS products and again with the plain loops."""
+    if request.param and not kernels.BLAS:
+        pytest.skip("NumPy's BLAS was not found: the fast backend uses its own loops")
+    monkeypatch.setattr(kernels, "USE_BLAS", request.param)
+    return request.param
+
+
+def both(net, run):
+    """``run()`` under the NumPy loops and under the compiled ones, restoring the backend."""
+    results = []
+    for backend in ("numpy", "fast"):
+        net.backend = backend
+        results.append(run())
+    net.backend = None
+    return results
+
+
+def assert_same(a, b, rtol, atol, where=""):
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            assert_same(a[key], b[key], rtol, atol, f"{where}[{key}]")
+    elif isinstance(a, (tuple, list)):
+        for i, (u, v) in enumerate(zip(a, b)):
+            assert_same(u, v, rtol, atol, f"{where}[{i}]")
+    elif a is None:
+        assert b is None, where
+    else:
+        assert np.asarray(a).dtype == np.asarray(b).dtype, where
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=where)
+
+
+def pass_and_gradients(net, x, d, div, **kw):
+    """Outputs, final state and every gradient of one pass (dstate too, when a state is given)."""
+    y, cache = net.forward(x, **kw)
+    value, dy = div(y, d, lengths=kw.get("lengths"))
+    dstate = {name: np.full_like(s, 0.5) for name, s in cache.state.items()} if kw.get("state") else None
+    grads, dinputs, dstate_in = net.backward_full(dy, cache, dstate=dstate)
+    return y, cache.state, grads, dinputs, dstate_in
+
+
+# --------------------------------------------------------------------- random columns
+@pytest.mark.parametrize("seed", range(16))
+def test_random_columns_float64(seed, blas):
+    net, rng = random_network(seed, blocked=seed % 2 == 1)
+    x, u, lengths = random_data(net, rng, N=3, T=7)
+    state = given_state(net, rng, len(x))
+    d = rng.normal(size=(3, 7, net.n_out))
+    ref, fast = both(net, lambda: pass_and_gradients(net, x, d, SquaredError(), lengths=lengths,
+                                                     state=state, u=u))
+    assert_same(ref, fast, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_columns_softmax_output_fused_cross_entropy(seed, blas):
+    net, rng = random_network(400 + seed, output_act="softmax")
+    x, u, lengths = random_data(net, rng, N=3, T=6)
+    labels = rng.integers(0, net.n_out, size=(3, 6))
+    ref, fast = both(net, lambda: pass_and_gradients(net, x, labels, CrossEntropy(), lengths=lengths, u=u))
+    assert_same(ref, fast, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_columns_float32(seed, blas):
+    net64, rng = random_network(500 + seed)
+    net = Network.from_config({**net64.get_config(), "dtype": "float32"})
+    for key, value in net64.params.items():
+        net.params[key][...] = value
+    x, u, lengths = random_data(net, rng, N=4, T=30)
+    d = rng.normal(size=(4, 30, net.n_out))
+    ref, fast = both(net, lambda: pass_and_gradients(net, x, d, SquaredError(), lengths=lengths, u=u))
+    assert_same(ref, fast, rtol=2e-4, atol=2e-5)
+
+
+# ----------------------------------------------------------------------- the family
+def randomized(model, seed, scale=0.5):
+    rng = np.random.default_rng(seed)
+    for p in model.params.values():
+        p[...] = rng.normal(size=p.shape) * scale
+    return rng
+
+
+FAMILY = {
+    "rnn-3-layers-skips": lambda dt: unrolled.RNN(3, 2, hidden=(5, 4, 3), skip_input=True, skip_output=True,
+                                                  dtype=dt, seed=1),
+    "rnn-relu": lambda dt: unrolled.RNN(3, 2, hidden=(6,), activation="relu", dtype=dt, seed=2),
+    "rnn-sigmoid-softmax": lambda dt: unrolled.RNN(3, 4, hidden=(6,), activation="sigmoid", output="softmax",
+                                                   dtype=dt, seed=3),
+    "narx-closed": lambda dt: NARX(3, 2, input_delays=2, output_delays=3, hidden=(5, 4), dtype=dt, seed=4),
+    "elman-blocked": lambda dt: Elman(3, 2, hidden=(5, 4), dtype=dt, seed=5),
+    "elman-full": lambda dt: Elman(3, 2, hidden=(5,), context_gradient="full", dtype=dt, seed=6),
+    "jordan": lambda dt: Jordan(3, 2, hidden=(5,), dtype=dt, seed=7),
+    "state-space": lambda dt: StateSpace(3, 2, hidden=(5,), dtype=dt, seed=8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+def test_family_float64(name, blas):
+    model = FAMILY[name](np.float64)
+    rng = randomized(model, 10)
+    x, d = rng.normal(size=(4, 9, 3)), rng.normal(size=(4, 9, model.n_out))
+    lengths = np.array([9, 4, 7, 1])
+    ref, fast = both(model.network, lambda: pass_and_gradients(model, x, d, SquaredError(), lengths=lengths))
+    assert_same(ref, fast, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+def test_family_float32_long_sequences(name, blas):
+    model = FAMILY[name](np.float32)
+    rng = randomized(model, 11, scale=0.3)
+    x, d = rng.normal(size=(3, 120, 3)), rng.normal(size=(3, 120, model.n_out))
+    ref, fast = both(model.network, lambda: pass_and_gradients(model, x, d, SquaredError()))
+    assert_same(ref, fast, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("N,H", [(1, 40), (5, 70)])
+def test_larger_sizes(N, H, blas):
+    model = unrolled.RNN(6, 3, hidden=(H, H), skip_output=True, dtype=np.float64, seed=12)
+    rng = randomized(model, 12, scale=0.15)
+    x, d = rng.normal(size=(N, 15, 6)), rng.normal(size=(N, 15, 3))
+    ref, fast = both(model.network, lambda: pass_and_gradients(model, x, d, SquaredError()))
+    assert_same(ref, fast, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_tanh_is_within_a_few_ulp():
+    z = np.concatenate([np.linspace(-10, 10, 200_001), np.logspace(-8, 1, 10_001), -np.logspace(-8, 1, 10_001),
+                        [0.0, 1e-30, -1e-30, 50.0, -50.0, np.inf, -np.inf]]).astype(np.float32)
+    out = np.empty_like(z)
+    kernels._activate(1, 1, z.size, z, 0, out, 0)
+    exact = np.tanh(z.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(out - exact) / ulp) < 8
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "softmax", "identity"])
+def test_nan_stays_nan(activation):
+    net = Network({"x": 1}, {"h": Layer(3, activation)}, [Link("x", "h"), Link("h", "h", 1)], "h", backend="fast")
+    x = np.ones((2, 4, 1), dtype=np.float32)
+    x[0, 1] = np.nan
+    with np.errstate(invalid="ignore"):
+        y = net.forward(x)[0]
+    assert np.all(np.isnan(y[0, 1:])) and np.all(np.isfinite(y[1]))
+
+
+# ------------------------------------------------------------------ engine details
+def test_changed_identity_constant_is_used_as_the_matrix_it_is():
+    # An Elman copy link (1.0 * I) runs as a scaled add; if someone changes the constant
+    # matrix in place, the fast loop must use the matrix.
+    model = Elman(2, 1, hidden=(3,), context_gradient="full", dtype=np.float64, seed=13)
+    rng = randomized(model, 13)
+    key = "W[h1->c1@1]"
+    model.network.constants[key][...] = rng.normal(size=(3, 3))
+    x, d = rng.normal(size=(2, 6, 2)), rng.normal(size=(2, 6, 1))
+    ref, fast = both(model.network, lambda: pass_and_gradients(model, x, d, SquaredError()))
+    assert_same(ref, fast, rtol=1e-12, atol=1e-12)
+
+
+def test_a_cache_without_its_buffers_still_backpropagates():
+    net, rng = random_network(21)
+    x, u, lengths = random_data(net, rng)
+    y, cache = net.forward(x, u=u, lengths=lengths)
+    dy = rng.normal(size=y.shape)
+    expected = net.backward(dy, cache)
+    bare = unrolled.ForwardCache(A={k: v.copy() for k, v in cache.A.items()},
+                                 Z={k: v.copy() for k, v in cache.Z.items()},
+                                 weights={k: v.copy() for k, v in cache.weights.items()},
+                                 lengths=cache.lengths, given=cache.given, state=cache.state)
+    assert_same(expected, net.backward(dy, bare), rtol=1e-12, atol=1e-12)
+    # a cache whose arrays were replaced (its buffers stale) is read from its arrays too
+    changed = dataclasses.replace(cache, A={k: v.copy() for k, v in cache.A.items()})
+    changed.A[net.output][...] *= 2.0              # would be missed if the old buffers were read
+    cache.A[net.output][...] *= 2.0
+    assert_same(net.backward(dy, cache), net.backward(dy, changed), rtol=1e-12, atol=1e-12)
+
+
+def test_recycled_buffers_never_overwrite_what_a_caller_kept():
+    model = unrolled.RNN(2, 1, hidden=(4,), dtype=np.float64, seed=14)
+    rng = randomized(model, 14)
+    x1, x2 = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 5, 2))
+    y, cache = model.forward(x1)
+    h = cache.A["h1"]                                   # a view of the pass's buffer, kept ...
+    kept = h.copy()
+    grads, dx = model.backward(np.ones_like(y), cache)
+    dx_kept = dx.copy()
+    del cache                                           # ... after the cache is gone
+    for _ in range(3):
+        y2, c2 = model.forward(x2)
+        model.backward(np.ones_like(y2), c2)
+    np.testing.assert_array_equal(h, kept)
+    np.testing.assert_array_equal(dx, dx_kept)
+
+
+def test_buffer_pool_gives_a_buffer_again_only_when_unreferenced():
+    pool = _layout.BufferPool()
+    pool.min_bytes = 0
+    a = pool.empty(100, np.float32)
+    address = a.__array_interface__["data"][0]
+    view = a[10:20]
+    del a
+    b = pool.empty(100, np.float32)
+    assert b.__array_interface__["data"][0] != address      # the view still holds it
+    del view
+    c = pool.empty(100, np.float32)
+    assert c.__array_interface__["data"][0] == address      # now it comes back
+    assert pool.empty(100, np.float64).dtype == np.float64
+    big = pool.empty((pool.max_bytes // 4) + 1, np.float32)
+    fresh = _layout.BufferPool()
+    fresh.empty(10, np.float32)
+    assert not fresh._arrays                                 # too small to be worth it
+    assert not any(arr[1] is big for arr in pool._arrays)    # too big to keep
+
+
+def test_backward_graph_skips_what_nothing_needs():
+    # Elman with a blocked context: the recurrence is cut in the gradient graph, so BPTT
+    # needs no time loop at all, and the context layer needs no gradient.
+    net = Elman(2, 1, hidden=(3,)).network
+    need_a, need_z, schedule = net._backward_plan(frozenset())
+    assert not any(cyclic for _, cyclic in schedule)
+    assert not need_a["c1"] and not need_z["c1"]
+    assert need_a["h1"] and need_z["h1"] and need_a["x"]
+    # with a given history of the context's source, it is needed again
+    assert net._backward_plan(frozenset({"h1"}))[0]["h1"]
+
+
+# ------------------------------------------------------------------------ backends
+def test_backend_selection():
+    net = Network({"x": 1}, {"h": Layer(2)}, [Link("x", "h"), Link("h", "h", 1)], "h", backend="numpy")
+    assert net.backend == "numpy" and net._fast() is None
+    net.backend = "fast"
+    assert net._fast() is kernels
+    net.backend = None
+    old = unrolled.network.set_default_backend("numpy")
+    try:
+        assert net._fast() is None
+        unrolled.network.set_default_backend("auto")
+        assert net._fast() is (kernels if kernels.BLAS else None)
+    finally:
+        unrolled.network.set_default_backend(old)
+    with pytest.raises(ValueError, match=r"backend must be one of \('fast', 'numpy'\), got 'gpu'"):
+        Network({"x": 1}, {"h": Layer(2)}, [Link("x", "h")], "h", backend="gpu")
+
+
+def run_python(code):
+    env = {k: v for k, v in os.environ.items() if k != "UNROLLED_BACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**env, "PYTHONPATH": SRC})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_without_numba_the_engine_runs_its_numpy_loops():
+    out = run_python(
+        "import sys\n"
+        "sys.modules['numba'] = None          # as if numba were not installed\n"
+        "import numpy as np, unrolled\n"
+        "m = unrolled.RNN(2, 1, hidden=(3,), seed=0)\n"
+        "y, c = m.forward(np.ones((2, 4, 2)))\n"
+        "g, dx = m.backward(np.ones_like(y), c)\n"
+        "print(m.network._fast() is None, sys.modules['numba'] is not None, float(y.sum()))\n"
+        "try:\n"
+        "    m.network.backend = 'fast'\n"
+        "except ValueError as e:\n"
+        "    print('refused:', 'pip install numba' in str(e))\n")
+    assert out.split() == ["True", "False", out.split()[2], "refused:", "True"]
+
+
+def test_compiled_loops_are_cached_across_processes():
+    model = unrolled.RNN(2, 1, hidden=(3,), seed=0)       # compiles (or loads) the float32 loops here
+    model.network.backend = "fast"
+    y, c = model.forward(np.ones((1, 3, 2)))
+    model.backward(np.ones_like(y), c)
+    out = run_python(
+        "import numpy as np, unrolled\n"
+        "from unrolled import _kernels as k\n"
+        "m = unrolled.RNN(2, 1, hidden=(3,), seed=0)\n"
+        "m.network.backend = 'fast'\n"
+        "y, c = m.forward(np.ones((1, 3, 2)))\n"
+        "m.backward(np.ones_like(y), c)\n"
+        "s = [k.forward_loop.stats, k.backward_loop.stats]\n"
+        "print(sum(sum(x.cache_hits.values()) for x in s), sum(sum(x.cache_misses.values()) for x in s))\n")
+    hits, misses = map(int, out.split())
+    assert hits >= 2 and misses == 0
