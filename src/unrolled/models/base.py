@@ -4,10 +4,36 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NetworkModel"]
+__all__ = ["ConfigFromArguments", "NetworkModel"]
 
 
-class NetworkModel:
+class ConfigFromArguments:
+    """``get_config`` / ``from_config`` / ``repr`` from the constructor's arguments.
+
+    A model records its arguments in ``self._config`` (what ``save`` stores and
+    ``load`` rebuilds it from); ``dtype`` travels by name.
+    """
+
+    _config: dict
+
+    def get_config(self):
+        """The constructor's arguments, JSON-friendly (``dtype`` by name)."""
+        config = dict(self._config)
+        config["dtype"] = np.dtype(config["dtype"]).name
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["dtype"] = np.dtype(config["dtype"]).type
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class NetworkModel(ConfigFromArguments):
     """A named model: a thin constructor over one :class:`~unrolled.network.Network`.
 
     Subclasses build ``self.network`` in ``__init__`` and record their constructor
@@ -55,19 +81,3 @@ class NetworkModel:
         """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
         return self.network.predict(x, lengths=lengths, state=state, return_state=return_state, **inputs)
 
-    # -- configuration ---------------------------------------------------------
-    def get_config(self):
-        """The constructor's arguments, JSON-friendly (``dtype`` by name)."""
-        config = dict(self._config)
-        config["dtype"] = np.dtype(config["dtype"]).name
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["dtype"] = np.dtype(config["dtype"]).type
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"

@@ -7,13 +7,14 @@ import numpy as np
 from ..blocks import WHOLE_SEQUENCE, Bidirectional, Stack, _positive_int, recurrent_network
 from ..io import register_model
 from ..network import Layer, Link, Network
+from .base import ConfigFromArguments
 from .rnn import check_hidden
 
 __all__ = ["BiRNN"]
 
 
 @register_model
-class BiRNN(Stack):
+class BiRNN(ConfigFromArguments, Stack):
     r"""Bidirectional RNN (Schuster and Paliwal, 1997): ``blocks`` bidirectional blocks, then y.
 
     In block k (k = 1 .. K) with input u_k (u_1 = X, u_{k+1} = h_k), for layers
@@ -91,18 +92,3 @@ class BiRNN(Stack):
             raise ValueError(f"BiRNN has no final state to return: it {WHOLE_SEQUENCE}")
         return self.forward(x, lengths=lengths, state=state)[0]
 
-    def get_config(self):
-        """The constructor's arguments, JSON-friendly (``dtype`` by name)."""
-        config = dict(self._config)
-        config["dtype"] = np.dtype(config["dtype"]).name
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["dtype"] = np.dtype(config["dtype"]).type
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"BiRNN({args})"
