@@ -24,7 +24,9 @@ from unrolled.models.narx import NARX
 from unrolled.models.statespace import StateSpace
 
 kernels = pytest.importorskip("unrolled._kernels")
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+# the folder holding the very package these tests import (the checkout's src/, or
+# site-packages when installed): a subprocess must load the same files, and the same cache
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(unrolled.__file__)))
 
 
 @pytest.fixture(params=[True, False], ids=["blas", "loops"])
