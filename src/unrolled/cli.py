@@ -426,11 +426,7 @@ def plot_forecast(result, path, title):
         ax.text((lo + hi) / 2, ax.get_ylim()[1] * 0.95, f"ARV {row:.3f}", ha="center", va="top", fontsize=8)
     ax.set_xlabel("year")
     ax.set_ylabel("yearly mean sunspot number")
-    ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    _atomic_savefig(fig, Path(path))
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title, legend_loc="upper left")
 
 
 def plot_series(result, path, title):
@@ -443,11 +439,7 @@ def plot_series(result, path, title):
     ax.plot(t[val_end:], result.forecasts["model"][val_end:], color="tab:red", lw=0.8,
             label="model, one step ahead")
     ax.set_xlabel("step (test part)")
-    ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    _atomic_savefig(fig, Path(path))
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title, legend_loc="upper left")
 
 
 def plot_impulse(response, path, title):
@@ -462,8 +454,13 @@ def plot_impulse(response, path, title):
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set_xlabel("t (impulse at t = 0)")
     ax.set_ylabel("response")
+    _finish(plt, fig, ax, path, title)
+
+
+def _finish(plt, fig, ax, path, title, legend_loc="best"):
+    """Title, legend, layout, then write the PNG atomically and free the figure."""
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(loc=legend_loc, fontsize=8)
     fig.tight_layout()
     _atomic_savefig(fig, Path(path))
     plt.close(fig)

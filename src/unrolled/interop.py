@@ -94,6 +94,16 @@ def from_torch(rnn, linear, *, learn_init=True):
     return model
 
 
+def _layer_problems(cfg):
+    """What in a model's config torch.nn.RNN + Linear cannot hold (output, state activation)."""
+    problems = []
+    if cfg["output"] != "identity":
+        problems.append(f"output activation {cfg['output']!r} (torch.nn.Linear is identity)")
+    if cfg["activation"] not in ("tanh", "relu"):
+        problems.append(f"activation {cfg['activation']!r} (torch.nn.RNN has tanh or relu)")
+    return problems
+
+
 def to_torch(model):
     """``(rnn, linear)``: a ``torch.nn.RNN`` (batch_first) and ``torch.nn.Linear`` with ``model``'s weights.
 
@@ -117,10 +127,7 @@ def to_torch(model):
         problems.append(f"unequal hidden sizes {hidden}")
     if cfg["skip_input"] or cfg["skip_output"]:
         problems.append("skip links")
-    if cfg["output"] != "identity":
-        problems.append(f"output activation {cfg['output']!r} (torch.nn.Linear is identity)")
-    if cfg["activation"] not in ("tanh", "relu"):
-        problems.append(f"activation {cfg['activation']!r} (torch.nn.RNN has tanh or relu)")
+    problems += _layer_problems(cfg)
     if problems:
         raise ValueError("this RNN has no torch.nn.RNN counterpart: " + ", ".join(problems))
     L, H = len(hidden), hidden[0]
@@ -234,10 +241,7 @@ def birnn_to_torch(model):
     problems = []
     if len(hidden) != 1:
         problems.append(f"{len(hidden)} layers per direction in a block (torch has one: hidden=(H,))")
-    if cfg["output"] != "identity":
-        problems.append(f"output activation {cfg['output']!r} (torch.nn.Linear is identity)")
-    if cfg["activation"] not in ("tanh", "relu"):
-        problems.append(f"activation {cfg['activation']!r} (torch.nn.RNN has tanh or relu)")
+    problems += _layer_problems(cfg)
     if problems:
         raise ValueError("this BiRNN has no torch.nn.RNN counterpart: " + ", ".join(problems))
     K, H = cfg["blocks"], hidden[0]
