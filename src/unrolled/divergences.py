@@ -247,6 +247,16 @@ class SquaredError(_PerStep):
         r = y - d
         return np.sum(r * r, axis=-1), 2 * scale[..., None] * r, None
 
+    def __call__(self, y, d, *, lengths=None):
+        if lengths is not None or self.weights is not None:
+            return super().__call__(y, d, lengths=lengths)
+        # Nothing padded, nothing weighted: the same numbers, bit for bit, without the masks.
+        y = _check_outputs(y)
+        r = y - self._targets(d, y, None)
+        scale = y.dtype.type(1 / y.shape[0])
+        value = float(np.sum(scale * np.sum(r * r, axis=-1), dtype=np.float64))
+        return value, (2 * scale) * r
+
 
 class CrossEntropy(_PerStep):
     """Cross entropy of softmax outputs: Div_t = -sum_c d_c log y_c.
