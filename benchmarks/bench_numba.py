@@ -26,7 +26,7 @@ def rnn_forward(Z, hs, WhT, use_blas):
     T, N, H = Z.shape
     for t in range(T):
         z = Z[t].reshape(N * H)
-        K._gemm(N, H, H, hs[t].reshape(N * H), WhT.reshape(H * H), z, use_blas)
+        K._gemm(N, H, H, hs[t].reshape(N * H), 0, H, WhT.reshape(H * H), 0, H, z, 0, H, use_blas)
         K._tanh_into(z, hs[t + 1].reshape(N * H))
 
 
@@ -40,7 +40,7 @@ def rnn_backward(dH, hs, Wh, dZ, dh, use_blas):
         for i in range(N * H):
             dz[i] = (g[i] + d[i]) * (1 - h[i] * h[i])
             d[i] = 0
-        K._gemm(N, H, H, dz, Wh.reshape(H * H), d, use_blas)
+        K._gemm(N, H, H, dz, 0, H, Wh.reshape(H * H), 0, H, d, 0, H, use_blas)
 
 
 def rnn_step(p, xs, ds, N):

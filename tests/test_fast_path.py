@@ -38,6 +38,20 @@ def blas(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=[1, 2, 3], ids=["one-thread", "split-2", "split-3"])
+def threads(request, monkeypatch):
+    """Run a test on one thread, and with every loop and product split over 2 and over 3
+    threads (the thresholds that keep small networks on one thread set to nothing)."""
+    from unrolled import network
+    monkeypatch.setattr(kernels, "THREADS", request.param)
+    if request.param > 1:
+        monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0)
+        monkeypatch.setattr(kernels, "MIN_UNITS", 1)
+        monkeypatch.setattr(network, "_PRODUCT_WORK", 0)
+        monkeypatch.setattr(network, "_PRODUCT_ROWS", 1)
+    return request.param
+
+
 def both(net, run):
     """``run()`` under the NumPy loops and under the compiled ones, restoring the backend."""
     results = []
@@ -74,7 +88,7 @@ def pass_and_gradients(net, x, d, div, **kw):
 
 # --------------------------------------------------------------------- random columns
 @pytest.mark.parametrize("seed", range(16))
-def test_random_columns_float64(seed, blas):
+def test_random_columns_float64(seed, blas, threads):
     net, rng = random_network(seed, blocked=seed % 2 == 1)
     x, u, lengths = random_data(net, rng, N=3, T=7)
     state = given_state(net, rng, len(x))
@@ -85,7 +99,7 @@ def test_random_columns_float64(seed, blas):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_columns_softmax_output_fused_cross_entropy(seed, blas):
+def test_random_columns_softmax_output_fused_cross_entropy(seed, blas, threads):
     net, rng = random_network(400 + seed, output_act="softmax")
     x, u, lengths = random_data(net, rng, N=3, T=6)
     labels = rng.integers(0, net.n_out, size=(3, 6))
@@ -94,7 +108,7 @@ def test_random_columns_softmax_output_fused_cross_entropy(seed, blas):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_random_columns_float32(seed, blas):
+def test_random_columns_float32(seed, blas, threads):
     net64, rng = random_network(500 + seed)
     net = Network.from_config({**net64.get_config(), "dtype": "float32"})
     for key, value in net64.params.items():
@@ -128,7 +142,7 @@ FAMILY = {
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY))
-def test_family_float64(name, blas):
+def test_family_float64(name, blas, threads):
     model = FAMILY[name](np.float64)
     rng = randomized(model, 10)
     x, d = rng.normal(size=(4, 9, 3)), rng.normal(size=(4, 9, model.n_out))
@@ -138,7 +152,7 @@ def test_family_float64(name, blas):
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY))
-def test_family_float32_long_sequences(name, blas):
+def test_family_float32_long_sequences(name, blas, threads):
     model = FAMILY[name](np.float32)
     rng = randomized(model, 11, scale=0.3)
     x, d = rng.normal(size=(3, 120, 3)), rng.normal(size=(3, 120, model.n_out))
@@ -147,7 +161,7 @@ def test_family_float32_long_sequences(name, blas):
 
 
 @pytest.mark.parametrize("N,H", [(1, 40), (5, 70)])
-def test_larger_sizes(N, H, blas):
+def test_larger_sizes(N, H, blas, threads):
     model = unrolled.RNN(6, 3, hidden=(H, H), skip_output=True, dtype=np.float64, seed=12)
     rng = randomized(model, 12, scale=0.15)
     x, d = rng.normal(size=(N, 15, 6)), rng.normal(size=(N, 15, 3))
@@ -313,3 +327,79 @@ def test_compiled_loops_are_cached_across_processes():
         "print(sum(sum(x.cache_hits.values()) for x in s), sum(sum(x.cache_misses.values()) for x in s))\n")
     hits, misses = map(int, out.split())
     assert hits >= 2 and misses == 0
+
+
+# ------------------------------------------------------------------------- threads
+def loop_threads(monkeypatch):
+    """Record the number of threads P of every compiled loop call."""
+    seen = []
+    for name in ("forward_loop", "backward_loop"):
+        kernel = getattr(kernels, name)
+
+        def record(*args, kernel=kernel):
+            seen.append(args[-2])
+            return kernel(*args)
+        monkeypatch.setattr(kernels, name, record)
+    return seen
+
+
+def test_a_wide_recurrence_is_split_over_threads_and_blas_gets_its_threads_back(monkeypatch):
+    if not kernels.BLAS or kernels._set_threads_local is None:
+        pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    seen = loop_threads(monkeypatch)
+    model = unrolled.RNN(4, 3, hidden=(512,), seed=0)               # 512 x 512 inside: split
+    rng = np.random.default_rng(0)
+    x, d = rng.normal(size=(2, 5, 4)).astype(np.float32), rng.normal(size=(2, 5, 3)).astype(np.float32)
+    before = kernels.blas_threads_local(2)
+    try:
+        fast = pass_and_gradients(model, x, d, SquaredError())
+        assert kernels.blas_threads_local(2) == 2                    # restored after each pass
+    finally:
+        kernels.blas_threads_local(before)
+    assert seen.count(2) == 4                                        # both threads, both loops
+    model.network.backend = "numpy"
+    ref = pass_and_gradients(model, x, d, SquaredError())
+    assert_same(ref, fast, rtol=2e-4, atol=2e-5)
+
+
+def test_a_narrow_recurrence_stays_on_one_thread(monkeypatch):
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    seen = loop_threads(monkeypatch)
+    model = unrolled.RNN(4, 3, hidden=(128,), seed=0)               # 128 x 128: a split does not pay
+    x = np.ones((2, 5, 4), np.float32)
+    y, cache = model.forward(x)
+    model.backward(np.ones_like(y), cache)
+    assert seen == [1, 1]
+
+
+def test_a_softmax_inside_a_recurrence_is_never_split(monkeypatch):
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(kernels, "MIN_UNITS", 1)
+    seen = loop_threads(monkeypatch)
+    net = Network({"x": 2}, {"h": Layer(6, "softmax")}, [Link("x", "h"), Link("h", "h", 1)], "h", seed=0)
+    y, cache = net.forward(np.ones((3, 4, 2)))
+    net.backward(np.ones_like(y), cache)
+    assert seen == [1, 1]
+    np.testing.assert_allclose(y.sum(axis=-1), 1.0)
+
+
+@pytest.mark.parametrize("H,P", [(3, 2), (16, 2), (40, 2), (100, 3), (512, 2), (7, 3)])
+def test_columns_of_the_threads_cover_the_layer_once(H, P):
+    cols = [kernels._cols(H, k, P) for k in range(P)]
+    assert cols[0][0] == 0 and cols[-1][1] == H
+    assert all(cols[k][1] == cols[k + 1][0] for k in range(P - 1))
+    assert all(j0 <= j1 for j0, j1 in cols)
+    if H >= 16 * P:                                                  # whole cache lines each
+        assert all(j0 % 16 == 0 for j0, _ in cols)
+
+
+def test_squared_error_fast_path_matches_the_masked_one_bit_for_bit():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        y, d = rng.normal(size=(4, 9, 3)).astype(dtype), rng.normal(size=(4, 9, 3)).astype(dtype)
+        v1, g1 = SquaredError()(y, d)
+        v2, g2 = SquaredError()(y, d, lengths=np.full(4, 9))
+        assert v1 == v2 and g1.dtype == g2.dtype == dtype
+        np.testing.assert_array_equal(g1, g2)

@@ -44,6 +44,12 @@ Even a (1, 32) @ (32, 32) product is faster in OpenBLAS (~90 ns) than in a compi
 Without such a BLAS (NumPy built on another one), or with ``USE_BLAS = False``, plain
 loops do the products: correct, several times slower.
 
+**Threads.** A wide recurrence (weights inside of 512 x 512 or more) runs its loop on
+several threads at once, each computing its own columns (units) of every layer with its
+own columns of W, the threads meeting at a spin barrier after each layer of each step
+(``_barrier``: release/acquire atomics on one counter a thread); meanwhile BLAS runs on one
+thread (see ``run_loop`` and ``own_threads`` below, and the measurements beside THREADS).
+
 **Activations** are compiled loops the compiler vectorises: float32 ``tanh`` is a
 rational approximation (Eigen's, clamped; within 6 ulp of the exact value, where the
 scalar libm call would be ~30x slower); float64 uses libm (gradient checks want every bit);
@@ -56,20 +62,24 @@ import ctypes
 import glob
 import math
 import os
+import platform
+import threading
 
 import numpy as np
 
 try:  # the fast backend is optional: without numba the engine runs its NumPy loops
     import numba
     from llvmlite import binding as _llvm
+    from llvmlite import ir
     from numba import njit, types
-    from numba.extending import overload
+    from numba.core import cgutils
+    from numba.extending import intrinsic, overload
     from numba.np.numpy_support import as_dtype
 except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 __all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
-           "blas_threads_local"]
+           "blas_threads_local", "split", "run_parts", "run_loop", "own_threads"]
 
 AVAILABLE = numba is not None
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -112,16 +122,153 @@ if AVAILABLE:
     _llvm.add_symbol("unrolled_cblas_sgemm64", _found[1])
     _llvm.add_symbol("unrolled_cblas_dgemm64", _found[2])
 
+    def _find_yield():
+        """The address of the C library's ``sched_yield`` (``SwitchToThread`` on Windows): how
+        a thread waiting at a barrier of a split loop gives up its core for a moment."""
+        for lib, name in ((lambda: ctypes.CDLL(None), "sched_yield"),
+                          (lambda: ctypes.windll.kernel32, "SwitchToThread")):
+            try:
+                return ctypes.cast(getattr(lib(), name), ctypes.c_void_p).value
+            except (AttributeError, OSError, TypeError):
+                continue
+        _no_yield = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 0)                # pragma: no cover
+        _find_yield.keep = _no_yield                                          # pragma: no cover
+        return ctypes.cast(_no_yield, ctypes.c_void_p).value                 # pragma: no cover
+
+    _llvm.add_symbol("unrolled_sched_yield", _find_yield())
+    # The CPU's spin-wait hint, as an LLVM intrinsic: (name, argument types, arguments) or None.
+    _x86_pause = ("llvm.x86.sse2.pause", [], [])
+    _arm_yield = ("llvm.aarch64.hint", [ir.IntType(32)], [ir.Constant(ir.IntType(32), 1)])
+    _PAUSE = {"x86_64": _x86_pause, "amd64": _x86_pause, "aarch64": _arm_yield,
+              "arm64": _arm_yield}.get(platform.machine().lower())
+
 
 def blas_threads_local(n):
-    """Set the BLAS threads of the calling thread's next products to ``n``; returns the old
-    number (or None where OpenBLAS cannot: then nothing changes).
-
-    OpenBLAS splits even a product with a 32x32 result over its threads, which for a long
-    inner dimension (a weight gradient pooled over T*N rows) is slower than one thread
-    (340 against 180 us at (32 x 6400) @ (6400 x 32) here).
-    """
+    """Set the BLAS threads of the next products to ``n``; returns the old number (or None
+    where OpenBLAS cannot: then nothing changes). Despite its name, NumPy's OpenBLAS keeps
+    this setting for the whole process, not per thread."""
     return None if _set_threads_local is None else _set_threads_local(n)
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# Threads. A network with a wide recurrence (its weights inside have MIN_WEIGHTS entries
+# or more: a 512 x 512 matrix) runs its passes on up to THREADS threads of its own, not on
+# OpenBLAS's: inside ``own_threads`` every product is a one-thread BLAS call and the engine
+# splits the work itself. A wide recurrence's time loop is split by units: each thread
+# computes its columns of every layer of the component with its own columns of W (which
+# stay in its core's cache), and the threads meet at a barrier after each layer of each
+# step (``_barrier``, ~0.2 us); a large product is split by rows (``split``, ``run_parts``).
+# Measured here (2 cores), the forward loop of a tanh RNN, T = 200, split over 2 threads
+# against OpenBLAS's 2 threads: (32 x 512) 25 against 32 ms; (1 x 512) 1.7 against 3.2 ms;
+# (4 x 1024) 51 against 97 ms (one thread). Narrower, a split does not pay: (32 x 128) 3.1
+# against 2.7 ms, (1 x 256) even, (32 x 256) 10% faster: the barriers and the halves of
+# each step's state that cross between the cores cost what the split saves. Those networks
+# run as plain NumPy would, on OpenBLAS's threads: after a multi-threaded call OpenBLAS's
+# idle threads spin for a while, and anything on our threads meanwhile runs up to 50%
+# slower, so a pass uses one kind of threads or the other. A product is split from
+# 2^23 multiply-adds (handing half of it to a thread costs some 40 us). Where OpenBLAS
+# cannot be set to one thread (older than 0.3.27, or another BLAS), nothing is split.
+# Settable; the tests set them to force splits.
+THREADS = _usable_cpus()
+MIN_WEIGHTS = 1 << 18
+MIN_UNITS = 16       # a thread's share of a split loop's widest layer, at least
+_workers = {}                # number of workers -> ThreadPoolExecutor
+_mode = threading.local()    # .taken: True inside own_threads (in this thread)
+_loop_lock = threading.Lock()   # one split loop at a time: its threads must all be running
+
+
+def split(n, work, min_rows, min_work):
+    """The ranges ``[(lo, hi), ...]`` that ``n`` rows of ``work`` multiply-adds run as: one
+    range a thread inside ``own_threads``; ``[(0, n)]`` outside it or where a split does not pay."""
+    parts = min(THREADS, n // max(min_rows, 1))
+    if getattr(_mode, "taken", None) is None or parts < 2 or work < min_work:
+        return [(0, n)]
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _pool(workers):
+    """A thread pool of ``workers`` threads (made once for each number asked for)."""
+    pool = _workers.get(workers)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = _workers[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unrolled")
+    return pool
+
+
+def run_parts(fn, parts):
+    """``fn(*part)`` for every part of ``parts`` at once: the last in worker threads (all
+    at once: a split loop's threads wait for each other), the first in the calling thread."""
+    if len(parts) == 1:
+        return fn(*parts[0])
+    pool = _pool(len(parts) - 1)
+    futures = [pool.submit(fn, *part) for part in parts[1:]]
+    try:
+        fn(*parts[0])
+    finally:
+        for f in futures:
+            f.result()
+
+
+def run_loop(kernel, args, stats):
+    """``kernel(*args, k, P, sync)``, a compiled time loop, on P threads (thread k = 0 .. P-1)
+    inside ``own_threads`` for a wide recurrence, on the calling thread (P = 1) otherwise.
+    ``stats``: the component's ``(weights, widest layer, mixes units)`` (``Plan.loop_stats``);
+    each thread takes at least MIN_UNITS units of the widest layer."""
+    weights, widest, mixes = stats
+    P = min(THREADS, max(widest // max(MIN_UNITS, 1), 1))
+    if P < 2 or mixes or weights < MIN_WEIGHTS or getattr(_mode, "taken", None) is None \
+            or not _loop_lock.acquire(blocking=False):
+        return kernel(*args, 0, 1, _NO_SYNC)
+    try:
+        sync = np.zeros(16 * P, dtype=np.int64)
+        run_parts(lambda k: kernel(*args, k, P, sync), [(k,) for k in range(P)])
+    finally:
+        _loop_lock.release()
+
+
+_NO_SYNC = np.zeros(16, dtype=np.int64)
+
+
+class own_threads:
+    """``with own_threads():`` a pass splits its work over the engine's threads, every BLAS
+    product inside on one thread; the BLAS setting is restored when the last such pass (of
+    any thread) ends. OpenBLAS keeps that setting process-wide: products that other threads
+    of the program run meanwhile are single-threaded too. Does nothing (OpenBLAS keeps its
+    threads) with one usable CPU or where OpenBLAS cannot be set."""
+
+    _lock = threading.Lock()
+    _open = 0           # passes inside, over all threads
+    _saved = None       # the BLAS setting before the first of them
+
+    def __init__(self):
+        self.on = THREADS > 1 and (_set_threads_local is not None or not (BLAS and USE_BLAS))
+
+    def __enter__(self):
+        if self.on:
+            cls = own_threads
+            with cls._lock:
+                if cls._open == 0:
+                    cls._saved = blas_threads_local(1)
+                cls._open += 1
+            self.outer = getattr(_mode, "taken", None)
+            _mode.taken = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.on:
+            _mode.taken = self.outer
+            cls = own_threads
+            with cls._lock:
+                cls._open -= 1
+                if cls._open == 0 and cls._saved:
+                    blas_threads_local(cls._saved)
 
 
 # Read by the engine at every call: False forces the plain loops (the tests use it).
@@ -150,37 +297,40 @@ if AVAILABLE:
         return lambda a: one
 
     # -------------------------------------------------------------------- products
-    # Operands are (flat array, offset) pairs: a block and where a matrix starts in it.
-    def _blas_gemm(n, m, k, a, ao, b, bo, c, co, trans_b):
+    # Operands are (flat array, offset, row stride) triples: a block, where a matrix starts
+    # in it, and how far apart its rows lie (a column slice of a wider matrix has the
+    # wider one's row stride).
+    def _blas_gemm(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
         pass
 
     @overload(_blas_gemm)
-    def _blas_gemm_ol(n, m, k, a, ao, b, bo, c, co, trans_b):
+    def _blas_gemm_ol(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
         """c (n, m) += a (n, k) @ op(b), op(b) = b (k, m) or b^T for b (m, k); row major."""
         fn = _sgemm if c.dtype == types.float32 else _dgemm
         one = as_dtype(c.dtype).type(1)
 
-        def impl(n, m, k, a, ao, b, bo, c, co, trans_b):
+        def impl(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
             size = c.itemsize
             fn(_ROW_MAJOR, _NO_TRANS, _TRANS if trans_b else _NO_TRANS, n, m, k, one,
-               a.ctypes.data + ao * size, k, b.ctypes.data + bo * size, k if trans_b else m,
-               one, c.ctypes.data + co * size, m)
+               a.ctypes.data + ao * size, lda, b.ctypes.data + bo * size, ldb,
+               one, c.ctypes.data + co * size, ldc)
         return impl
 
     # (Loops index slices, never ``x[offset + i]``: with an index the compiler cannot prove
     # non-negative, every access checks for wraparound and nothing is vectorised, 3-20x slower.)
     @njit(**_jit)
-    def _gemm(n, m, k, a, ao, b, bo, c, co, use_blas):
-        """c (n, m) += a (n, k) @ b (k, m): BLAS, or a loop adding scaled rows of b."""
+    def _gemm(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, use_blas):
+        """c (n, m) += a (n, k) @ b (k, m), row strides lda, ldb, ldc: BLAS, or a loop adding
+        scaled rows of b."""
         if use_blas:
-            _blas_gemm(n, m, k, a, ao, b, bo, c, co, False)
+            _blas_gemm(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, False)
             return
         for i in range(n):
-            ci = c[co + i * m: co + (i + 1) * m]
-            ai = a[ao + i * k: ao + (i + 1) * k]
+            ci = c[co + i * ldc: co + i * ldc + m]
+            ai = a[ao + i * lda: ao + i * lda + k]
             for q in range(k):
                 s = ai[q]
-                bq = b[bo + q * m: bo + (q + 1) * m]
+                bq = b[bo + q * ldb: bo + q * ldb + m]
                 for j in range(m):
                     ci[j] += s * bq[j]
 
@@ -191,7 +341,7 @@ if AVAILABLE:
         m = c.shape[1]
         af, bf, cf = a.reshape(a.size), b.reshape(b.size), c.reshape(c.size)
         if use_blas:
-            _blas_gemm(n, m, k, af, 0, bf, 0, cf, 0, trans_b)
+            _blas_gemm(n, m, k, af, 0, k, bf, 0, k if trans_b else m, cf, 0, m, trans_b)
         elif trans_b:
             for i in range(n):
                 ai = af[i * k: (i + 1) * k]
@@ -202,7 +352,7 @@ if AVAILABLE:
                         s += ai[q] * bj[q]
                     cf[i * m + j] += s
         else:
-            _gemm(n, m, k, af, 0, bf, 0, cf, 0, False)
+            _gemm(n, m, k, af, 0, k, bf, 0, m, cf, 0, m, False)
 
     @njit(**_jit)
     def _axpy(n, s, x, xo, y, yo):
@@ -330,59 +480,159 @@ if AVAILABLE:
         _activate_back(act, dz.size // h, h, da.reshape(da.size), a.reshape(a.size), 0,
                        z.reshape(z.size), 0, dz.reshape(dz.size), 0)
 
-    # ------------------------------------------------------------------ the loops
+    # --------------------------------------------------------- threads in step
+    # The P threads of a split loop meet at a barrier after each member of each step. Each
+    # thread announces the barriers it passed in its own slot of ``sync`` (int64, 16 apart:
+    # separate cache lines), with release/acquire atomics: what a thread wrote before it
+    # arrived is seen by the others once they leave.
+    def _atomic_ptr(builder, addr):
+        return builder.inttoptr(addr, ir.PointerType(ir.IntType(64)))
+
+    @intrinsic
+    def _store_release(typingctx, addr, value):
+        def codegen(context, builder, signature, args):
+            builder.store_atomic(args[1], _atomic_ptr(builder, args[0]), "release", 8)
+            return context.get_dummy_value()
+        return types.void(types.intp, types.int64), codegen
+
+    @intrinsic
+    def _load_acquire(typingctx, addr):
+        def codegen(context, builder, signature, args):
+            return builder.load_atomic(_atomic_ptr(builder, args[0]), "acquire", 8)
+        return types.int64(types.intp), codegen
+
+    @intrinsic
+    def _spin_pause(typingctx):
+        def codegen(context, builder, signature, args):      # x86 "pause", arm "yield": a hint
+            if _PAUSE is not None:
+                name, argtypes, values = _PAUSE
+                fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), argtypes), name)
+                builder.call(fn, values)
+            return context.get_dummy_value()
+        return types.void(), codegen
+
+    _yield = types.ExternalFunction("unrolled_sched_yield", types.int32())
+
     @njit(**_jit)
-    def forward_loop(A, Z, W, mem, lnk, N, T, use_blas):
-        """The forward time loop of one cyclic component (see the module docstring).
+    def _barrier(sync, k, P, gen):
+        """Thread k of P has reached barrier number ``gen``: wait for the others to reach it
+        (spinning, and giving up the core now and then, should a thread be descheduled)."""
+        base = sync.ctypes.data
+        _store_release(base + k * 128, gen)
+        for j in range(P):
+            if j == k:
+                continue
+            spins = 0
+            while _load_acquire(base + j * 128) < gen:
+                _spin_pause()
+                spins += 1
+                if spins == 2000:
+                    _yield()
+                    spins = 0
+
+    @njit(**_jit)
+    def _cols(H, k, P):
+        """Thread k's columns ``j0 .. j1-1`` of a layer of H units split over P threads
+        (whole cache lines of float32 where H allows: threads then never write the same line)."""
+        width = (H + P - 1) // P
+        if width >= 16:
+            width = (width + 15) // 16 * 16
+        return min(H, k * width), min(H, (k + 1) * width)
+
+    # ------------------------------------------------------------------ the loops
+    # Thread k of P computes its columns of every member (a split by units, ``_cols``):
+    # the products read all columns of their sources and write the thread's columns of
+    # the result, with the thread's own columns of W (a slice with W's row stride), so
+    # each core keeps its part of W in its own cache. P = 1: one thread, every column.
+    @njit(**_jit)
+    def forward_loop(A, Z, W, mem, lnk, N, T, use_blas, k, P, sync):
+        """The forward time loop of one cyclic component (see the module docstring), the
+        columns of thread k of P.
 
         Z holds the hoisted part of every member's z (outside links and bias) on entry and
         the whole z on exit; A receives a_m(t) for t = 0 .. T-1 (its history rows are read).
         """
         M, L = mem.shape[0], lnk.shape[0]
+        gen = 0
         for t in range(T):
             for m in range(M):
                 H = mem[m, 3]
+                j0, j1 = _cols(H, k, P)
+                w = j1 - j0
                 zo = mem[m, 1] + t * N * H                                  # z_m(t): (N, H) at Z[zo:]
-                if mem[m, 5]:                      # nothing hoisted: z starts as the bias (or 0)
-                    _start(N, H, W, mem[m, 6], Z, zo)
-                for l in range(L):
-                    if lnk[l, 1] != m:
-                        continue
-                    s = lnk[l, 0]
-                    Hs = mem[s, 3]
-                    ao = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs   # a_s(t - d): (N, Hs) at A[ao:]
-                    if lnk[l, 4] == SCALED_IDENTITY:
-                        _axpy(N * H, W[lnk[l, 3]], A, ao, Z, zo)
-                    else:                                                   # W^T (Hs, H) at W[offW:]
-                        _gemm(N, H, Hs, A, ao, W, lnk[l, 3], Z, zo, use_blas)
-                _activate(mem[m, 4], N, H, Z, zo, A, mem[m, 0] + (mem[m, 2] + t) * N * H)
+                oo = mem[m, 0] + (mem[m, 2] + t) * N * H                    # a_m(t)
+                if w > 0:
+                    if mem[m, 5]:                  # nothing hoisted: z starts as the bias (or 0)
+                        for i in range(N):
+                            _start(1, w, W, mem[m, 6] + j0 if mem[m, 6] >= 0 else -1, Z, zo + i * H + j0)
+                    for l in range(L):
+                        if lnk[l, 1] != m:
+                            continue
+                        s = lnk[l, 0]
+                        Hs = mem[s, 3]
+                        ao = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs  # a_s(t - d): (N, Hs) at A[ao:]
+                        if lnk[l, 4] == SCALED_IDENTITY:
+                            for i in range(N):
+                                _axpy(w, W[lnk[l, 3]], A, ao + i * Hs + j0, Z, zo + i * H + j0)
+                        else:                                               # W^T (Hs, H) at W[offW:]
+                            _gemm(N, w, Hs, A, ao, Hs, W, lnk[l, 3] + j0, H, Z, zo + j0, H, use_blas)
+                    if w == H:
+                        _activate(mem[m, 4], N, H, Z, zo, A, oo)
+                    else:
+                        for i in range(N):
+                            _activate(mem[m, 4], 1, w, Z, zo + i * H + j0, A, oo + i * H + j0)
+                if P > 1:
+                    gen += 1
+                    _barrier(sync, k, P, gen)
 
     @njit(**_jit)
-    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas):
-        """BPTT through one cyclic component of the gradient graph (see the module docstring).
+    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, t0, t1, use_blas, k, P, sync):
+        """BPTT through one cyclic component of the gradient graph (see the module docstring),
+        for the steps ``t1-1`` down to ``t0``, the columns of thread k of P.
 
-        dA holds on entry what reached each member from outside the component; the loop
-        adds what the inside links send back and writes dZ of every member at every step.
-        ``fused`` (T, N, H_out) is added to dz of member ``out`` (-1: none).
+        dA holds on entry what reached each member from outside the component (and, from
+        the steps after t1, what the inside links sent back); the loop adds what the inside
+        links send back and writes dZ of every member at every step of its range.
+        ``fused`` (T, N, H_out) is added to dz of member ``out`` (-1: none). A thread writes
+        only its own columns of dA and dZ, so what it reads of them it wrote itself, but
+        for dz_m(t) whole, which the products read after a barrier.
         """
         M, L = mem.shape[0], lnk.shape[0]
-        for t in range(T - 1, -1, -1):
+        one = _one(dZ)
+        gen = 0
+        for t in range(t1 - 1, t0 - 1, -1):
             for m in range(M - 1, -1, -1):
                 H = mem[m, 3]
+                j0, j1 = _cols(H, k, P)
+                w = j1 - j0
                 ao = mem[m, 0] + (mem[m, 2] + t) * N * H                    # a_m(t), da_m(t)
                 zo = mem[m, 1] + t * N * H                                  # z_m(t), dz_m(t)
-                _activate_back(mem[m, 4], N, H, dA, A, ao, Z, zo, dZ, zo)
-                if m == out:
-                    _axpy(N * H, _one(dZ), fused, t * N * H, dZ, zo)
+                if w == H:
+                    _activate_back(mem[m, 4], N, H, dA, A, ao, Z, zo, dZ, zo)
+                    if m == out:
+                        _axpy(N * H, one, fused, t * N * H, dZ, zo)
+                else:
+                    for i in range(N if w > 0 else 0):
+                        r = i * H + j0
+                        _activate_back(mem[m, 4], 1, w, dA, A, ao + r, Z, zo + r, dZ, zo + r)
+                        if m == out:
+                            _axpy(w, one, fused, t * N * H + r, dZ, zo + r)
+                if P > 1:
+                    gen += 1
+                    _barrier(sync, k, P, gen)
                 for l in range(L):
                     if lnk[l, 1] != m:
                         continue
                     s = lnk[l, 0]
                     Hs = mem[s, 3]
+                    c0, c1 = _cols(Hs, k, P)
+                    if c1 == c0:
+                        continue
                     so = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs   # da_s(t - d): (N, Hs)
                     if lnk[l, 4] == SCALED_IDENTITY:
-                        _axpy(N * H, W[lnk[l, 3]], dZ, zo, dA, so)
+                        for i in range(N):
+                            _axpy(c1 - c0, W[lnk[l, 3]], dZ, zo + i * H + c0, dA, so + i * Hs + c0)
                     else:                                                   # W (H, Hs) at W[offW:]
-                        _gemm(N, Hs, H, dZ, zo, W, lnk[l, 3], dA, so, use_blas)
+                        _gemm(N, c1 - c0, H, dZ, zo, H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
 else:  # pragma: no cover
     forward_loop = backward_loop = addmm = activate = activate_back = None

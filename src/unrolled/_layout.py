@@ -101,6 +101,33 @@ class Plan:
                   int(not self.outside[n]), self.boff.get(n, -1)] for n in component], dtype=np.int64).reshape(-1, 5)
         return found
 
+    def loop_stats(self, component):
+        """``(weights, widest, mixes)`` of a cyclic component: the entries of the dense weight
+        matrices inside it (what a step of its loop multiplies by), its largest layer, and
+        whether a layer's activation mixes its units (softmax): what decides whether its
+        loop is split over threads (``_kernels.run_loop``)."""
+        key = ("stats", tuple(component))
+        found = self._tables.get(key)
+        if found is None:
+            net, members = self.net, set(component)
+            weights = sum(net._size(lk.dst) * net._size(lk.src) for lk in net.links
+                          if lk.dst in members and lk.src in members
+                          and (lk.trainable or not isinstance(lk.weight, numbers.Real)))
+            found = self._tables[key] = (weights, max(net.layers[n].size for n in component),
+                                         any(net.layers[n].activation == "softmax" for n in component))
+        return found
+
+    def wide_loops(self, min_weights):
+        """Whether some recurrence of the network has a loop wide enough to be split over
+        threads (``loop_stats``): then its passes run on the engine's threads."""
+        key = ("wide", min_weights)
+        found = self._tables.get(key)
+        if found is None:
+            found = self._tables[key] = any(
+                stats[0] >= min_weights and not stats[2]
+                for stats in (self.loop_stats(c) for c, cyclic in self.net.schedule if cyclic))
+        return found
+
     def inside(self, component, backward):
         """(L, 5) int64 rows ``src member, dst member, delay, weight offset, kind`` of the links
         inside ``component`` (backward: only those that pass gradients), and the rows whose
@@ -152,7 +179,10 @@ class BufferPool:
     def empty(self, size, dtype):
         """A 1-D array of ``size`` elements of ``dtype``, 64-byte aligned, contents undefined."""
         dtype = np.dtype(dtype)
-        if not self.min_bytes <= size * dtype.itemsize <= self.max_bytes:
+        nbytes = size * dtype.itemsize
+        if nbytes < self.min_bytes:
+            return np.empty(size, dtype)          # small: malloc's own alignment, no page faults
+        if nbytes > self.max_bytes:
             return aligned_empty(size, dtype)[1]
         with self._lock:
             arrays = self._arrays

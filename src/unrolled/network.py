@@ -30,7 +30,9 @@ initial histories.
 (``_forward_loop``, ``_backward_loop``: the readable reference, ``backend="numpy"``) or as one
 compiled function each (``_kernels.forward_loop``, ``_kernels.backward_loop``, Numba, the
 default ``backend="fast"`` when numba is installed). Everything else (the hoisted products,
-the pooled weight gradients) is the same code for both.
+the pooled weight gradients) is the same code for both. With the compiled loops, a network
+with a wide recurrence splits its loops and its large products over threads of its own
+(``_kernels.run_loop``, ``_product``); the others run as NumPy does, on BLAS's threads.
 
 Internal layout is time major, ``(D + T, N, size)`` per node, where the first ``D`` rows hold
 the initial history (``D`` = the largest delay any link reads the node with): then a(t - d)
@@ -43,6 +45,7 @@ Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import numbers
@@ -370,6 +373,10 @@ class Network:
         ``backward``, with ``cache.state`` the final history of every delayed node.
         """
         seqs = self._gather_inputs(x, inputs)
+        with _threads(self._fast(), self._plan):
+            return self._forward(seqs, lengths, state)
+
+    def _forward(self, seqs, lengths, state):
         N, T = next(iter(seqs.values())).shape[:2] if seqs else (None, None)
         if N is None:
             raise ValueError("this network has no input: nothing sets the number of steps")
@@ -415,8 +422,8 @@ class Network:
                     continue                      # the compiled loop starts z from the bias
                 if outside:
                     first = outside[0]
-                    np.matmul(_flat(_shifted(A, self.depth, first.src, first.delay, T)),
-                              weights[first.key].T, out=_flat(z))
+                    _product(_flat(z), _flat(_shifted(A, self.depth, first.src, first.delay, T)),
+                             weights[first.key].T, fast)
                     if b is not None:
                         z += b
                     for link in outside[1:]:
@@ -432,8 +439,9 @@ class Network:
                 else:
                     activations.get(self.layers[name].activation).forward(Z[name], out=A[name][D:])
             elif fast:
-                fast.forward_loop(blocks.A, blocks.Z, blocks.W, blocks.members(component),
-                                  blocks.inside(component, weights), N, T, fast.USE_BLAS)
+                fast.run_loop(fast.forward_loop, (blocks.A, blocks.Z, blocks.W, blocks.members(component),
+                                                  blocks.inside(component, weights), N, T, fast.USE_BLAS),
+                              self._plan.loop_stats(component))
             else:
                 self._forward_loop(component, A, Z, weights, T)
 
@@ -508,6 +516,10 @@ class Network:
         Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
         and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
         """
+        with _threads(self._fast(), self._plan):
+            return self._backward_full(dy, cache, dstate)
+
+    def _backward_full(self, dy, cache, dstate):
         A, Z, W, lengths = cache.A, cache.Z, cache.weights, cache.lengths
         N, T = cache.N, cache.T
         valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
@@ -566,10 +578,11 @@ class Network:
                     dZ[name] = blocks.z(name, dZblk)
                 if fast:
                     has_out = out in members and fused is not None
-                    fast.backward_loop(
+                    fast.run_loop(fast.backward_loop, (
                         blocks.A, blocks.Z, dAblk, dZblk, blocks.W, blocks.members(component),
                         blocks.inside(component, W, backward=True), fused.reshape(-1) if has_out else blocks.W[:0],
-                        component.index(out) if has_out else -1, N, T, fast.USE_BLAS)
+                        component.index(out) if has_out else -1, N, 0, T, fast.USE_BLAS),
+                        self._plan.loop_stats(component))
                 else:
                     self._backward_loop(component, A, Z, dA, dZ, W, fused, T)
             # Pool over time: one product per link for the weight gradient, and the
@@ -761,31 +774,69 @@ def _sum_rows(a):
 
 def _transposed_copy(a):
     """(T, N, S) -> a new (N, T, S) C-contiguous array (from the pool: no page faults)."""
+    if a.nbytes < POOL.min_bytes:
+        return np.ascontiguousarray(np.swapaxes(a, 0, 1))
     out = POOL.empty(a.size, a.dtype).reshape(a.shape[1], a.shape[0], a.shape[2])
     np.copyto(out, np.swapaxes(a, 0, 1))
     return out
 
 
+def _threads(fast, plan):
+    """The context a pass runs in: for a network with a wide recurrence, the engine's threads
+    splitting the work, BLAS on one thread (``_kernels.own_threads``); else none (NumPy as usual)."""
+    if fast is None or not plan.wide_loops(fast.MIN_WEIGHTS):
+        return contextlib.nullcontext()
+    return fast.own_threads()
+
+
+# A product is split over threads from 2^23 multiply-adds (~160 us on one thread, against
+# some 40 us to hand half to a thread), into parts of at least 16 rows (or columns) of its result.
+_PRODUCT_WORK, _PRODUCT_ROWS = 1 << 23, 16
+
+
+def _product(out, a, b, fast):
+    """out = a @ b for 2-D arrays; with the kernels, split by rows (or, for a result of few
+    rows, by columns) over threads."""
+    work = a.shape[0] * a.shape[1] * b.shape[1]
+    if fast is None or work < _PRODUCT_WORK:
+        return np.matmul(a, b, out=out)
+    if out.shape[0] >= out.shape[1]:
+        fast.run_parts(lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]),
+                       fast.split(out.shape[0], work, _PRODUCT_ROWS, _PRODUCT_WORK))
+    else:
+        fast.run_parts(lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]),
+                       fast.split(out.shape[1], work, _PRODUCT_ROWS, _PRODUCT_WORK))
+    return out
+
+
 def _pooled_product(dz, src, fast):
     """dz^T @ src, (H, S) from (K, H) and (K, S): a weight gradient pooled over K = T*N rows.
-    A small result with a long K runs faster on one BLAS thread than split over several."""
+    With the kernels, split over threads: a large result by its rows (``_product``), a
+    small one by blocks of the K rows, the partial sums added."""
+    work = dz.shape[0] * dz.shape[1] * src.shape[1]
+    if fast is None or work < _PRODUCT_WORK:
+        return dz.T @ src
     out = POOL.empty(dz.shape[1] * src.shape[1], dz.dtype).reshape(dz.shape[1], src.shape[1])
-    if fast is None or dz.shape[1] * src.shape[1] > 1024 or dz.shape[0] < 1024:
-        return np.matmul(dz.T, src, out=out)
-    old = fast.blas_threads_local(1)
-    try:
-        return np.matmul(dz.T, src, out=out)
-    finally:
-        if old is not None:
-            fast.blas_threads_local(old)
+    if out.size > 1 << 16:
+        return _product(out, dz.T, src, fast)
+    parts = fast.split(dz.shape[0], dz.shape[0] * out.size, _PRODUCT_ROWS, _PRODUCT_WORK)
+    partial = [out] + [np.empty_like(out) for _ in parts[1:]]
+    fast.run_parts(lambda i, lo, hi: np.matmul(dz[lo:hi].T, src[lo:hi], out=partial[i]),
+                   [(i, lo, hi) for i, (lo, hi) in enumerate(parts)])
+    for p in partial[1:]:
+        out += p
+    return out
 
 
 def _add_product(c, a, b, fast, trans_b=False):
     """c += a @ b (a @ b.T with ``trans_b``) for 2-D c; with the kernels and a large c, in place
-    (a large temporary would cost its page faults; a small one less than the call)."""
+    (a large temporary would cost its page faults; a small one less than the call), split by
+    rows over threads."""
     if fast is not None and c.nbytes >= 1 << 17 and c.flags.c_contiguous and a.flags.c_contiguous \
             and b.flags.c_contiguous:
-        fast.addmm(a, b, c, trans_b, fast.USE_BLAS)
+        work = a.shape[0] * a.shape[1] * c.shape[1]
+        fast.run_parts(lambda lo, hi: fast.addmm(a[lo:hi], b, c[lo:hi], trans_b, fast.USE_BLAS),
+                       fast.split(c.shape[0], work, _PRODUCT_ROWS, _PRODUCT_WORK))
     else:
         c += a @ (b.T if trans_b else b)
 
