@@ -38,15 +38,20 @@ def blas(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(params=[1, 2, 3], ids=["one-thread", "split-2", "split-3"])
+@pytest.fixture(params=[(1, ""), (2, "units"), (3, "units"), (2, "sequences"), (3, "sequences")],
+                ids=["one-thread", "units-2", "units-3", "sequences-2", "sequences-3"])
 def threads(request, monkeypatch):
-    """Run a test on one thread, and with every loop and product split over 2 and over 3
-    threads (the thresholds that keep small networks on one thread set to nothing)."""
+    """Run a test on one thread, and with every loop split over 2 and over 3 threads, by
+    units and by sequences, and every product split (the thresholds that keep small
+    networks on one thread set to nothing)."""
     from unrolled import network
-    monkeypatch.setattr(kernels, "THREADS", request.param)
-    if request.param > 1:
-        monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0)
+    count, kind = request.param
+    monkeypatch.setattr(kernels, "THREADS", count)
+    if count > 1:
+        monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0 if kind == "units" else 1 << 60)
         monkeypatch.setattr(kernels, "MIN_UNITS", 1)
+        monkeypatch.setattr(kernels, "MIN_ROWS", 1)
+        monkeypatch.setattr(kernels, "MIN_ROW_WORK", 0)
         monkeypatch.setattr(network, "_PRODUCT_WORK", 0)
         monkeypatch.setattr(network, "_PRODUCT_ROWS", 1)
     return request.param
@@ -363,14 +368,18 @@ def test_a_wide_recurrence_is_split_over_threads_and_blas_gets_its_threads_back(
     assert_same(ref, fast, rtol=2e-4, atol=2e-5)
 
 
-def test_a_narrow_recurrence_stays_on_one_thread(monkeypatch):
+def test_a_narrow_recurrence_is_split_by_sequences_of_a_large_batch_only(monkeypatch):
+    if not kernels.BLAS or kernels._set_threads_local is None:
+        pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
     monkeypatch.setattr(kernels, "THREADS", 2)
-    seen = loop_threads(monkeypatch)
-    model = unrolled.RNN(4, 3, hidden=(128,), seed=0)               # 128 x 128: a split does not pay
-    x = np.ones((2, 5, 4), np.float32)
-    y, cache = model.forward(x)
-    model.backward(np.ones_like(y), cache)
-    assert seen == [1, 1]
+    calls = []
+    kernel = kernels.forward_loop
+    monkeypatch.setattr(kernels, "forward_loop", lambda *args: calls.append(args[-5:-1]) or kernel(*args))
+    model = unrolled.RNN(4, 3, hidden=(128,), seed=0)               # 128 x 128: not split by units
+    for N in (2, 32):
+        model.forward(np.ones((N, 5, 4), np.float32))
+    assert calls == [(0, 2, 0, 1), (0, 16, 0, 1), (16, 32, 0, 1)] or \
+        calls == [(0, 2, 0, 1), (16, 32, 0, 1), (0, 16, 0, 1)]      # (the two threads in either order)
 
 
 def test_a_softmax_inside_a_recurrence_is_never_split(monkeypatch):

@@ -79,7 +79,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 __all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
-           "blas_threads_local", "split", "run_parts", "run_loop", "own_threads"]
+           "blas_threads_local", "split", "run_parts", "loop_split", "run_loop", "own_threads"]
 
 AVAILABLE = numba is not None
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -157,30 +157,42 @@ def _usable_cpus():
         return os.cpu_count() or 1
 
 
-# Threads. A network with a wide recurrence (its weights inside have MIN_WEIGHTS entries
-# or more: a 512 x 512 matrix) runs its passes on up to THREADS threads of its own, not on
-# OpenBLAS's: inside ``own_threads`` every product is a one-thread BLAS call and the engine
-# splits the work itself. A wide recurrence's time loop is split by units: each thread
-# computes its columns of every layer of the component with its own columns of W (which
-# stay in its core's cache), and the threads meet at a barrier after each layer of each
-# step (``_barrier``, ~0.2 us); a large product is split by rows (``split``, ``run_parts``).
-# Measured here (2 cores), the forward loop of a tanh RNN, T = 200, split over 2 threads
-# against OpenBLAS's 2 threads: (32 x 512) 25 against 32 ms; (1 x 512) 1.7 against 3.2 ms;
-# (4 x 1024) 51 against 97 ms (one thread). Narrower, a split does not pay: (32 x 128) 3.1
-# against 2.7 ms, (1 x 256) even, (32 x 256) 10% faster: the barriers and the halves of
-# each step's state that cross between the cores cost what the split saves. Those networks
-# run as plain NumPy would, on OpenBLAS's threads: after a multi-threaded call OpenBLAS's
-# idle threads spin for a while, and anything on our threads meanwhile runs up to 50%
-# slower, so a pass uses one kind of threads or the other. A product is split from
-# 2^23 multiply-adds (handing half of it to a thread costs some 40 us). Where OpenBLAS
-# cannot be set to one thread (older than 0.3.27, or another BLAS), nothing is split.
-# Settable; the tests set them to force splits.
+# Threads. Where a recurrence's loop pays to split, a pass runs on up to THREADS threads of
+# its own, not on OpenBLAS's: inside ``own_threads`` every product is a one-thread BLAS
+# call and the engine splits the work itself (``loop_split``, ``run_loop``; large products
+# by rows: ``split``, ``run_parts``). A wide recurrence (its weights inside have MIN_WEIGHTS
+# entries or more: a 512 x 512 matrix) is split by units: each thread computes its columns
+# of every layer of the component with its own columns of W (which stay in its core's
+# cache), and the threads meet at a barrier after each layer of each step (``_barrier``,
+# ~0.2 us). A narrower one over a batch is split by sequences, which never meet: each
+# thread runs the loop for its rows (from MIN_ROW_WORK multiply-adds a step, MIN_ROWS
+# sequences a thread). Measured here (2 cores), a loop (T = 200) split over 2 threads
+# against OpenBLAS's 2 threads: (32 x 512) forward 25 against 32 ms; (1 x 512) 1.7
+# against 3.2 ms; (4 x 1024) 51 against 97 ms (one thread); by sequences, a step's
+# (32, 128) @ (128, 128) 5.7 against 10.3 us. Splitting a narrow recurrence by units does
+# not pay ((32 x 128) 3.1 against 2.7 ms; (1 x 256) even): the barriers and the halves of
+# each step's state that cross between the cores cost what the split saves; nor does a
+# split by sequences of fewer than MIN_ROWS each (each thread re-reads all of W for little
+# work). Other networks run as NumPy does, on OpenBLAS's threads: after a multi-threaded
+# call OpenBLAS's idle threads spin for a while, and anything on our threads meanwhile
+# runs up to 50% slower, so a pass uses one kind of threads or the other. A product is
+# split from 2^23 multiply-adds (handing half of it to a thread costs some 40 us). Where
+# OpenBLAS cannot be set to one thread (older than 0.3.27, or another BLAS), nothing is
+# split. Settable; the tests set them to force splits.
 THREADS = _usable_cpus()
 MIN_WEIGHTS = 1 << 18
 MIN_UNITS = 16       # a thread's share of a split loop's widest layer, at least
+MIN_ROWS = 8         # a thread's share of a batch split by sequences, at least
+MIN_ROW_WORK = 1 << 18
 _workers = {}                # number of workers -> ThreadPoolExecutor
 _mode = threading.local()    # .taken: True inside own_threads (in this thread)
 _loop_lock = threading.Lock()   # one split loop at a time: its threads must all be running
+
+
+def _ranges(n, parts):
+    """``n`` rows cut into ``parts`` ranges ``(lo, hi)`` of (nearly) equal size."""
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def split(n, work, min_rows, min_work):
@@ -189,8 +201,7 @@ def split(n, work, min_rows, min_work):
     parts = min(THREADS, n // max(min_rows, 1))
     if getattr(_mode, "taken", None) is None or parts < 2 or work < min_work:
         return [(0, n)]
-    bounds = [n * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return _ranges(n, parts)
 
 
 def _pool(workers):
@@ -216,19 +227,33 @@ def run_parts(fn, parts):
             f.result()
 
 
-def run_loop(kernel, args, stats):
-    """``kernel(*args, k, P, sync)``, a compiled time loop, on P threads (thread k = 0 .. P-1)
-    inside ``own_threads`` for a wide recurrence, on the calling thread (P = 1) otherwise.
-    ``stats``: the component's ``(weights, widest layer, mixes units)`` (``Plan.loop_stats``);
-    each thread takes at least MIN_UNITS units of the widest layer."""
+def loop_split(stats, N):
+    """How a loop over N sequences would be split: its calls ``[(n0, n1, k, P), ...]``, one
+    a thread (rows n0 .. n1-1, thread k of P's columns). ``stats``: the component's
+    ``(weights inside, widest layer, mixes units)`` (``Plan.loop_stats``)."""
     weights, widest, mixes = stats
     P = min(THREADS, max(widest // max(MIN_UNITS, 1), 1))
-    if P < 2 or mixes or weights < MIN_WEIGHTS or getattr(_mode, "taken", None) is None \
-            or not _loop_lock.acquire(blocking=False):
-        return kernel(*args, 0, 1, _NO_SYNC)
+    if P > 1 and not mixes and weights >= MIN_WEIGHTS:
+        return [(0, N, k, P) for k in range(P)]                        # by units
+    parts = min(THREADS, N // max(MIN_ROWS, 1))
+    if parts > 1 and N * weights >= MIN_ROW_WORK:                       # by sequences
+        return [(lo, hi, 0, 1) for lo, hi in _ranges(N, parts)]
+    return [(0, N, 0, 1)]
+
+
+def run_loop(kernel, args, stats, N):
+    """``kernel(*args, n0, n1, k, P, sync)``, a compiled time loop over N sequences, split
+    over threads inside ``own_threads`` as ``loop_split`` says, else on the calling thread."""
+    parts = loop_split(stats, N) if getattr(_mode, "taken", None) else [(0, N, 0, 1)]
+    if len(parts) == 1:
+        return kernel(*args, 0, N, 0, 1, _NO_SYNC)
+    if parts[0][3] == 1:                                    # by sequences: the calls never meet
+        return run_parts(lambda n0, n1, k, P: kernel(*args, n0, n1, k, P, _NO_SYNC), parts)
+    if not _loop_lock.acquire(blocking=False):              # by units: all P must run at once
+        return kernel(*args, 0, N, 0, 1, _NO_SYNC)
     try:
-        sync = np.zeros(16 * P, dtype=np.int64)
-        run_parts(lambda k: kernel(*args, k, P, sync), [(k,) for k in range(P)])
+        sync = np.zeros(16 * len(parts), dtype=np.int64)
+        run_parts(lambda n0, n1, k, P: kernel(*args, n0, n1, k, P, sync), parts)
     finally:
         _loop_lock.release()
 
@@ -540,55 +565,58 @@ if AVAILABLE:
         return min(H, k * width), min(H, (k + 1) * width)
 
     # ------------------------------------------------------------------ the loops
-    # Thread k of P computes its columns of every member (a split by units, ``_cols``):
-    # the products read all columns of their sources and write the thread's columns of
-    # the result, with the thread's own columns of W (a slice with W's row stride), so
-    # each core keeps its part of W in its own cache. P = 1: one thread, every column.
+    # A call computes the rows (sequences) n0 .. n1-1 of the batch, and of those the columns
+    # of thread k of P: the products read all columns of their sources and write the
+    # thread's columns of the result, with the thread's own columns of W (a slice with W's
+    # row stride), so each core keeps its part of W in its own cache. A split by rows runs
+    # calls on disjoint rows (k = 0, P = 1: every column, no barrier); a split by units
+    # runs P calls on all rows (``_cols``).
     @njit(**_jit)
-    def forward_loop(A, Z, W, mem, lnk, N, T, use_blas, k, P, sync):
-        """The forward time loop of one cyclic component (see the module docstring), the
-        columns of thread k of P.
+    def forward_loop(A, Z, W, mem, lnk, N, T, use_blas, n0, n1, k, P, sync):
+        """The forward time loop of one cyclic component (see the module docstring), for the
+        rows n0 .. n1-1 and the columns of thread k of P.
 
         Z holds the hoisted part of every member's z (outside links and bias) on entry and
         the whole z on exit; A receives a_m(t) for t = 0 .. T-1 (its history rows are read).
         """
         M, L = mem.shape[0], lnk.shape[0]
+        n = n1 - n0
         gen = 0
         for t in range(T):
             for m in range(M):
                 H = mem[m, 3]
                 j0, j1 = _cols(H, k, P)
                 w = j1 - j0
-                zo = mem[m, 1] + t * N * H                                  # z_m(t): (N, H) at Z[zo:]
-                oo = mem[m, 0] + (mem[m, 2] + t) * N * H                    # a_m(t)
+                zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t): (n, H) at Z[zo:]
+                oo = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t)
                 if w > 0:
                     if mem[m, 5]:                  # nothing hoisted: z starts as the bias (or 0)
-                        for i in range(N):
+                        for i in range(n):
                             _start(1, w, W, mem[m, 6] + j0 if mem[m, 6] >= 0 else -1, Z, zo + i * H + j0)
                     for l in range(L):
                         if lnk[l, 1] != m:
                             continue
                         s = lnk[l, 0]
                         Hs = mem[s, 3]
-                        ao = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs  # a_s(t - d): (N, Hs) at A[ao:]
+                        ao = mem[s, 0] + ((mem[s, 2] + t - lnk[l, 2]) * N + n0) * Hs  # a_s(t - d): (n, Hs)
                         if lnk[l, 4] == SCALED_IDENTITY:
-                            for i in range(N):
+                            for i in range(n):
                                 _axpy(w, W[lnk[l, 3]], A, ao + i * Hs + j0, Z, zo + i * H + j0)
                         else:                                               # W^T (Hs, H) at W[offW:]
-                            _gemm(N, w, Hs, A, ao, Hs, W, lnk[l, 3] + j0, H, Z, zo + j0, H, use_blas)
+                            _gemm(n, w, Hs, A, ao, Hs, W, lnk[l, 3] + j0, H, Z, zo + j0, H, use_blas)
                     if w == H:
-                        _activate(mem[m, 4], N, H, Z, zo, A, oo)
+                        _activate(mem[m, 4], n, H, Z, zo, A, oo)
                     else:
-                        for i in range(N):
+                        for i in range(n):
                             _activate(mem[m, 4], 1, w, Z, zo + i * H + j0, A, oo + i * H + j0)
                 if P > 1:
                     gen += 1
                     _barrier(sync, k, P, gen)
 
     @njit(**_jit)
-    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, t0, t1, use_blas, k, P, sync):
+    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, t0, t1, use_blas, n0, n1, k, P, sync):
         """BPTT through one cyclic component of the gradient graph (see the module docstring),
-        for the steps ``t1-1`` down to ``t0``, the columns of thread k of P.
+        for the steps ``t1-1`` down to ``t0``, the rows n0 .. n1-1 and the columns of thread k of P.
 
         dA holds on entry what reached each member from outside the component (and, from
         the steps after t1, what the inside links sent back); the loop adds what the inside
@@ -599,24 +627,26 @@ if AVAILABLE:
         """
         M, L = mem.shape[0], lnk.shape[0]
         one = _one(dZ)
+        n = n1 - n0
         gen = 0
         for t in range(t1 - 1, t0 - 1, -1):
             for m in range(M - 1, -1, -1):
                 H = mem[m, 3]
                 j0, j1 = _cols(H, k, P)
                 w = j1 - j0
-                ao = mem[m, 0] + (mem[m, 2] + t) * N * H                    # a_m(t), da_m(t)
-                zo = mem[m, 1] + t * N * H                                  # z_m(t), dz_m(t)
+                ao = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t), da_m(t)
+                zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t), dz_m(t)
+                fo = (t * N + n0) * H                                       # fused(t)
                 if w == H:
-                    _activate_back(mem[m, 4], N, H, dA, A, ao, Z, zo, dZ, zo)
+                    _activate_back(mem[m, 4], n, H, dA, A, ao, Z, zo, dZ, zo)
                     if m == out:
-                        _axpy(N * H, one, fused, t * N * H, dZ, zo)
+                        _axpy(n * H, one, fused, fo, dZ, zo)
                 else:
-                    for i in range(N if w > 0 else 0):
+                    for i in range(n if w > 0 else 0):
                         r = i * H + j0
                         _activate_back(mem[m, 4], 1, w, dA, A, ao + r, Z, zo + r, dZ, zo + r)
                         if m == out:
-                            _axpy(w, one, fused, t * N * H + r, dZ, zo + r)
+                            _axpy(w, one, fused, fo + r, dZ, zo + r)
                 if P > 1:
                     gen += 1
                     _barrier(sync, k, P, gen)
@@ -628,11 +658,11 @@ if AVAILABLE:
                     c0, c1 = _cols(Hs, k, P)
                     if c1 == c0:
                         continue
-                    so = mem[s, 0] + (mem[s, 2] + t - lnk[l, 2]) * N * Hs   # da_s(t - d): (N, Hs)
+                    so = mem[s, 0] + ((mem[s, 2] + t - lnk[l, 2]) * N + n0) * Hs  # da_s(t - d): (n, Hs)
                     if lnk[l, 4] == SCALED_IDENTITY:
-                        for i in range(N):
+                        for i in range(n):
                             _axpy(c1 - c0, W[lnk[l, 3]], dZ, zo + i * H + c0, dA, so + i * Hs + c0)
                     else:                                                   # W (H, Hs) at W[offW:]
-                        _gemm(N, c1 - c0, H, dZ, zo, H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
+                        _gemm(n, c1 - c0, H, dZ, zo, H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
 else:  # pragma: no cover
     forward_loop = backward_loop = addmm = activate = activate_back = None

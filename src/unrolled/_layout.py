@@ -117,15 +117,11 @@ class Plan:
                                          any(net.layers[n].activation == "softmax" for n in component))
         return found
 
-    def wide_loops(self, min_weights):
-        """Whether some recurrence of the network has a loop wide enough to be split over
-        threads (``loop_stats``): then its passes run on the engine's threads."""
-        key = ("wide", min_weights)
-        found = self._tables.get(key)
+    def loops(self):
+        """``loop_stats`` of every cyclic component of the forward schedule."""
+        found = self._tables.get("loops")
         if found is None:
-            found = self._tables[key] = any(
-                stats[0] >= min_weights and not stats[2]
-                for stats in (self.loop_stats(c) for c, cyclic in self.net.schedule if cyclic))
+            found = self._tables["loops"] = [self.loop_stats(c) for c, cyclic in self.net.schedule if cyclic]
         return found
 
     def inside(self, component, backward):

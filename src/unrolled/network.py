@@ -373,7 +373,8 @@ class Network:
         ``backward``, with ``cache.state`` the final history of every delayed node.
         """
         seqs = self._gather_inputs(x, inputs)
-        with _threads(self._fast(), self._plan):
+        N = next(iter(seqs.values())).shape[0] if seqs else None
+        with _threads(self._fast(), self._plan, N):
             return self._forward(seqs, lengths, state)
 
     def _forward(self, seqs, lengths, state):
@@ -441,7 +442,7 @@ class Network:
             elif fast:
                 fast.run_loop(fast.forward_loop, (blocks.A, blocks.Z, blocks.W, blocks.members(component),
                                                   blocks.inside(component, weights), N, T, fast.USE_BLAS),
-                              self._plan.loop_stats(component))
+                              self._plan.loop_stats(component), N)
             else:
                 self._forward_loop(component, A, Z, weights, T)
 
@@ -516,7 +517,7 @@ class Network:
         Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
         and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
         """
-        with _threads(self._fast(), self._plan):
+        with _threads(self._fast(), self._plan, cache.N):
             return self._backward_full(dy, cache, dstate)
 
     def _backward_full(self, dy, cache, dstate):
@@ -582,7 +583,7 @@ class Network:
                         blocks.A, blocks.Z, dAblk, dZblk, blocks.W, blocks.members(component),
                         blocks.inside(component, W, backward=True), fused.reshape(-1) if has_out else blocks.W[:0],
                         component.index(out) if has_out else -1, N, 0, T, fast.USE_BLAS),
-                        self._plan.loop_stats(component))
+                        self._plan.loop_stats(component), N)
                 else:
                     self._backward_loop(component, A, Z, dA, dZ, W, fused, T)
             # Pool over time: one product per link for the weight gradient, and the
@@ -781,10 +782,11 @@ def _transposed_copy(a):
     return out
 
 
-def _threads(fast, plan):
-    """The context a pass runs in: for a network with a wide recurrence, the engine's threads
-    splitting the work, BLAS on one thread (``_kernels.own_threads``); else none (NumPy as usual)."""
-    if fast is None or not plan.wide_loops(fast.MIN_WEIGHTS):
+def _threads(fast, plan, N):
+    """The context a pass over N sequences runs in: where a loop of the network pays to split
+    (``_kernels.loop_split``), the engine's threads splitting the work, BLAS on one thread
+    (``_kernels.own_threads``); else none (products on BLAS's threads, as NumPy runs them)."""
+    if fast is None or N is None or not any(len(fast.loop_split(stats, N)) > 1 for stats in plan.loops()):
         return contextlib.nullcontext()
     return fast.own_threads()
 
