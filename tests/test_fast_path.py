@@ -412,3 +412,45 @@ def test_squared_error_fast_path_matches_the_masked_one_bit_for_bit():
         v2, g2 = SquaredError()(y, d, lengths=np.full(4, 9))
         assert v1 == v2 and g1.dtype == g2.dtype == dtype
         np.testing.assert_array_equal(g1, g2)
+
+
+def test_a_split_loop_whose_part_fails_raises_instead_of_waiting_forever(monkeypatch):
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(kernels, "MIN_UNITS", 1)
+    if not kernels.own_threads().on:
+        pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
+    kernel = kernels.forward_loop
+
+    def second_thread_fails(*args):
+        if args[-3] == 1:                                            # thread k = 1 never starts
+            raise RuntimeError("part failed")
+        return kernel(*args)                                         # thread 0 waits at its barrier
+    monkeypatch.setattr(kernels, "forward_loop", second_thread_fails)
+    model = unrolled.RNN(2, 1, hidden=(32,), seed=0)
+    with pytest.raises(RuntimeError, match="part failed"):
+        model.forward(np.ones((1, 50, 2)))
+    monkeypatch.setattr(kernels, "forward_loop", kernel)
+    model.network.backend = "numpy"
+    expected = model.predict(np.ones((1, 50, 2)))
+    model.network.backend = None
+    np.testing.assert_allclose(model.predict(np.ones((1, 50, 2))), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_splits_its_loops_with_threads_of_its_own():
+    code = (
+        "import os, sys, numpy as np\n"
+        "import unrolled\n"
+        "from unrolled import _kernels as k\n"
+        "k.THREADS, k.MIN_WEIGHTS, k.MIN_UNITS = 2, 0, 1\n"
+        "m = unrolled.RNN(2, 1, hidden=(32,), seed=0)\n"
+        "x = np.ones((2, 20, 2), np.float32)\n"
+        "y = m.predict(x)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if np.array_equal(m.predict(x), y) else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n"
+    )
+    assert run_python(code).strip().splitlines()[-1] == "0"

@@ -151,10 +151,20 @@ def blas_threads_local(n):
 
 
 def _usable_cpus():
+    """The CPUs this process may use: its affinity, capped by a cgroup (v2) CPU quota, as
+    a container limited to 2 CPUs on a larger host sees it."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
 
 # Threads. Where a recurrence's loop pays to split, a pass runs on up to THREADS threads of
@@ -185,6 +195,7 @@ MIN_UNITS = 16       # a thread's share of a split loop's widest layer, at least
 MIN_ROWS = 8         # a thread's share of a batch split by sequences, at least
 MIN_ROW_WORK = 1 << 18
 _workers = {}                # number of workers -> ThreadPoolExecutor
+_pools_lock = threading.Lock()
 _mode = threading.local()    # .taken: True inside own_threads (in this thread)
 _loop_lock = threading.Lock()   # one split loop at a time: its threads must all be running
 
@@ -206,22 +217,39 @@ def split(n, work, min_rows, min_work):
 
 def _pool(workers):
     """A thread pool of ``workers`` threads (made once for each number asked for)."""
-    pool = _workers.get(workers)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-        pool = _workers[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unrolled")
-    return pool
+    with _pools_lock:
+        pool = _workers.get(workers)
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            pool = _workers[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unrolled")
+        return pool
 
 
-def run_parts(fn, parts):
+def run_parts(fn, parts, on_failure=None):
     """``fn(*part)`` for every part of ``parts`` at once: the last in worker threads (all
-    at once: a split loop's threads wait for each other), the first in the calling thread."""
+    at once: a split loop's threads wait for each other), the first in the calling thread.
+    ``on_failure()`` runs as soon as a part fails (or cannot start), before waiting for the others."""
     if len(parts) == 1:
         return fn(*parts[0])
-    pool = _pool(len(parts) - 1)
-    futures = [pool.submit(fn, *part) for part in parts[1:]]
+
+    def guarded(*part):
+        try:
+            return fn(*part)
+        except BaseException:
+            if on_failure is not None:
+                on_failure()
+            raise
+
+    futures = []
     try:
-        fn(*parts[0])
+        pool = _pool(len(parts) - 1)
+        for part in parts[1:]:
+            futures.append(pool.submit(guarded, *part))
+        guarded(*parts[0])
+    except BaseException:
+        if on_failure is not None:
+            on_failure()
+        raise
     finally:
         for f in futures:
             f.result()
@@ -252,28 +280,32 @@ def run_loop(kernel, args, stats, N):
     if not _loop_lock.acquire(blocking=False):              # by units: all P must run at once
         return kernel(*args, 0, N, 0, 1, _NO_SYNC)
     try:
-        sync = np.zeros(16 * len(parts), dtype=np.int64)
-        run_parts(lambda n0, n1, k, P: kernel(*args, n0, n1, k, P, sync), parts)
+        sync = np.zeros(16 * (len(parts) + 1), dtype=np.int64)     # a slot a thread, then "called off"
+
+        def call_off():
+            sync[16 * len(parts)] = 1
+        run_parts(lambda n0, n1, k, P: kernel(*args, n0, n1, k, P, sync), parts, call_off)
     finally:
         _loop_lock.release()
 
 
-_NO_SYNC = np.zeros(16, dtype=np.int64)
+_NO_SYNC = np.zeros(32, dtype=np.int64)
 
 
 class own_threads:
     """``with own_threads():`` a pass splits its work over the engine's threads, every BLAS
     product inside on one thread; the BLAS setting is restored when the last such pass (of
     any thread) ends. OpenBLAS keeps that setting process-wide: products that other threads
-    of the program run meanwhile are single-threaded too. Does nothing (OpenBLAS keeps its
-    threads) with one usable CPU or where OpenBLAS cannot be set."""
+    of the program run meanwhile are single-threaded too. Does nothing with one usable CPU
+    or where OpenBLAS cannot be set to one thread (the BLAS then keeps its threads, and
+    engine threads beside them would only fight them for the cores)."""
 
     _lock = threading.Lock()
     _open = 0           # passes inside, over all threads
     _saved = None       # the BLAS setting before the first of them
 
     def __init__(self):
-        self.on = THREADS > 1 and (_set_threads_local is not None or not (BLAS and USE_BLAS))
+        self.on = THREADS > 1 and _set_threads_local is not None
 
     def __enter__(self):
         if self.on:
@@ -294,6 +326,18 @@ class own_threads:
                 cls._open -= 1
                 if cls._open == 0 and cls._saved:
                     blas_threads_local(cls._saved)
+
+
+def _after_fork_in_child():
+    """A forked child has none of the parent's threads: forget its pools and locks."""
+    global _loop_lock, _pools_lock
+    _workers.clear()
+    _loop_lock, _pools_lock = threading.Lock(), threading.Lock()
+    own_threads._lock, own_threads._open, own_threads._saved = threading.Lock(), 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # Read by the engine at every call: False forces the plain loops (the tests use it).
@@ -509,7 +553,8 @@ if AVAILABLE:
     # The P threads of a split loop meet at a barrier after each member of each step. Each
     # thread announces the barriers it passed in its own slot of ``sync`` (int64, 16 apart:
     # separate cache lines), with release/acquire atomics: what a thread wrote before it
-    # arrived is seen by the others once they leave.
+    # arrived is seen by the others once they leave. Slot P calls the split off: a part that
+    # failed sets it, and the others leave their loops instead of waiting for it forever.
     def _atomic_ptr(builder, addr):
         return builder.inttoptr(addr, ir.PointerType(ir.IntType(64)))
 
@@ -541,7 +586,8 @@ if AVAILABLE:
     @njit(**_jit)
     def _barrier(sync, k, P, gen):
         """Thread k of P has reached barrier number ``gen``: wait for the others to reach it
-        (spinning, and giving up the core now and then, should a thread be descheduled)."""
+        (spinning, and giving up the core now and then, should a thread be descheduled).
+        Returns True if the split was called off (slot P: a part failed): leave the loop."""
         base = sync.ctypes.data
         _store_release(base + k * 128, gen)
         for j in range(P):
@@ -549,11 +595,14 @@ if AVAILABLE:
                 continue
             spins = 0
             while _load_acquire(base + j * 128) < gen:
+                if _load_acquire(base + P * 128):
+                    return True
                 _spin_pause()
                 spins += 1
                 if spins == 2000:
                     _yield()
                     spins = 0
+        return False
 
     @njit(**_jit)
     def _cols(H, k, P):
@@ -611,7 +660,8 @@ if AVAILABLE:
                             _activate(mem[m, 4], 1, w, Z, zo + i * H + j0, A, oo + i * H + j0)
                 if P > 1:
                     gen += 1
-                    _barrier(sync, k, P, gen)
+                    if _barrier(sync, k, P, gen):
+                        return
 
     @njit(**_jit)
     def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, t0, t1, use_blas, n0, n1, k, P, sync):
@@ -649,7 +699,8 @@ if AVAILABLE:
                             _axpy(w, one, fused, fo + r, dZ, zo + r)
                 if P > 1:
                     gen += 1
-                    _barrier(sync, k, P, gen)
+                    if _barrier(sync, k, P, gen):
+                        return
                 for l in range(L):
                     if lnk[l, 1] != m:
                         continue
