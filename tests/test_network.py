@@ -319,3 +319,75 @@ def test_shape_and_dtype_errors_say_what_was_expected():
         Network({"x": 3}, {"h": Layer(2)}, [Link("x", "h", weight=1.0, trainable=False)], "h")
     with pytest.raises(ValueError, match=r"reads the input 'u': pass u="):
         Network({"x": 1, "u": 2}, {"h": Layer(1)}, [Link("x", "h"), Link("u", "h")], "h").forward(np.zeros((1, 2, 1)))
+
+
+# ------------------------------------------------------------ a network without inputs
+def generator():
+    """h(t) = tanh(W h(t-1) + b) from a learned h(-1), y(t) = V h(t): reads no input."""
+    net = Network({}, {"h": Layer(3, "tanh"), "y": Layer(2, "identity")},
+                  [Link("h", "h", 1), Link("h", "y")], "y", dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    for p in net.params.values():
+        p[...] = rng.normal(size=p.shape) * 0.7
+    return net
+
+
+def test_a_network_without_inputs_runs_for_steps_from_its_learned_state():
+    net = generator()
+    y, cache = net.forward(None, steps=4)
+    W, b, V, bo = (net.params[k] for k in ("W[h->h@1]", "b[h]", "W[h->y@0]", "b[y]"))
+    h = net.params["init[h]"][0]
+    for t in range(4):                                               # the hand-worked recurrence
+        h = np.tanh(W @ h + b)
+        np.testing.assert_allclose(y[0, t], V @ h + bo, rtol=1e-12)
+    assert y.shape == (1, 4, 2) and cache.state["h"].shape == (1, 1, 3)
+
+
+def test_a_network_without_inputs_takes_its_batch_from_the_state_or_the_lengths():
+    net = generator()
+    start = np.random.default_rng(1).normal(size=(3, 1, 3))
+    y, _ = net.forward(None, steps=5, state={"h": start})
+    y1, _ = net.forward(None, steps=5, state={"h": start[1:2]})
+    assert y.shape == (3, 5, 2)
+    np.testing.assert_allclose(y[1], y1[0], rtol=1e-12)
+    y, _ = net.forward(None, steps=5, lengths=[5, 2])
+    assert y.shape == (2, 5, 2) and np.all(y[1, 2:] == 0) and np.all(y[1, :2] != 0)
+
+
+def test_gradients_of_a_network_without_inputs_match_finite_differences():
+    net = generator()
+    state = {"h": np.random.default_rng(2).normal(size=(2, 1, 3))}
+    target = np.random.default_rng(3).normal(size=(2, 6, 2))
+
+    def loss():
+        y, _ = net.forward(None, steps=6, state=state)
+        return 0.5 * np.sum((y - target) ** 2)
+
+    y, cache = net.forward(None, steps=6, state=state)
+    grads, dinputs, dstate = net.backward_full(y - target, cache)
+    assert dinputs == {}
+    for key, p in net.params.items():
+        num = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + 1e-6
+            up = loss()
+            p[i] = old - 1e-6
+            num[i] = (up - loss()) / 2e-6
+            p[i] = old
+        np.testing.assert_allclose(grads[key], num, rtol=1e-6, atol=1e-8, err_msg=key)
+
+
+def test_steps_is_checked():
+    net = generator()
+    with pytest.raises(ValueError, match=r"this network reads no input: pass steps=T"):
+        net.forward(None)
+    with pytest.raises(ValueError, match=r"steps must be a positive integer \(the number of steps T\), got 0"):
+        net.forward(None, steps=0)
+    with pytest.raises(ValueError, match=r"steps must be a positive integer .*got 2.5"):
+        net.forward(None, steps=2.5)
+    with_input = Network({"x": 1}, {"h": Layer(2)}, [Link("x", "h")], "h", seed=0)
+    with pytest.raises(ValueError, match=r"steps=3 contradicts the inputs' T=4"):
+        with_input.forward(np.zeros((1, 4, 1)), steps=3)
+    y, _ = with_input.forward(np.zeros((1, 4, 1)), steps=4)
+    assert y.shape == (1, 4, 2)

@@ -358,7 +358,7 @@ class Network:
         return f"Network(layers={list(self.layers)}, links=[{links}], output={self.output!r})"
 
     # ------------------------------------------------------------------- forward
-    def forward(self, x, *, lengths=None, state=None, **inputs):
+    def forward(self, x, *, lengths=None, state=None, steps=None, **inputs):
         """Run the column over whole sequences.
 
         Parameters
@@ -367,20 +367,37 @@ class Network:
         lengths : (N,) ints, valid steps of each sequence (padding at the end), or None.
         state : dict node -> (N, D, size) initial history, oldest first (e.g. the
             ``cache.state`` of an earlier pass, to continue the sequences).
+        steps : T, for a network that reads no input (a generator that only feeds back
+            its own outputs); N then comes from ``state``, else ``lengths``, else 1. With
+            inputs, None or their T.
         **inputs : further external inputs by name, each (N, T, width).
 
         Returns ``(y, cache)``: y (N, T, n_out), zero at padded steps; ``cache`` for
         ``backward``, with ``cache.state`` the final history of every delayed node.
         """
         seqs = self._gather_inputs(x, inputs)
-        N = next(iter(seqs.values())).shape[0] if seqs else None
+        N, T = self._batch_shape(seqs, lengths, state, steps)
         with _threads(self._fast(), self._plan, N):
-            return self._forward(seqs, lengths, state)
+            return self._forward(seqs, N, T, lengths, state)
 
-    def _forward(self, seqs, lengths, state):
-        N, T = next(iter(seqs.values())).shape[:2] if seqs else (None, None)
-        if N is None:
-            raise ValueError("this network has no input: nothing sets the number of steps")
+    def _batch_shape(self, seqs, lengths, state, steps):
+        """(N, T) of a pass: from the input sequences, or for a network without inputs from
+        ``steps`` and the batch of ``state`` or ``lengths`` (else 1)."""
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1):
+            raise ValueError(f"steps must be a positive integer (the number of steps T), got {steps!r}")
+        if seqs:
+            N, T = next(iter(seqs.values())).shape[:2]
+            if steps is not None and steps != T:
+                raise ValueError(f"steps={steps} contradicts the inputs' T={T}")
+            return N, T
+        if steps is None:
+            raise ValueError("this network reads no input: pass steps=T, the number of steps to run")
+        if isinstance(state, dict) and state:
+            N = np.shape(next(iter(state.values())))[:1] or (0,)          # checked with the state
+            return int(N[0]), int(steps)
+        return (1 if lengths is None else int(np.size(lengths))), int(steps)
+
+    def _forward(self, seqs, N, T, lengths, state):
         lengths = check_lengths(lengths, N, T)
         state = self._check_state(state, N)
         valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding

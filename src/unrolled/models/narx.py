@@ -16,12 +16,6 @@ from .tdnn import check_delay
 __all__ = ["NARX"]
 
 _FEEDBACK = ("closed", "open")
-# A closed-loop NARX without exogenous inputs reads nothing from outside, but the engine
-# takes N and T from its input sequences: such a network carries this input (width 1,
-# all zeros, read by no link) only to tell it how many steps to run.
-_CLOCK = "clock"
-
-
 @register_model
 class NARX(NetworkModel):
     r"""NARX network: the output is fed back as an input (the lecture's infinite-response net).
@@ -112,8 +106,6 @@ class NARX(NetworkModel):
         source = "y" if mode == "closed" else "teacher"
         if mode == "open":
             inputs["teacher"] = c["n_out"]
-        elif not inputs:
-            inputs[_CLOCK] = 1
         links = [Link("x", "h1", delay=i) for i in (c["input_delays"] or ())]
         links += [Link(source, "h1", delay=k) for k in c["output_delays"]]
         links += [Link(below, name) for below, name in zip(names[:-1], names[1:])]
@@ -209,16 +201,23 @@ class NARX(NetworkModel):
             raise ValueError("a closed-loop NARX feeds back its own outputs and reads no teacher; "
                              "use model.open_loop() for teacher forcing, or give known past outputs "
                              "as state={'y': (N, K, n_out)}")
-        elif c["n_in"] == 0:
-            if shape is None:
-                if steps is None:
-                    raise ValueError("a closed-loop NARX without exogenous inputs needs the number of "
-                                     "steps: pass x of shape (N, T, 0) or steps=T")
-                shape = (_batch_size(state, lengths), check_delay(steps, "steps", low=1))
-            seqs[_CLOCK] = np.zeros(shape + (1,), dtype=c["dtype"])
+        elif c["n_in"] == 0 and shape is None and steps is None:
+            raise ValueError("a closed-loop NARX without exogenous inputs needs the number of "
+                             "steps: pass x of shape (N, T, 0) or steps=T")
         if steps is not None and shape is not None and steps != shape[1]:
             raise ValueError(f"steps={steps} contradicts the sequences' T={shape[1]}")
-        y, cache = self._nets[mode].forward(x, lengths=lengths, state=_rename(state, mode, "in"), **seqs)
+        if c["n_in"] == 0 and mode == "closed":
+            # No sequence goes in: the engine runs steps=T for the batch of the state or
+            # lengths (else 1); an x of shape (N, T, 0) gives both.
+            if shape is not None:
+                if lengths is not None and np.size(lengths) != shape[0]:
+                    raise ValueError(f"expected lengths of shape ({shape[0]},), one per sequence of x, "
+                                     f"got {np.shape(lengths)}")
+                steps, lengths = shape[1], np.full(shape[0], shape[1]) if lengths is None else lengths
+        else:
+            steps = None                 # the sequences give T
+        y, cache = self._nets[mode].forward(x, lengths=lengths, state=_rename(state, mode, "in"), steps=steps,
+                                            **seqs)
         cache.state = _rename(cache.state, mode, "out")
         cache.mode = mode                   # backward uses the network that ran, whatever the mode now
         return y, cache
@@ -242,7 +241,6 @@ class NARX(NetworkModel):
         grads, dinputs, dstate_in = self._nets[mode].backward_full(dy, engine_cache,
                                                                    dstate=_rename(dstate, mode, "in"))
         grads = {_canonical(key): g for key, g in grads.items()}
-        dinputs.pop(_CLOCK, None)
         return {key: grads[key] for key in self.params}, dinputs, _rename(dstate_in, mode, "out")
 
     def predict(self, x=None, *, lengths=None, state=None, return_state=False, teacher=None, steps=None):
@@ -308,14 +306,6 @@ def _rename(state, mode, direction):
     if not isinstance(state, dict):
         return state                                 # the engine says what was expected
     return {(new if name == old else name): value for name, value in state.items()}
-
-
-def _batch_size(state, lengths):
-    if isinstance(state, dict) and "y" in state:
-        return int(np.shape(state["y"])[0])
-    if lengths is not None:
-        return int(np.size(lengths))
-    return 1
 
 
 def _delays(value, name, *, low):
