@@ -404,14 +404,6 @@ def test_columns_of_the_threads_cover_the_layer_once(H, P):
         assert all(j0 % 16 == 0 for j0, _ in cols)
 
 
-def test_squared_error_fast_path_matches_the_masked_one_bit_for_bit():
-    rng = np.random.default_rng(3)
-    for dtype in (np.float32, np.float64):
-        y, d = rng.normal(size=(4, 9, 3)).astype(dtype), rng.normal(size=(4, 9, 3)).astype(dtype)
-        v1, g1 = SquaredError()(y, d)
-        v2, g2 = SquaredError()(y, d, lengths=np.full(4, 9))
-        assert v1 == v2 and g1.dtype == g2.dtype == dtype
-        np.testing.assert_array_equal(g1, g2)
 
 
 def test_a_split_loop_whose_part_fails_raises_instead_of_waiting_forever(monkeypatch):

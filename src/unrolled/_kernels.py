@@ -79,7 +79,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 __all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
-           "blas_threads_local", "split", "run_parts", "loop_split", "run_loop", "own_threads"]
+           "blas_threads_local", "blas_threads", "split", "run_parts", "loop_split", "run_loop", "own_threads"]
 
 AVAILABLE = numba is not None
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -148,6 +148,22 @@ def blas_threads_local(n):
     where OpenBLAS cannot: then nothing changes). Despite its name, NumPy's OpenBLAS keeps
     this setting for the whole process, not per thread."""
     return None if _set_threads_local is None else _set_threads_local(n)
+
+
+class blas_threads:
+    """``with blas_threads(n):`` BLAS products inside run on ``n`` threads (process-wide, as
+    ``blas_threads_local``); the setting before is restored on exit."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.old = blas_threads_local(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            blas_threads_local(self.old)
 
 
 def _usable_cpus():

@@ -248,14 +248,15 @@ class SquaredError(_PerStep):
         return np.sum(r * r, axis=-1), 2 * scale[..., None] * r, None
 
     def __call__(self, y, d, *, lengths=None):
-        if lengths is not None or self.weights is not None:
-            return super().__call__(y, d, lengths=lengths)
-        # Nothing padded, nothing weighted: the same numbers, bit for bit, without the masks.
         y = _check_outputs(y)
+        N, T, _ = y.shape
+        if self.weights is not None or not _valid_mask(lengths, N, T).all():
+            return super().__call__(y, d, lengths=lengths)
+        # Nothing padded, nothing weighted: the same sums without the masks and scales
+        # (the squares summed in float64, as the masked path sums its per-step terms).
         r = y - self._targets(d, y, None)
-        scale = y.dtype.type(1 / y.shape[0])
-        value = float(np.sum(scale * np.sum(r * r, axis=-1), dtype=np.float64))
-        return value, (2 * scale) * r
+        value = float(np.sum(r * r, dtype=np.float64)) / N
+        return value, y.dtype.type(2 / N) * r
 
 
 class CrossEntropy(_PerStep):
