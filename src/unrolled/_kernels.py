@@ -447,18 +447,25 @@ if AVAILABLE:
             ys[i] += s * xs[i]
 
     @njit(**_jit)
-    def _start(n, h, W, bo, z, zo):
-        """z (n, h) at z[zo:] = the bias W[bo:bo+h] in every row (bo < 0: no bias, zeros)."""
-        zs = z[zo: zo + n * h]
+    def _bias(n, h, W, bo, z, zo, ldz, add):
+        """The (n, h) rows at z[zo:] (row stride ldz) get the bias W[bo:bo+h]: added to them
+        (``add``) or written over them; bo < 0: no bias (nothing added, or zeros written)."""
         if bo < 0:
-            for i in range(n * h):
-                zs[i] = 0
+            if not add:
+                for i in range(n):
+                    row = z[zo + i * ldz: zo + i * ldz + h]
+                    for j in range(h):
+                        row[j] = 0
             return
         b = W[bo: bo + h]
         for i in range(n):
-            row = zs[i * h: (i + 1) * h]
-            for j in range(h):
-                row[j] = b[j]
+            row = z[zo + i * ldz: zo + i * ldz + h]
+            if add:
+                for j in range(h):
+                    row[j] += b[j]
+            else:
+                for j in range(h):
+                    row[j] = b[j]
 
     # ------------------------------------------------------------------ activations
     def _tanh_into(z, out):
@@ -553,10 +560,15 @@ if AVAILABLE:
                     dzs[j] = as_[j] * (das[j] - s)
 
     @njit(**_jit)
-    def activate(act, z, out):
-        """out = f(z) for (rows, h) C-contiguous arrays: an acyclic layer's activation, all steps."""
+    def activate(act, z, out, bias):
+        """z += bias (a (h,) array, or empty: none), then out = f(z), for (rows, h) C-contiguous
+        arrays: an acyclic layer, all steps, in one pass over z."""
         h = z.shape[-1]
-        _activate(act, z.size // h, h, z.reshape(z.size), 0, out.reshape(out.size), 0)
+        rows = z.size // h
+        zf = z.reshape(z.size)
+        if bias.size:
+            _bias(rows, h, bias, 0, zf, 0, h, True)
+        _activate(act, rows, h, zf, 0, out.reshape(out.size), 0)
 
     @njit(**_jit)
     def activate_back(act, da, a, z, dz):
@@ -654,10 +666,8 @@ if AVAILABLE:
                 w = j1 - j0
                 zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t): (n, H) at Z[zo:]
                 oo = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t)
-                if w > 0:
-                    if mem[m, 5]:                  # nothing hoisted: z starts as the bias (or 0)
-                        for i in range(n):
-                            _start(1, w, W, mem[m, 6] + j0 if mem[m, 6] >= 0 else -1, Z, zo + i * H + j0)
+                if w > 0:                          # the bias: z starts as it (nothing hoisted), or adds it
+                    _bias(n, w, W, mem[m, 6] + j0 if mem[m, 6] >= 0 else -1, Z, zo + j0, H, not mem[m, 5])
                     for l in range(L):
                         if lnk[l, 1] != m:
                             continue

@@ -56,10 +56,10 @@ class Plan:
                 if cyclic and link.dst in component and link.src in component:
                     self.wtoff[link.key] = off
                     off = _aligned(off + self.woff[link.key][1][0] * self.woff[link.key][1][1])
-        self.boff = {}                                # then the biases the compiled loops add
+        self.boff = {}                                # then the biases (the compiled loops add them)
         for component, cyclic in net.schedule:
             for name in component:
-                if cyclic and net.layers[name].bias and not self.outside[name]:
+                if cyclic and net.layers[name].bias:
                     self.boff[name] = off
                     off = _aligned(off + net.layers[name].size)
         self.wsize = off

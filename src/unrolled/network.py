@@ -442,8 +442,8 @@ class Network:
                     first = outside[0]
                     _product(_flat(z), _flat(_shifted(A, self.depth, first.src, first.delay, T)),
                              weights[first.key].T, fast)
-                    if b is not None:
-                        z += b
+                    if b is not None and not fast:
+                        z += b                    # (the compiled code adds it as it reads z)
                     for link in outside[1:]:
                         _add_product(_flat(z), _flat(_shifted(A, self.depth, link.src, link.delay, T)),
                                      weights[link.key], fast, trans_b=True)
@@ -453,7 +453,9 @@ class Network:
                 (name,) = component
                 D = self.depth[name]
                 if fast:
-                    fast.activate(fast.ACT[self.layers[name].activation], _flat(Z[name]), _flat(A[name][D:]))
+                    b = self.params.get(f"b[{name}]") if self._plan.outside[name] else None
+                    fast.activate(fast.ACT[self.layers[name].activation], _flat(Z[name]), _flat(A[name][D:]),
+                                  _NO_BIAS[self.dtype] if b is None else b)
                 else:
                     activations.get(self.layers[name].activation).forward(Z[name], out=A[name][D:])
             elif fast:
@@ -797,6 +799,9 @@ def _transposed_copy(a):
     out = POOL.empty(a.size, a.dtype).reshape(a.shape[1], a.shape[0], a.shape[2])
     np.copyto(out, np.swapaxes(a, 0, 1))
     return out
+
+
+_NO_BIAS = {np.float32: np.zeros(0, np.float32), np.float64: np.zeros(0, np.float64)}
 
 
 def _threads(fast, plan, N):
