@@ -13,9 +13,10 @@ of truncated BPTT on a 100,000-step sequence.
 
 Every implementation runs in its own process (thread pools of two libraries in one
 process fight over the cores), one after the other for each configuration, in an order
-that alternates between the two passes; each process times ``--repeats`` steps after
-warm-up. A cell shows the median of the two passes' medians and, in brackets, the
-range of those two medians. Ratios are unrolled's median over the peer's.
+that alternates between passes; each process times ``--repeats`` steps after warm-up.
+A cell shows the median of the passes' medians and, in brackets, their range. A ratio
+is unrolled's time over the peer's in each pass (the two ran back to back), median
+[range] over the passes: a machine that drifts between passes moves both.
 """
 
 import argparse
@@ -133,6 +134,14 @@ def cell(meds):
     return f"{fmt(m)} [{fmt(lo)}-{fmt(hi)}]" if len(meds) > 1 else fmt(m)
 
 
+def ratio_cell(ours, peers):
+    """Median [range] over the passes of each pass's ratio ours / peer's: the two ran back to
+    back in that pass, so a machine that drifts between passes moves both."""
+    r = [a / b for a, b in zip(ours, peers)]
+    m = float(np.median(r))
+    return f"{m:.2f} [{min(r):.2f}-{max(r):.2f}]" if len(r) > 1 else f"{m:.2f}"
+
+
 def rnn_flops(N, H, T=200, n_in=32, n_out=8):
     """Forward FLOPs of the RNN step: 2 N T (n_in H + H H + H n_out)."""
     return 2 * N * T * (n_in * H + H * H + H * n_out)
@@ -177,7 +186,9 @@ def main():
                      + ", ".join(f"{r['first_call']:.2f} s" for r in first) + ").")
         res = time_all([("rnn", N, H) for N, H in configs], impls, args.passes, args.repeats, log)
         head = "| implementation | " + " | ".join(f"{N}x{H}" for N, H in configs) + " |"
-        lines += ["", "One training step of the RNN, ms: median of the two passes' medians [range]", "",
+        lines += ["", "One training step of the RNN, ms: median of the passes' medians [range]; a ratio is the "
+                  "median [range] of each pass's own ratio (the two ran back to back, on the machine as it "
+                  "was then)", "",
                   head, "|---" * (len(configs) + 1) + "|"]
         for impl in impls:
             lines.append(f"| {IMPLS[impl][2]} | " + " | ".join(cell(res[(impl, 'rnn', N, H)])
@@ -186,7 +197,7 @@ def main():
         for peer in ("jax", "torch", "numba-hand", "numpy-hand"):
             if peer in impls:
                 lines.append(f"| unrolled / {peer} | " + " | ".join(
-                    f"{med[('unrolled', 'rnn', N, H)] / med[(peer, 'rnn', N, H)]:.2f}" for N, H in configs) + " |")
+                    ratio_cell(res[("unrolled", "rnn", N, H)], res[(peer, "rnn", N, H)]) for N, H in configs) + " |")
         for N, H in configs:
             t = med[("unrolled", "rnn", N, H)]
             rate = 3 * rnn_flops(N, H) / t / 1e9
@@ -203,12 +214,12 @@ def main():
         fam_impls = [i for i in ("unrolled", "numpy-hand") if i in impls]
         jobs = [(m, N, H) for m in ("narx", "elman", "rnn2skip", "rnn") for N, H in FAMILY_CONFIGS]
         res = time_all(jobs, fam_impls, args.passes, args.repeats, log)
-        lines += ["", "The family, one training step, ms (median of two passes [range]); NARX taps x 0..2, "
+        lines += ["", "The family, one training step, ms (median of the passes [range]); NARX taps x 0..2, "
                   "y 1..2; Elman context gradient blocked; RNN 2 layers with skips x->h2, h1->y", "",
                   "| model | batch x hidden | unrolled | hand-specialised NumPy | ratio |", "|---|---|---|---|---|"]
         for m, N, H in jobs:
             u, h = res[("unrolled", m, N, H)], res[("numpy-hand", m, N, H)]
-            lines.append(f"| {m} | {N}x{H} | {cell(u)} | {cell(h)} | {np.median(u) / np.median(h):.2f} |")
+            lines.append(f"| {m} | {N}x{H} | {cell(u)} | {cell(h)} | {ratio_cell(u, h)} |")
 
     if "memory" in only:
         lines += ["", "Memory: RNN 32-128-8, batch 1, float32, SGD after every window", "",
