@@ -250,7 +250,7 @@ class SquaredError(_PerStep):
     def __call__(self, y, d, *, lengths=None):
         y = _check_outputs(y)
         N, T, _ = y.shape
-        if self.weights is not None or not _valid_mask(lengths, N, T).all():
+        if self.weights is not None or (lengths is not None and not _valid_mask(lengths, N, T).all()):
             return super().__call__(y, d, lengths=lengths)
         # Nothing padded, nothing weighted: the same sums without the masks and scales
         # (the squares summed in float64, as the masked path sums its per-step terms).
