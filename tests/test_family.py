@@ -519,3 +519,17 @@ def test_save_and_load_round_trip(name, tmp_path):
     kw = m.fit_inputs(x, rng.normal(size=(2, 6, m.n_out))) if isinstance(m, NARX) else {}
     np.testing.assert_array_equal(back.predict(x, **kw), m.predict(x, **kw))
     assert all(np.array_equal(back.params[k], v) for k, v in m.params.items())
+
+
+def test_narx_without_exogenous_input_names_what_is_wrong():
+    m = NARX(0, 1, input_delays=None, output_delays=2, hidden=3, seed=0)
+    with pytest.raises(ValueError, match=r"x has no time steps \(T = 0\)"):
+        m.forward(np.zeros((4, 0, 0)))
+    with pytest.raises(ValueError, match=r"expected lengths of shape \(4,\), one per sequence of x, got \(2,\)"):
+        m.forward(np.zeros((4, 5, 0)), lengths=[5, 5])
+    with pytest.raises(ValueError, match=r"steps=3 contradicts the sequences' T=5"):
+        m.forward(np.zeros((4, 5, 0)), steps=3)
+    with pytest.raises(TypeError, match=r"steps must be an integer"):
+        m.forward(steps=2.5)
+    y = m.predict(steps=4, lengths=[4, 2])
+    assert y.shape == (2, 4, 1) and np.all(y[1, 2:] == 0)

@@ -446,3 +446,22 @@ def test_a_forked_child_splits_its_loops_with_threads_of_its_own():
         "print(os.waitstatus_to_exitcode(status))\n"
     )
     assert run_python(code).strip().splitlines()[-1] == "0"
+
+
+def test_blas_goes_back_to_its_threads_only_when_the_last_holder_leaves():
+    if kernels._set_threads_local is None:
+        pytest.skip("OpenBLAS cannot be set here")
+    import threading
+    before = kernels.blas_threads_local(2)
+    try:
+        first, second = kernels.one_blas_thread(), kernels.one_blas_thread()
+        first.__enter__()
+        t = threading.Thread(target=second.__enter__)
+        t.start()
+        t.join()
+        first.__exit__(None, None, None)             # the other thread still holds it
+        assert kernels.blas_threads_local(1) == 1
+        second.__exit__(None, None, None)
+        assert kernels.blas_threads_local(2) == 2
+    finally:
+        kernels.blas_threads_local(before)

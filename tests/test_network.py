@@ -382,10 +382,14 @@ def test_steps_is_checked():
     net = generator()
     with pytest.raises(ValueError, match=r"this network reads no input: pass steps=T"):
         net.forward(None)
-    with pytest.raises(ValueError, match=r"steps must be a positive integer \(the number of steps T\), got 0"):
+    with pytest.raises(ValueError, match=r"steps must be at least 1 \(the number of steps T\), got 0"):
         net.forward(None, steps=0)
-    with pytest.raises(ValueError, match=r"steps must be a positive integer .*got 2.5"):
+    with pytest.raises(TypeError, match=r"steps must be an integer \(the number of steps T\), got 2.5"):
         net.forward(None, steps=2.5)
+    with pytest.raises(ValueError, match=r"expected state\['h'\] of shape \(2, 1, 3\) \(N, D, size\), got \(3, 1, 3\)"):
+        net.forward(None, steps=2, lengths=[2, 2], state={"h": np.zeros((3, 1, 3))})
+    with pytest.raises(ValueError, match=r"an input cannot be named 'steps': forward takes steps= for itself"):
+        Network({"steps": 1}, {"h": Layer(2)}, [Link("steps", "h")], "h")
     with_input = Network({"x": 1}, {"h": Layer(2)}, [Link("x", "h")], "h", seed=0)
     with pytest.raises(ValueError, match=r"steps=3 contradicts the inputs' T=4"):
         with_input.forward(np.zeros((1, 4, 1)), steps=3)

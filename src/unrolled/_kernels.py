@@ -8,7 +8,7 @@ alone). Here the same loop is one compiled function, for *any* component, forwar
 BPTT, because the component is described by two small integer tables:
 
     forward  (t = 0 .. T-1, members m in delay-0 order)
-        z_m(t) += sum over inside links s -> m @ d of  a_s(t - d) W^T     (gemm, or s*I)
+        z_m(t) += b_m + sum over inside links s -> m @ d of  a_s(t - d) W^T     (gemm, or s*I)
         a_m(t)  = f_m(z_m(t))
     backward (t = T-1 .. 0, members m in reverse order)
         dz_m(t) = f_m'(da_m(t))  [+ the fused dz of the output layer]
@@ -29,7 +29,7 @@ a contiguous ``(N, H)`` matrix.
 ``mem`` (M, 7) int64, one row a member: ``offA, offZ, D, H, act, fresh, offb`` (offsets into
 A/dA and Z/dZ, the history depth, the size, the activation code ``ACT``; ``fresh``: nothing
 was hoisted into its z, so the loop starts z(t) from the bias at ``W[offb:]``, or 0 when
-``offb`` < 0). ``lnk`` (L, 5) int64, one row an inside link: ``src member, dst member, delay,
+``offb`` < 0; else it adds that bias to the hoisted part). ``lnk`` (L, 5) int64, one row an inside link: ``src member, dst member, delay,
 offW, kind`` (kind 0: the dense matrix at ``W[offW:]``, W^T for the forward loop and W for
 BPTT; kind 1: ``s * I`` with ``s = W[offW]``, an Elman copy or a Jordan decay, done as a
 scaled add instead of a product).
@@ -47,8 +47,10 @@ loops do the products: correct, several times slower.
 **Threads.** A wide recurrence (weights inside of 512 x 512 or more) runs its loop on
 several threads at once, each computing its own columns (units) of every layer with its
 own columns of W, the threads meeting at a spin barrier after each layer of each step
-(``_barrier``: release/acquire atomics on one counter a thread); meanwhile BLAS runs on one
-thread (see ``run_loop`` and ``own_threads`` below, and the measurements beside THREADS).
+(``_barrier``: release/acquire atomics on one counter a thread); a narrower one over a
+large batch runs it as calls on disjoint sequences, one a thread; meanwhile BLAS runs on
+one thread (see ``loop_split``, ``run_loop`` and ``own_threads`` below, and the
+measurements beside THREADS).
 
 **Activations** are compiled loops the compiler vectorises: float32 ``tanh`` is a
 rational approximation (Eigen's, clamped; within 6 ulp of the exact value, where the
@@ -79,7 +81,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 __all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
-           "blas_threads_local", "blas_threads", "split", "run_parts", "loop_split", "run_loop", "own_threads"]
+           "blas_threads_local", "one_blas_thread", "split", "run_parts", "loop_split", "run_loop", "own_threads"]
 
 AVAILABLE = numba is not None
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -150,20 +152,29 @@ def blas_threads_local(n):
     return None if _set_threads_local is None else _set_threads_local(n)
 
 
-class blas_threads:
-    """``with blas_threads(n):`` BLAS products inside run on ``n`` threads (process-wide, as
-    ``blas_threads_local``); the setting before is restored on exit."""
+class one_blas_thread:
+    """``with one_blas_thread():`` BLAS products inside run on one thread. OpenBLAS keeps its
+    setting process-wide, so every holder counts: the first one in saves the setting, the
+    last one out restores it, whatever the threads that hold it meanwhile."""
 
-    def __init__(self, n):
-        self.n = n
+    _lock = threading.Lock()
+    _holders = 0        # over all threads
+    _saved = None       # the setting before the first of them
 
     def __enter__(self):
-        self.old = blas_threads_local(self.n)
+        cls = one_blas_thread
+        with cls._lock:
+            if cls._holders == 0:
+                cls._saved = blas_threads_local(1)
+            cls._holders += 1
         return self
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            blas_threads_local(self.old)
+        cls = one_blas_thread
+        with cls._lock:
+            cls._holders -= 1
+            if cls._holders == 0 and cls._saved:
+                blas_threads_local(cls._saved)
 
 
 def _usable_cpus():
@@ -310,26 +321,17 @@ _NO_SYNC = np.zeros(32, dtype=np.int64)
 
 class own_threads:
     """``with own_threads():`` a pass splits its work over the engine's threads, every BLAS
-    product inside on one thread; the BLAS setting is restored when the last such pass (of
-    any thread) ends. OpenBLAS keeps that setting process-wide: products that other threads
-    of the program run meanwhile are single-threaded too. Does nothing with one usable CPU
-    or where OpenBLAS cannot be set to one thread (the BLAS then keeps its threads, and
-    engine threads beside them would only fight them for the cores)."""
-
-    _lock = threading.Lock()
-    _open = 0           # passes inside, over all threads
-    _saved = None       # the BLAS setting before the first of them
+    product inside on one thread (``one_blas_thread``: products that other threads of the
+    program run meanwhile are single-threaded too). Does nothing with one usable CPU or
+    where OpenBLAS cannot be set to one thread (the BLAS then keeps its threads, and engine
+    threads beside them would only fight them for the cores)."""
 
     def __init__(self):
         self.on = THREADS > 1 and _set_threads_local is not None
 
     def __enter__(self):
         if self.on:
-            cls = own_threads
-            with cls._lock:
-                if cls._open == 0:
-                    cls._saved = blas_threads_local(1)
-                cls._open += 1
+            self.blas = one_blas_thread().__enter__()
             self.outer = getattr(_mode, "taken", None)
             _mode.taken = True
         return self
@@ -337,11 +339,7 @@ class own_threads:
     def __exit__(self, *exc):
         if self.on:
             _mode.taken = self.outer
-            cls = own_threads
-            with cls._lock:
-                cls._open -= 1
-                if cls._open == 0 and cls._saved:
-                    blas_threads_local(cls._saved)
+            self.blas.__exit__(*exc)
 
 
 def _after_fork_in_child():
@@ -349,7 +347,7 @@ def _after_fork_in_child():
     global _loop_lock, _pools_lock
     _workers.clear()
     _loop_lock, _pools_lock = threading.Lock(), threading.Lock()
-    own_threads._lock, own_threads._open, own_threads._saved = threading.Lock(), 0, None
+    one_blas_thread._lock, one_blas_thread._holders, one_blas_thread._saved = threading.Lock(), 0, None
 
 
 if hasattr(os, "register_at_fork"):
@@ -653,8 +651,9 @@ if AVAILABLE:
         """The forward time loop of one cyclic component (see the module docstring), for the
         rows n0 .. n1-1 and the columns of thread k of P.
 
-        Z holds the hoisted part of every member's z (outside links and bias) on entry and
-        the whole z on exit; A receives a_m(t) for t = 0 .. T-1 (its history rows are read).
+        Z holds the hoisted part of every member's z (its links from outside) on entry and
+        the whole z (bias added) on exit; A receives a_m(t) for t = 0 .. T-1 (its history
+        rows are read).
         """
         M, L = mem.shape[0], lnk.shape[0]
         n = n1 - n0
@@ -690,13 +689,12 @@ if AVAILABLE:
                         return
 
     @njit(**_jit)
-    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, t0, t1, use_blas, n0, n1, k, P, sync):
+    def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas, n0, n1, k, P, sync):
         """BPTT through one cyclic component of the gradient graph (see the module docstring),
-        for the steps ``t1-1`` down to ``t0``, the rows n0 .. n1-1 and the columns of thread k of P.
+        for the rows n0 .. n1-1 and the columns of thread k of P.
 
-        dA holds on entry what reached each member from outside the component (and, from
-        the steps after t1, what the inside links sent back); the loop adds what the inside
-        links send back and writes dZ of every member at every step of its range.
+        dA holds on entry what reached each member from outside the component; the loop
+        adds what the inside links send back and writes dZ of every member at every step.
         ``fused`` (T, N, H_out) is added to dz of member ``out`` (-1: none). A thread writes
         only its own columns of dA and dZ, so what it reads of them it wrote itself, but
         for dz_m(t) whole, which the products read after a barrier.
@@ -705,7 +703,7 @@ if AVAILABLE:
         one = _one(dZ)
         n = n1 - n0
         gen = 0
-        for t in range(t1 - 1, t0 - 1, -1):
+        for t in range(T - 1, -1, -1):
             for m in range(M - 1, -1, -1):
                 H = mem[m, 3]
                 j0, j1 = _cols(H, k, P)

@@ -90,7 +90,7 @@ class Plan:
         """(M, 5) int64 rows ``D, H, activation code, fresh, bias offset`` (``Blocks.members``
         puts the offsets of the pass's buffers before them). ``fresh``: nothing reaches the
         layer from outside its component, so the compiled loop starts its z from the bias
-        itself (offset -1: none)."""
+        itself; else it adds the bias to what was hoisted (offset -1: no bias)."""
         key = ("members", tuple(component))
         found = self._tables.get(key)
         if found is None:

@@ -250,10 +250,11 @@ class SquaredError(_PerStep):
     def __call__(self, y, d, *, lengths=None):
         y = _check_outputs(y)
         N, T, _ = y.shape
-        if self.weights is not None or (lengths is not None and not _valid_mask(lengths, N, T).all()):
+        if type(self) is not SquaredError or self.weights is not None \
+                or (lengths is not None and not _valid_mask(lengths, N, T).all()):
             return super().__call__(y, d, lengths=lengths)
-        # Nothing padded, nothing weighted: the same sums without the masks and scales
-        # (the squares summed in float64, as the masked path sums its per-step terms).
+        # Nothing padded, nothing weighted: the same sums without the masks and scales (to
+        # rounding: the squares summed in float64 at once, not per step first).
         r = y - self._targets(d, y, None)
         value = float(np.sum(r * r, dtype=np.float64)) / N
         return value, y.dtype.type(2 / N) * r

@@ -383,8 +383,11 @@ class Network:
     def _batch_shape(self, seqs, lengths, state, steps):
         """(N, T) of a pass: from the input sequences, or for a network without inputs from
         ``steps`` and the batch of ``state`` or ``lengths`` (else 1)."""
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1):
-            raise ValueError(f"steps must be a positive integer (the number of steps T), got {steps!r}")
+        if steps is not None:
+            if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+                raise TypeError(f"steps must be an integer (the number of steps T), got {steps!r}")
+            if steps < 1:
+                raise ValueError(f"steps must be at least 1 (the number of steps T), got {steps}")
         if seqs:
             N, T = next(iter(seqs.values())).shape[:2]
             if steps is not None and steps != T:
@@ -392,10 +395,13 @@ class Network:
             return N, T
         if steps is None:
             raise ValueError("this network reads no input: pass steps=T, the number of steps to run")
-        if isinstance(state, dict) and state:
-            N = np.shape(next(iter(state.values())))[:1] or (0,)          # checked with the state
-            return int(N[0]), int(steps)
-        return (1 if lengths is None else int(np.size(lengths))), int(steps)
+        if lengths is not None:
+            return int(np.size(lengths)), int(steps)
+        if isinstance(state, dict):                  # (a malformed state is named by _check_state)
+            for value in state.values():
+                if np.ndim(value) == 3:
+                    return int(np.shape(value)[0]), int(steps)
+        return 1, int(steps)
 
     def _forward(self, seqs, N, T, lengths, state):
         lengths = check_lengths(lengths, N, T)
@@ -455,7 +461,7 @@ class Network:
                 if fast:
                     b = self.params.get(f"b[{name}]") if self._plan.outside[name] else None
                     fast.activate(fast.ACT[self.layers[name].activation], _flat(Z[name]), _flat(A[name][D:]),
-                                  _NO_BIAS[self.dtype] if b is None else b)
+                                  _NO_BIAS[self.dtype] if b is None else np.asarray(b, self.dtype))
                 else:
                     activations.get(self.layers[name].activation).forward(Z[name], out=A[name][D:])
             elif fast:
@@ -601,7 +607,7 @@ class Network:
                     fast.run_loop(fast.backward_loop, (
                         blocks.A, blocks.Z, dAblk, dZblk, blocks.W, blocks.members(component),
                         blocks.inside(component, W, backward=True), fused.reshape(-1) if has_out else blocks.W[:0],
-                        component.index(out) if has_out else -1, N, 0, T, fast.USE_BLAS),
+                        component.index(out) if has_out else -1, N, T, fast.USE_BLAS),
                         self._plan.loop_stats(component), N)
                 else:
                     self._backward_loop(component, A, Z, dA, dZ, W, fused, T)
@@ -841,7 +847,7 @@ def _pooled_product(dz, src, fast):
     if fast is None or work < _PRODUCT_WORK:
         if fast is None or dz.shape[1] * src.shape[1] > 1024 or dz.shape[0] < 1024:
             return dz.T @ src
-        with fast.blas_threads(1):       # OpenBLAS splits even a 32 x 32 result over its threads,
+        with fast.one_blas_thread():     # OpenBLAS splits even a 32 x 32 result over its threads,
             return dz.T @ src            # slower than one: (32 x 6400) @ (6400 x 32) 337 against 179 us
     out = POOL.empty(dz.shape[1] * src.shape[1], dz.dtype).reshape(dz.shape[1], src.shape[1])
     if out.size > 1 << 16:
@@ -922,6 +928,8 @@ def _check_inputs_spec(inputs):
     if not isinstance(inputs, dict):
         raise TypeError(f"inputs must be a dict name -> width, got {type(inputs).__name__}")
     for name, width in inputs.items():
+        if name in ("lengths", "state", "steps"):
+            raise ValueError(f"an input cannot be named {name!r}: forward takes {name}= for itself")
         if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
             raise ValueError(f"input {name!r} must have a positive integer width, got {width!r}")
     return {name: int(w) for name, w in inputs.items()}

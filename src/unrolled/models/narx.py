@@ -210,6 +210,8 @@ class NARX(NetworkModel):
             # No sequence goes in: the engine runs steps=T for the batch of the state or
             # lengths (else 1); an x of shape (N, T, 0) gives both.
             if shape is not None:
+                if shape[1] == 0:
+                    raise ValueError("x has no time steps (T = 0)")
                 if lengths is not None and np.size(lengths) != shape[0]:
                     raise ValueError(f"expected lengths of shape ({shape[0]},), one per sequence of x, "
                                      f"got {np.shape(lengths)}")
