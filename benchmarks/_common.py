@@ -1,8 +1,9 @@
 """What every benchmark worker shares: the task, the data, the timing loop, the report.
 
-The task (issue 5): one training step of a recurrent network, float32, T = 200 steps,
+The task: one training step of a recurrent network, float32, T = 200 steps,
 input 32, output 8 (linear), divergence sum_t ||y(t) - d(t)||^2 / N, forward and full
-BPTT with every gradient (initial state included), no optimizer update.
+BPTT with every parameter's gradient (initial state included; none of the inputs, as
+``fit`` trains and as the peers compute), no optimizer update.
 
 A worker times ``repeats`` steps after ``warmup`` ones and prints one JSON line:
 ``{"times": [seconds, ...], ...}``. ``run.py`` starts each worker in its own process.

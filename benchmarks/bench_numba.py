@@ -1,6 +1,6 @@
 """Worker: a hand-specialised compiled loop of the 1-layer RNN (``--model rnn``).
 
-The issue's "Numba-compiled time loop of the same math": the RNN's two time loops
+A Numba-compiled time loop of the same math: the RNN's two time loops
 written for that model alone in Numba, with the same BLAS binding and vectorised tanh
 as the engine's kernels (``unrolled._kernels``); everything else as ``bench_numpy``.
 It shows what the generic engine costs over a loop that knows its model.

@@ -3,8 +3,8 @@
 Each model written out by hand, as one would for that model alone: products from
 outside a recurrence hoisted out of the time loop, weight gradients pooled into one
 product over all steps, time loops only where the recurrence needs them (the blocked
-Elman context has none in BPTT). The same divergence; no dDIV/dx (the engine also
-returns dx: slightly more work on its side).
+Elman context has none in BPTT). The same divergence; no dDIV/dx (the engine's step
+skips it too, as ``fit`` does).
 """
 
 import numpy as np

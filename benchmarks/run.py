@@ -4,9 +4,10 @@
     python benchmarks/run.py --only rnn      # the RNN table; also: family, memory, machine
     pip install ".[bench]"                   # the peers: PyTorch (pinned) and JAX
 
-The task (issue 5): a 1-layer tanh RNN with a linear output, input 32, output 8, T = 200,
-float32, one training step = forward + divergence + full BPTT with every gradient (the
-learned initial state's included), no optimizer update. Configurations batch x hidden:
+The task: a 1-layer tanh RNN with a linear output, input 32, output 8, T = 200,
+float32, one training step = forward + divergence + full BPTT with every parameter's
+gradient (the learned initial state's included; none of the inputs, as fit trains and as
+the peers compute), no optimizer update. Configurations batch x hidden:
 1x32, 1x128, 32x32, 32x128, 32x512, 8x1024. Then the family (NARX, Elman, a 2-layer RNN
 with skip links) against hand-specialised NumPy loops of the same math, and the memory
 of truncated BPTT on a 100,000-step sequence.

@@ -395,3 +395,17 @@ def test_steps_is_checked():
         with_input.forward(np.zeros((1, 4, 1)), steps=3)
     y, _ = with_input.forward(np.zeros((1, 4, 1)), steps=4)
     assert y.shape == (1, 4, 2)
+
+
+def test_backward_skips_the_inputs_gradients_when_the_cache_says_so():
+    net, rng = random_network(7)
+    x, u, lengths = random_data(net, rng, N=3, T=6)
+    y, cache = net.forward(x, lengths=lengths, u=u)
+    dy = rng.normal(size=y.shape)
+    grads, dinputs, _ = net.backward_full(dy, cache)
+    cache.input_grads = False
+    grads2, dinputs2, _ = net.backward_full(dy, cache)
+    assert set(dinputs) == {"x", "u"} and dinputs2 == {}
+    for key in grads:
+        np.testing.assert_allclose(grads2[key], grads[key], rtol=1e-12, atol=1e-14)
+    assert net.backward(dy, cache)[1] is None

@@ -64,7 +64,7 @@ class Plan:
                     off = _aligned(off + net.layers[name].size)
         self.wsize = off
         self._tables = {}
-        self.backward_plans = {}                      # given -> Network._backward_plan's answer
+        self.backward_plans = {}                      # (given, input_grads) -> Network._backward_plan's answer
 
     def layout(self, N, T):
         """``(A, Z, size of A, size of Z)``: node -> (offset, shape) of its view in the A block,

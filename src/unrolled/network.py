@@ -208,6 +208,9 @@ class ForwardCache:
     given: frozenset   # nodes whose initial history came from the caller
     state: dict = field(default_factory=dict)
     blocks: object = field(default=None, repr=False)   # the flat buffers behind A and Z (internal)
+    # False: backward skips the gradients of the inputs (dx None, dinputs empty): ``fit``
+    # sets it, since it reads only the parameters' gradients.
+    input_grads: bool = True
 
     @property
     def N(self):
@@ -524,8 +527,8 @@ class Network:
         """BPTT: ``(grads, dx)`` from ``dy`` = dDIV/dy (N, T, n_out).
 
         ``grads`` has exactly the keys of ``params``; ``dx`` (N, T, n_in) is dDIV/dx
-        (``None`` if the network has no input ``"x"``). Pure: the same arguments give the
-        same answer.
+        (``None`` if the network has no input ``"x"``, or if ``cache.input_grads`` was set
+        False to skip it). Pure: the same arguments give the same answer.
         """
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs.get("x")
@@ -579,7 +582,7 @@ class Network:
             np.add.at(dA[name], (rows, np.arange(N)[:, None]), g)
 
         # The gradient graph: only links that pass gradients, only to nodes that need one.
-        need_a, need_z, schedule = self._backward_plan(cache.given)
+        need_a, need_z, schedule = self._backward_plan(cache.given, cache.input_grads)
         fast = self._fast()
         dZblk = POOL.empty(blocks.Z.size, blocks.Z.dtype) if fast or any(c for _, c in schedule) else None
         grads = {}
@@ -632,14 +635,15 @@ class Network:
                 D = self.depth[name]
                 grads[key] = (np.zeros_like(self.params[key]) if name in cache.given
                               else dA[name][:D].sum(axis=1))
-        dinputs = {name: _transposed_copy(dA[name][self.depth[name]:]) for name in self.inputs}
+        dinputs = {name: _transposed_copy(dA[name][self.depth[name]:]) for name in self.inputs if need_a[name]}
         dstate_in = {name: np.ascontiguousarray(np.swapaxes(dA[name][:self.depth[name]], 0, 1))
                      for name in cache.given}
         grads = {key: grads[key].astype(self.dtype, copy=False) for key in self.params}
         return grads, dinputs, dstate_in
 
-    def _backward_plan(self, given):
-        """``(need_a, need_z, schedule)`` of BPTT when the histories of ``given`` came from the caller.
+    def _backward_plan(self, given, input_grads=True):
+        """``(need_a, need_z, schedule)`` of BPTT when the histories of ``given`` came from the
+        caller (and the inputs' gradients are wanted, with ``input_grads``).
 
         need_a[node]: dDIV/da(node) is wanted (an input's gradient is returned; a layer's
         feeds its learned or given history, or its dz). need_z[layer]: dDIV/dz is wanted (the
@@ -649,14 +653,14 @@ class Network:
         context, a Jordan memory) is differentiated for all steps at once, like a feed-forward
         layer, and no gradient is computed that nothing reads.
         """
-        key = frozenset(given)
+        key = (frozenset(given), bool(input_grads))
         found = self._plan.backward_plans.get(key)
         if found is None:
             net = self
-            need_a = {name: True for name in net.inputs}
+            need_a = {name: bool(input_grads) for name in net.inputs}
             need_z = {}
             for name, layer in net.layers.items():
-                need_a[name] = (layer.init == "learned" and net.depth[name] > 0) or name in key
+                need_a[name] = (layer.init == "learned" and net.depth[name] > 0) or name in key[0]
                 need_z[name] = layer.bias or any(lk.trainable for lk in net.links if lk.dst == name)
             changed = True
             while changed:

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import divergences as _divergences
 from . import optim as _optim
-from .network import check_lengths
+from .network import ForwardCache, check_lengths
 
 __all__ = ["fit", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar", "evaluate"]
 
@@ -286,6 +286,8 @@ def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt):
 def _step(model, x, d, lengths, inputs, state, div, opt, clip):
     y, cache = model.forward(x, lengths=lengths, state=state, **inputs)
     value, dy = div(y, d, lengths=lengths)
+    if isinstance(cache, ForwardCache):
+        cache.input_grads = False                 # only the parameters' gradients are read here
     grads, _ = model.backward(dy, cache)
     if clip is not None:
         grads, _ = _optim.clip_grad_norm(grads, clip)

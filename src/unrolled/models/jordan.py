@@ -102,7 +102,7 @@ class Jordan(NetworkModel):
     def backward(self, dy, cache):
         """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan."""
         grads, dx = self.network.backward(dy, cache)
-        if getattr(cache, "plan", False):
+        if dx is not None and getattr(cache, "plan", False):
             dx = dx.sum(axis=1)
         return grads, dx
 

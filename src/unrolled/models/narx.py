@@ -232,7 +232,7 @@ class NARX(NetworkModel):
         """
         grads, dinputs, _ = self.backward_full(dy, cache)
         dx = dinputs.get("x")
-        if dx is None:
+        if dx is None and self.n_in == 0 and cache.input_grads:
             dx = np.zeros((cache.N, cache.T, 0), dtype=self.dtype)
         return grads, dx
 
