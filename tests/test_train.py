@@ -8,7 +8,8 @@ clipping, checkpoints, errors, and streaming a sequence in chunks through ``cach
 import numpy as np
 import pytest
 
-from unrolled import RNN, evaluate, fit
+import unrolled
+from unrolled import RNN, Callback, evaluate, fit
 from unrolled.divergences import CrossEntropy, LastStep, PooledMean, SquaredError
 from unrolled.optim import SGD, Adam
 from unrolled.analysis import gradcheck
@@ -520,3 +521,70 @@ def test_a_plain_function_is_a_divergence():
     h = fit(model, x, d, divergence=cumsum_error, optimizer=Adam(0.02), epochs=150, batch_size=16,
             progress=False)
     assert h.loss[-1] < h.loss[0] / 20
+
+
+# ------------------------------------------------------------------ learning rates
+class _RecordLR(Callback):
+    """The learning rate each epoch trained with (read after its last batch)."""
+
+    def set_optimizer(self, optimizer):
+        self.opt, self.seen = optimizer, []
+
+    def on_batch_end(self, model, batch, n_batches, loss):
+        if batch == n_batches - 1:
+            self.seen.append(self.opt.lr)
+
+
+def _small_task(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(8, 6, 2))
+    return RNN(2, 1, hidden=(3,), dtype=np.float64, seed=seed), x, x[:, :, :1] * 0.5
+
+
+def test_learning_rate_schedule_sets_each_epochs_rate_from_the_one_fit_steps():
+    model, x, d = _small_task()
+    record = _RecordLR()
+    opt = unrolled.optim.SGD(lr=1.0)
+    unrolled.fit(model, x, d, divergence="mse", optimizer=opt, epochs=4, batch_size=4, progress=False,
+                 callbacks=[unrolled.LearningRateSchedule(lambda epoch, lr: 0.1 * 0.5 ** epoch), record])
+    np.testing.assert_allclose(record.seen, [0.1, 0.05, 0.025, 0.0125])
+    assert opt.lr == 0.0125                                    # not moved on past the last epoch
+
+
+def test_learning_rate_schedule_works_with_an_optimizer_named_by_a_string():
+    model, x, d = _small_task(1)
+    record = _RecordLR()
+    unrolled.fit(model, x, d, divergence="mse", optimizer="adam", epochs=3, progress=False,
+                 callbacks=[unrolled.LearningRateSchedule(lambda epoch, lr: lr / 2 if epoch else 0.02), record])
+    np.testing.assert_allclose(record.seen, [0.02, 0.01, 0.005])
+
+
+def test_learning_rate_schedule_refuses_a_rate_that_is_not_positive():
+    model, x, d = _small_task(2)
+    with pytest.raises(ValueError, match=r"the schedule gave the learning rate -1.0 for epoch 0; expected a positive"):
+        unrolled.fit(model, x, d, divergence="mse", optimizer="sgd", epochs=2, progress=False,
+                     callbacks=[unrolled.LearningRateSchedule(lambda epoch, lr: -1.0)])
+    with pytest.raises(TypeError, match=r"schedule must be a callable \(epoch, lr\) -> lr, got float"):
+        unrolled.LearningRateSchedule(0.1)
+
+
+def test_reduce_lr_on_plateau_by_hand():
+    opt = unrolled.optim.SGD(lr=1.0)
+    cb = unrolled.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=0.2, monitor="loss")
+    cb.set_optimizer(opt)
+    cb.on_train_begin(None, 10)
+    rates = []
+    for epoch, loss in enumerate([5.0, 4.0, 4.0, 4.5, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]):
+        assert cb.on_epoch_end(None, epoch, {"loss": loss}) is False
+        rates.append(opt.lr)
+    # no improvement at epochs 2, 3: halve; 4 improves; 5, 6: halve; 7, 8: 0.25 -> floor 0.2
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.2, 0.2]
+
+
+def test_reduce_lr_on_plateau_needs_what_it_monitors():
+    model, x, d = _small_task(3)
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau monitors 'val_loss', which fit did not compute"):
+        unrolled.fit(model, x, d, divergence="mse", optimizer="sgd", epochs=2, progress=False,
+                     callbacks=[unrolled.ReduceLROnPlateau()])
+    with pytest.raises(ValueError, match=r"factor must lie in \(0, 1\), got 2"):
+        unrolled.ReduceLROnPlateau(factor=2)

@@ -13,7 +13,8 @@ from .interop import from_torch, to_torch, torch_h0
 from .io import load, register_model, save
 from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
 from .network import ForwardCache, Layer, Link, Network
-from .train import Callback, Checkpoint, EarlyStopping, History, ProgressBar, evaluate, fit
+from .train import (Callback, Checkpoint, EarlyStopping, History, LearningRateSchedule, ProgressBar,
+                    ReduceLROnPlateau, evaluate, fit)
 from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, SequenceRegressor
 from .sequence_tasks import CharRNN
 
@@ -27,7 +28,8 @@ __all__ = [
     "Network", "Layer", "Link", "ForwardCache",
     "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
     "generate",
-    "fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar",
+    "fit", "evaluate", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau",
+    "Checkpoint", "ProgressBar",
     "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "CharRNN",
     "save", "load", "from_torch", "to_torch", "torch_h0",
     "activations", "divergences", "optim",

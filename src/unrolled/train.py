@@ -22,7 +22,8 @@ from . import divergences as _divergences
 from . import optim as _optim
 from .network import ForwardCache, check_lengths
 
-__all__ = ["fit", "History", "Callback", "EarlyStopping", "Checkpoint", "ProgressBar", "evaluate"]
+__all__ = ["fit", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau", "Checkpoint",
+           "ProgressBar", "evaluate"]
 
 
 @dataclass
@@ -49,6 +50,10 @@ class History:
 
 class Callback:
     """Hooks called by ``fit``. ``on_epoch_end`` returning True stops training."""
+
+    def set_optimizer(self, optimizer):
+        """Called by ``fit`` before training with the optimizer it steps (whose ``lr`` a
+        callback may change between epochs)."""
 
     def on_train_begin(self, model, epochs):
         pass
@@ -90,6 +95,80 @@ class EarlyStopping(Callback):
             for key, value in self.weights.items():
                 np.copyto(model.params[key], value)
             history.best_epoch = self.best_epoch
+
+
+class _SetsLearningRate(Callback):
+    """A callback that changes an optimizer's ``lr``: its own, or else the one ``fit`` steps."""
+
+    optimizer = None
+
+    def set_optimizer(self, optimizer):
+        if self.optimizer is None:
+            self.optimizer = optimizer
+
+
+class LearningRateSchedule(_SetsLearningRate):
+    """Set the learning rate at the start of every epoch: ``lr = schedule(epoch, lr)``.
+
+    ``schedule(epoch, lr)`` gets the epoch about to start (0, 1, ...) and the current
+    rate; e.g. ``lambda epoch, lr: 0.01 * 0.9 ** epoch`` (exponential decay) or
+    ``lambda epoch, lr: lr / 10 if epoch in (30, 60) else lr`` (steps). ``optimizer``:
+    the one to set (default: the one ``fit`` steps).
+    """
+
+    def __init__(self, schedule, optimizer=None):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a callable (epoch, lr) -> lr, got {type(schedule).__name__}")
+        self.schedule, self.optimizer = schedule, optimizer
+
+    def _set(self, epoch):
+        lr = self.schedule(epoch, self.optimizer.lr)
+        if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"the schedule gave the learning rate {lr!r} for epoch {epoch}; expected a positive number")
+        self.optimizer.lr = float(lr)
+
+    def on_train_begin(self, model, epochs):
+        self.epochs = epochs
+        self._set(0)
+
+    def on_epoch_end(self, model, epoch, logs):
+        if epoch + 1 < self.epochs:
+            self._set(epoch + 1)
+        return False
+
+
+class ReduceLROnPlateau(_SetsLearningRate):
+    """Multiply the learning rate by ``factor`` when the monitored loss (``"val_loss"``, or
+    ``"loss"`` without validation) has not improved by more than ``min_delta`` for
+    ``patience`` epochs; never below ``min_lr``. After a reduction it waits ``patience``
+    epochs again. ``optimizer``: the one to set (default: the one ``fit`` steps)."""
+
+    def __init__(self, factor=0.1, patience=10, min_lr=0.0, min_delta=0.0, monitor="val_loss", optimizer=None):
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience!r}")
+        if monitor not in ("val_loss", "loss"):
+            raise ValueError(f"monitor must be 'val_loss' or 'loss', got {monitor!r}")
+        self.factor, self.patience, self.min_lr, self.min_delta = factor, patience, min_lr, min_delta
+        self.monitor, self.optimizer = monitor, optimizer
+
+    def on_train_begin(self, model, epochs):
+        self.best, self.wait = math.inf, 0
+
+    def on_epoch_end(self, model, epoch, logs):
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, which fit did not compute: pass "
+                             "validation=(x, d) to fit, or monitor='loss'")
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            self.wait = 0
+        return False
 
 
 class Checkpoint(Callback):
@@ -203,6 +282,9 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     N = len(lengths)
     history = History()
     start = time.perf_counter()
+    for cb in callbacks:
+        if hasattr(cb, "set_optimizer"):
+            cb.set_optimizer(opt)
     for cb in callbacks:
         cb.on_train_begin(model, epochs)
     for epoch in range(epochs):
