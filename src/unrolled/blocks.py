@@ -107,9 +107,14 @@ def _check_block(block, what):
     return block
 
 
+def _prefix_keys(named):
+    """``{"<prefix>.<key>": value}`` from ``{prefix: {key: value}}`` (parameters or gradients)."""
+    return {f"{prefix}.{key}": value for prefix, d in named.items() for key, value in d.items()}
+
+
 def _prefixed(children):
     """{child.name: array} over the children's live parameter arrays."""
-    return {f"{prefix}.{key}": value for prefix, child in children.items() for key, value in child.params.items()}
+    return _prefix_keys({prefix: child.params for prefix, child in children.items()})
 
 
 def _check_x(x, n_in, dtype, who):
@@ -218,9 +223,7 @@ class Bidirectional:
         g_f, dx_f = self.forward_net.backward(np.ascontiguousarray(dy[..., :nf]), cache.fwd)
         g_b, dx_brev = self.backward_net.backward(reverse_within(dy[..., nf:], L), cache.bwd)
         dx = dx_f + reverse_within(dx_brev, L)
-        grads = {f"fwd.{k}": v for k, v in g_f.items()}
-        grads.update({f"bwd.{k}": v for k, v in g_b.items()})
-        return grads, dx
+        return _prefix_keys({"fwd": g_f, "bwd": g_b}), dx
 
     def predict(self, x, *, lengths=None, state=None, return_state=False):
         """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""

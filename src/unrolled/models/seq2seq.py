@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..blocks import block_config, block_from_config
+from ..blocks import _prefix_keys, _prefixed, block_config, block_from_config
 from ..generate import generate, one_hot, output_activation
 from ..io import register_model
 from ..network import Network, as_float_array, check_lengths
@@ -103,7 +103,7 @@ class Seq2Seq:
     @property
     def params(self):
         """dict ``encoder.<name>`` / ``decoder.<name>`` -> the live arrays."""
-        return {f"{p}.{k}": v for p, child in self.children.items() for k, v in child.params.items()}
+        return _prefixed(self.children)
 
     @property
     def dtype(self):
@@ -158,8 +158,7 @@ class Seq2Seq:
             dstate[e] = dstate[e] + dstart[d] if e in dstate else dstart[d]
         zero = np.zeros(cache.encoder_shape, dtype=self.dtype)
         g_enc, din_enc, dstate_in = self.encoder.backward_full(zero, cache.encoder, dstate=dstate)
-        grads = {f"encoder.{k}": v for k, v in g_enc.items()}
-        grads.update({f"decoder.{k}": v for k, v in g_dec.items()})
+        grads = _prefix_keys({"encoder": g_enc, "decoder": g_dec})
         return grads, {"x": din_enc.get("x"), "decoder_inputs": din_dec.get("x")}, dstate_in
 
     def backward(self, dy, cache):
