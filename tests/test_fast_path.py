@@ -406,27 +406,34 @@ def test_columns_of_the_threads_cover_the_layer_once(H, P):
 
 
 
-def test_a_split_loop_whose_part_fails_raises_instead_of_waiting_forever(monkeypatch):
-    monkeypatch.setattr(kernels, "THREADS", 2)
-    monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0)
-    monkeypatch.setattr(kernels, "MIN_UNITS", 1)
+def test_a_split_loop_whose_part_fails_raises_instead_of_waiting_forever():
     if not kernels.own_threads().on:
         pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
-    kernel = kernels.forward_loop
-
-    def second_thread_fails(*args):
-        if args[-3] == 1:                                            # thread k = 1 never starts
-            raise RuntimeError("part failed")
-        return kernel(*args)                                         # thread 0 waits at its barrier
-    monkeypatch.setattr(kernels, "forward_loop", second_thread_fails)
-    model = unrolled.RNN(2, 1, hidden=(32,), seed=0)
-    with pytest.raises(RuntimeError, match="part failed"):
-        model.forward(np.ones((1, 50, 2)))
-    monkeypatch.setattr(kernels, "forward_loop", kernel)
-    model.network.backend = "numpy"
-    expected = model.predict(np.ones((1, 50, 2)))
-    model.network.backend = None
-    np.testing.assert_allclose(model.predict(np.ones((1, 50, 2))), expected, rtol=1e-5, atol=1e-6)
+    # In a subprocess with a timeout: were the call-off broken, thread 0 would wait at its
+    # barrier forever, and the test must fail, not hang.
+    code = (
+        "import numpy as np, unrolled\n"
+        "from unrolled import _kernels as k\n"
+        "k.THREADS, k.MIN_WEIGHTS, k.MIN_UNITS = 2, 0, 1\n"
+        "kernel = k.forward_loop\n"
+        "def second_thread_fails(*args):\n"
+        "    if args[-3] == 1:\n"                                   # thread k = 1 never starts
+        "        raise RuntimeError('part failed')\n"
+        "    return kernel(*args)\n"                                # thread 0 waits at its barrier
+        "k.forward_loop = second_thread_fails\n"
+        "model = unrolled.RNN(2, 1, hidden=(32,), seed=0)\n"
+        "x = np.ones((1, 50, 2))\n"
+        "try:\n"
+        "    model.forward(x)\n"
+        "except RuntimeError as e:\n"
+        "    print('raised:', e)\n"
+        "k.forward_loop = kernel\n"
+        "fast = model.predict(x)\n"
+        "model.network.backend = 'numpy'\n"
+        "print('same after:', np.allclose(fast, model.predict(x), rtol=1e-5, atol=1e-6))\n"
+    )
+    out = run_python(code).splitlines()
+    assert out[-2:] == ["raised: part failed", "same after: True"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
