@@ -1,6 +1,8 @@
 """Worker: one training step of an ``unrolled`` model (forward, divergence, backward).
 
-``--variant numpy`` runs the engine's NumPy reference loops instead of the compiled ones.
+``--variant numpy`` runs the engine's NumPy reference loops instead of the compiled ones;
+``--variant unsplit`` the compiled loops without the engine's own threads (never split:
+BLAS keeps its threads), to measure what the splits give.
 """
 
 import time
@@ -34,7 +36,10 @@ def build(model, H):
 
 def main():
     args = parse_args(__doc__)
-    if args.variant:
+    if args.variant == "unsplit":
+        from unrolled import _kernels
+        _kernels.MIN_WEIGHTS = _kernels.MIN_ROW_WORK = float("inf")
+    elif args.variant:
         unrolled.network.set_default_backend(args.variant)
     model = build(args.model, args.H)
     x, d = data(args.N, args.T)

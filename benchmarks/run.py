@@ -2,6 +2,8 @@
 
     python benchmarks/run.py                 # everything (~10 minutes on 2 cores)
     python benchmarks/run.py --only rnn      # the RNN table; also: family, memory, machine
+    python benchmarks/run.py --only rnn --impls unrolled,unrolled-unsplit --configs 1x1024,8x1024
+                                             # what the engine's own threads give
     pip install ".[bench]"                   # the peers: PyTorch (pinned) and JAX
 
 The task: a 1-layer tanh RNN with a linear output, input 32, output 8, T = 200,
@@ -40,7 +42,9 @@ IMPLS = {  # name -> (worker, variant, label, needs)
     "numpy-hand": ("bench_numpy.py", "", "hand-specialised NumPy loop", None),
     "numba-hand": ("bench_numba.py", "", "hand-specialised Numba loop", "numba"),
     "unrolled-numpy": ("bench_unrolled.py", "numpy", "unrolled (backend='numpy')", None),
+    "unrolled-unsplit": ("bench_unrolled.py", "unsplit", "unrolled, never split over its own threads", "numba"),
 }
+DEFAULT_IMPLS = [name for name in IMPLS if name != "unrolled-unsplit"]   # that one on request (--impls)
 
 
 def cpu_jiffies():
@@ -154,7 +158,8 @@ def main():
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--configs", default=",".join(f"{n}x{h}" for n, h in CONFIGS))
-    ap.add_argument("--impls", default=",".join(IMPLS))
+    ap.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
+                    help=f"comma-separated, of {', '.join(IMPLS)}")
     ap.add_argument("--no-wait", action="store_true",
                     help="time even while other processes use the CPUs (default: wait, and rerun a "
                          "worker during whose run others used more than 10%% of the CPUs)")
@@ -195,7 +200,7 @@ def main():
             lines.append(f"| {IMPLS[impl][2]} | " + " | ".join(cell(res[(impl, 'rnn', N, H)])
                                                         for N, H in configs) + " |")
         med = {k: float(np.median(v)) for k, v in res.items()}
-        for peer in ("jax", "torch", "numba-hand", "numpy-hand"):
+        for peer in ("jax", "torch", "numba-hand", "numpy-hand", "unrolled-unsplit"):
             if peer in impls:
                 lines.append(f"| unrolled / {peer} | " + " | ".join(
                     ratio_cell(res[("unrolled", "rnn", N, H)], res[(peer, "rnn", N, H)]) for N, H in configs) + " |")

@@ -203,10 +203,12 @@ def _usable_cpus():
 # cache), and the threads meet at a barrier after each layer of each step (``_barrier``,
 # ~0.2 us). A narrower one over a batch is split by sequences, which never meet: each
 # thread runs the loop for its rows (from MIN_ROW_WORK multiply-adds a step, MIN_ROWS
-# sequences a thread). Measured here (2 cores), a loop (T = 200) split over 2 threads
-# against OpenBLAS's 2 threads: (32 x 512) forward 25 against 32 ms; (1 x 512) 1.7
-# against 3.2 ms; (4 x 1024) 51 against 97 ms (one thread); by sequences, a step's
-# (32, 128) @ (128, 128) 5.7 against 10.3 us. Splitting a narrow recurrence by units does
+# sequences a thread). Measured here (2 cores), a forward loop alone (T = 200, run again
+# and again) split over 2 threads against OpenBLAS's 2 threads: (32 x 512) 25 against
+# 32 ms; (1 x 512) 1.7 against 3.2 ms; by sequences, a step's (32, 128) @ (128, 128) 5.7
+# against 10.3 us. A whole training step against the same never split (``python
+# benchmarks/run.py --only rnn --impls unrolled,unrolled-unsplit``): 1 x 1024 0.40x,
+# 32 x 128 0.78x, 32 x 512 0.94x; 8 x 1024 1.06x and 16 x 1024 1.04x, within the noise. Splitting a narrow recurrence by units does
 # not pay ((32 x 128) 3.1 against 2.7 ms; (1 x 256) even): the barriers and the halves of
 # each step's state that cross between the cores cost what the split saves; nor does a
 # split by sequences of fewer than MIN_ROWS each (each thread re-reads all of W for little
