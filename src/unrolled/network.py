@@ -562,15 +562,14 @@ class Network:
             for name in self.layers:
                 blocks.z(name)[...] = Z[name]
             blocks.set_weights(W)                    # (the biases only the forward loops read)
-        dAblk = POOL.zeros(blocks.A.size, blocks.A.dtype)                 # every node's dA, one block
-        dA = {name: blocks.a(name, dAblk) for name in list(self.inputs) + list(self.layers)}
+        dA = _GradBlock(blocks, list(self.inputs) + list(self.layers), self.depth)   # every node's dA
         fused = None
         if getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None:
             g = np.swapaxes(np.asarray(dy.dz, dtype=self.dtype), 0, 1)
             fused = np.ascontiguousarray(g) if valid is None else np.where(valid, g, 0.0)
         else:
             g = np.swapaxes(dy_arr, 0, 1)
-            dA[out][self.depth[out]:] += g if valid is None else np.where(valid, g, 0.0)
+            dA.first(out)[...] = g if valid is None else np.where(valid, g, 0.0)
         for name, g in (dstate or {}).items():
             if name not in cache.state:
                 raise ValueError(f"dstate names {name!r}, which has no final state; "
@@ -607,8 +606,10 @@ class Network:
                     dZ[name] = blocks.z(name, dZblk)
                 if fast:
                     has_out = out in members and fused is not None
+                    for name in component:
+                        dA[name]                      # (zeroed, if nothing reached it yet)
                     fast.run_loop(fast.backward_loop, (
-                        blocks.A, blocks.Z, dAblk, dZblk, blocks.W, blocks.members(component),
+                        blocks.A, blocks.Z, dA.block, dZblk, blocks.W, blocks.members(component),
                         blocks.inside(component, W, backward=True), fused.reshape(-1) if has_out else blocks.W[:0],
                         component.index(out) if has_out else -1, N, T, fast.USE_BLAS),
                         self._plan.loop_stats(component), N)
@@ -625,9 +626,13 @@ class Network:
                         src = _shifted(A, self.depth, link.src, link.delay, T)     # (T, N, S)
                         grads[link.key] = _pooled_product(_flat(dz), _flat(src), fast)
                     if link.gradient == "full" and link.src not in members and need_a[link.src]:
-                        Ds = self.depth[link.src]
-                        _add_product(_flat(dA[link.src][Ds - link.delay: Ds - link.delay + T]), _flat(dz),
-                                     W[link.key], fast)
+                        first = dA.first(link.src) if link.delay == 0 else None
+                        if first is not None:             # written, not added: no zeros first
+                            _product(_flat(first), _flat(dz), W[link.key], fast)
+                        else:
+                            Ds = self.depth[link.src]
+                            _add_product(_flat(dA[link.src][Ds - link.delay: Ds - link.delay + T]), _flat(dz),
+                                         W[link.key], fast)
 
         for name, layer in self.layers.items():
             key = f"init[{name}]"
@@ -812,6 +817,37 @@ def _transposed_copy(a):
 
 
 _NO_BIAS = {np.float32: np.zeros(0, np.float32), np.float64: np.zeros(0, np.float64)}
+
+
+class _GradBlock:
+    """dDIV/da of every node of a backward pass, in one block laid out like A (``block``),
+    each node's part zeroed only once something reads or adds to it: a first contribution
+    that covers the node's steps whole is written instead (``first``), and only the
+    history rows are zeroed (a large pass saves a write over all of it)."""
+
+    def __init__(self, blocks, names, depth):
+        self.block = POOL.empty(blocks.A.size, blocks.A.dtype)
+        self.views = {name: blocks.a(name, self.block) for name in names}
+        self.depth = depth
+        self.ready = set()
+
+    def __getitem__(self, name):
+        """Node ``name``'s (D + T, N, size) dDIV/da (zeros where nothing was added yet)."""
+        view = self.views[name]
+        if name not in self.ready:
+            view.fill(0)
+            self.ready.add(name)
+        return view
+
+    def first(self, name):
+        """Steps 0 .. T-1 of node ``name``'s dDIV/da, (T, N, size), for its first contribution
+        to write whole (its history rows zeroed); None if it already holds one."""
+        if name in self.ready:
+            return None
+        view, D = self.views[name], self.depth[name]
+        view[:D].fill(0)
+        self.ready.add(name)
+        return view[D:]
 
 
 def _threads(fast, plan, N):
