@@ -81,7 +81,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 __all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
-           "blas_threads_local", "one_blas_thread", "split", "run_parts", "loop_split", "run_loop", "own_threads"]
+           "blas_threads_local", "one_blas_thread", "split", "run_parts", "loop_split", "run_loop", "own_threads", "run_program"]
 
 AVAILABLE = numba is not None
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -385,21 +385,27 @@ if AVAILABLE:
     # Operands are (flat array, offset, row stride) triples: a block, where a matrix starts
     # in it, and how far apart its rows lie (a column slice of a wider matrix has the
     # wider one's row stride).
-    def _blas_gemm(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
+    def _blas(trans_a, trans_b, add, n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc):
         pass
 
-    @overload(_blas_gemm)
-    def _blas_gemm_ol(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
-        """c (n, m) += a (n, k) @ op(b), op(b) = b (k, m) or b^T for b (m, k); row major."""
+    @overload(_blas)
+    def _blas_ol(trans_a, trans_b, add, n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc):
+        """c (n, m) = op(a) @ op(b), or += with ``add``; op(a) = a (n, k) or a^T for a (k, n),
+        op(b) = b (k, m) or b^T for b (m, k); row major. (Without ``add`` BLAS never reads c.)"""
         fn = _sgemm if c.dtype == types.float32 else _dgemm
         one = as_dtype(c.dtype).type(1)
 
-        def impl(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
+        def impl(trans_a, trans_b, add, n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc):
             size = c.itemsize
-            fn(_ROW_MAJOR, _NO_TRANS, _TRANS if trans_b else _NO_TRANS, n, m, k, one,
+            fn(_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS, n, m, k, one,
                a.ctypes.data + ao * size, lda, b.ctypes.data + bo * size, ldb,
-               one, c.ctypes.data + co * size, ldc)
+               one if add else one * 0, c.ctypes.data + co * size, ldc)
         return impl
+
+    @njit(**_jit)
+    def _blas_gemm(n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc, trans_b):
+        """c (n, m) += a (n, k) @ op(b), op(b) = b (k, m) or b^T for b (m, k); row major."""
+        _blas(False, trans_b, True, n, m, k, a, ao, lda, b, bo, ldb, c, co, ldc)
 
     # (Loops index slices, never ``x[offset + i]``: with an index the compiler cannot prove
     # non-negative, every access checks for wraparound and nothing is vectorised, 3-20x slower.)
@@ -741,5 +747,94 @@ if AVAILABLE:
                             _axpy(c1 - c0, W[lnk[l, 3]], dZ, zo + i * H + c0, dA, so + i * Hs + c0)
                     else:                                                   # W (H, Hs) at W[offW:]
                         _gemm(n, c1 - c0, H, dZ, zo, H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
+    # ------------------------------------------------------------ a whole pass
+    # A pass whose loops run on one thread can run whole in one compiled call: its
+    # ``program`` (``_program.Program``, worked out once for the network's structure and
+    # the pass's N and T) lists the steps ``Network._forward`` / ``_backward_full`` take,
+    # one int64 row each, column 0 the opcode, operands as (buffer, offset) pairs into the
+    # pass's flat blocks (the opcodes and buffer numbers are ``_program``'s GEMM .. SUM_HISTORY
+    # and A .. F).
+    @njit(**_jit)
+    def _buffer(i, A, Z, W, dA, dZ, G, E, F):
+        """Buffer number ``i``: A, Z, W, dA, dZ, G, E, F."""
+        if i == 0:
+            return A
+        if i == 1:
+            return Z
+        if i == 2:
+            return W
+        if i == 3:
+            return dA
+        if i == 4:
+            return dZ
+        if i == 5:
+            return G
+        if i == 6:
+            return E
+        return F
+
+    @njit(**_jit)
+    def run_program(ops, mems, lnks, A, Z, W, dA, dZ, G, E, F, N, T, sync):
+        """Run a pass's ``ops`` (see ``_program``) on its blocks: A, Z (activations and
+        pre-activations), W (weights, biases, initial states), dA, dZ (their gradients), G
+        (the parameters' gradients), E (the outputs y (N, T, n_out), or dDIV/dy), F (the
+        output layer's fused dz, (T, N, n_out)). ``mems`` and ``lnks`` hold the loops' tables."""
+        for i in range(ops.shape[0]):
+            op = ops[i]
+            code = op[0]
+            if code == 0:     # gemm: ta, tb, add, n, m, k, (buf, off, ld) of a, of b, of c
+                _blas(op[1] != 0, op[2] != 0, op[3] != 0, op[4], op[5], op[6],
+                      _buffer(op[7], A, Z, W, dA, dZ, G, E, F), op[8], op[9],
+                      _buffer(op[10], A, Z, W, dA, dZ, G, E, F), op[11], op[12],
+                      _buffer(op[13], A, Z, W, dA, dZ, G, E, F), op[14], op[15])
+            elif code == 1:   # act: code, rows, h, Z offset, A offset, bias offset in W (-1: none)
+                if op[6] >= 0:
+                    _bias(op[2], op[3], W, op[6], Z, op[4], op[3], True)
+                _activate(op[1], op[2], op[3], Z, op[4], A, op[5])
+            elif code == 2:   # act_back: code, rows, h, A/dA offset, Z/dZ offset
+                _activate_back(op[1], op[2], op[3], dA, A, op[4], Z, op[5], dZ, op[5])
+            elif code == 3:   # loop: first row and rows of its mem table, of its lnk table
+                forward_loop(A, Z, W, mems[op[1]: op[1] + op[2]], lnks[op[3]: op[3] + op[4]], N, T, True,
+                             0, N, 0, 1, sync)
+            elif code == 4:   # loop_back: the same, and the member fused dz is added to (-1: none)
+                backward_loop(A, Z, dA, dZ, W, mems[op[1]: op[1] + op[2]], lnks[op[3]: op[3] + op[4]], F,
+                              op[5], N, T, True, 0, N, 0, 1, sync)
+            elif code == 5:   # sum_rows: rows, h, dZ offset, G offset: G = the rows summed
+                g = G[op[4]: op[4] + op[2]]
+                g[:] = 0
+                for r in range(op[1]):
+                    row = dZ[op[3] + r * op[2]: op[3] + (r + 1) * op[2]]
+                    for j in range(op[2]):
+                        g[j] += row[j]
+            elif code == 6:   # zero: buf, offset, size
+                _buffer(op[1], A, Z, W, dA, dZ, G, E, F)[op[2]: op[2] + op[3]] = 0
+            elif code == 7:   # repeat: W offset of a vector, h, (buf, offset) of count rows
+                v = W[op[1]: op[1] + op[2]]
+                dst = _buffer(op[3], A, Z, W, dA, dZ, G, E, F)
+                for r in range(op[5]):
+                    dst[op[4] + r * op[2]: op[4] + (r + 1) * op[2]] = v
+            elif code == 8:   # swap: (buf, off) src (I, J, S), (buf, off) dst (J, I, S), I, J, S, add
+                src = _buffer(op[1], A, Z, W, dA, dZ, G, E, F)
+                dst = _buffer(op[3], A, Z, W, dA, dZ, G, E, F)
+                I, J, S = op[5], op[6], op[7]
+                for a in range(I):
+                    for b in range(J):
+                        x = src[op[2] + (a * J + b) * S: op[2] + (a * J + b + 1) * S]
+                        y = dst[op[4] + (b * I + a) * S: op[4] + (b * I + a + 1) * S]
+                        if op[8]:
+                            for c in range(S):
+                                y[c] += x[c]
+                        else:
+                            for c in range(S):
+                                y[c] = x[c]
+            else:             # sum_history: D, N, h, dA offset, G offset: G (D, h) = sum over N
+                D, n, h = op[1], op[2], op[3]
+                for d in range(D):
+                    g = G[op[5] + d * h: op[5] + (d + 1) * h]
+                    g[:] = 0
+                    for r in range(n):
+                        row = dA[op[4] + (d * n + r) * h: op[4] + (d * n + r + 1) * h]
+                        for j in range(h):
+                            g[j] += row[j]
 else:  # pragma: no cover
-    forward_loop = backward_loop = addmm = activate = activate_back = None
+    forward_loop = backward_loop = addmm = activate = activate_back = run_program = None

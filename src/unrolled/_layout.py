@@ -56,13 +56,18 @@ class Plan:
                 if cyclic and link.dst in component and link.src in component:
                     self.wtoff[link.key] = off
                     off = _aligned(off + self.woff[link.key][1][0] * self.woff[link.key][1][1])
-        self.boff = {}                                # then the biases (the compiled loops add them)
-        for component, cyclic in net.schedule:
-            for name in component:
-                if cyclic and net.layers[name].bias:
-                    self.boff[name] = off
-                    off = _aligned(off + net.layers[name].size)
+        self.boff = {}                                # then the biases (the compiled code adds them)
+        for name, layer in net.layers.items():
+            if layer.bias:
+                self.boff[name] = off
+                off = _aligned(off + layer.size)
+        self.ioff = {}                                # then the learned initial states (D, H)
+        for name in net.layers:
+            if f"init[{name}]" in net.params:
+                self.ioff[name] = off
+                off = _aligned(off + net.depth[name] * net.layers[name].size)
         self.wsize = off
+        self.programs = {}                            # (N, T, ...) -> _program.Program
         self._tables = {}
         self.backward_plans = {}                      # (given, input_grads) -> Network._backward_plan's answer
 
@@ -245,10 +250,10 @@ class Blocks:
         self.views = [v for d in (A, Z, W) for v in d.values()]
         self.ids = [id(v) for v in self.views]
 
-    def set_weights(self, weights, biases=None):
-        """Copy ``weights`` (link key -> (dst, src)) into the weight block, with the transposes
-        and the biases (layer -> (H,)) the compiled forward loop reads; returns the views,
-        key -> (dst, src)."""
+    def set_weights(self, weights, biases=None, inits=None):
+        """Copy ``weights`` (link key -> (dst, src)) into the weight block, with the transposes,
+        the biases (layer -> (H,)) and the learned initial states (layer -> (D, H)) the
+        compiled code reads; returns the views, key -> (dst, src)."""
         plan = self.plan
         W = self.W = POOL.empty(plan.wsize, self.A.dtype)
         views = {}
@@ -260,6 +265,9 @@ class Blocks:
             W[off: off + shape[0] * shape[1]].reshape(shape[1], shape[0])[...] = views[key].T
         for name, off in plan.boff.items():
             W[off: off + plan.net.layers[name].size] = 0.0 if biases is None else biases[name]
+        for name, off in plan.ioff.items():
+            if inits is not None:
+                W[off: off + inits[name].size] = inits[name].reshape(-1)
         return views
 
     def members(self, component):

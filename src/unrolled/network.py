@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import activations
+from . import _program, activations
 from ._layout import POOL, Blocks, Plan
 
 __all__ = ["Layer", "Link", "Network", "ForwardCache", "set_default_backend"]
@@ -413,10 +413,16 @@ class Network:
 
         A, Z = {}, {}
         blocks = Blocks(self._plan, N, T, self.dtype)
+        # The weights of this pass, copied into one block (backward uses these, not params).
+        weights = blocks.set_weights({link.key: self.weight(link) for link in self.links},
+                                     {name: self.params[f"b[{name}]"] for name in self._plan.boff},
+                                     {name: self.params[f"init[{name}]"] for name in self._plan.ioff})
+        fast = self._fast()
+        program = self._program(fast, blocks, weights, given=frozenset(state)) if valid is None else None
         for name in self.inputs:
             D = self.depth[name]
             buf = A[name] = blocks.a(name)                                # (D + T, N, width)
-            if D:
+            if D and (program is None or name in state):                  # (else the program fills it)
                 buf[:D] = state[name] if name in state else 0.0
             seq = np.swapaxes(seqs[name], 0, 1)                           # (T, N, width)
             if valid is None:
@@ -431,14 +437,19 @@ class Network:
                 continue
             if name in state:
                 buf[:D] = state[name]
+            elif program is not None:
+                continue
             elif f"init[{name}]" in self.params:
                 buf[:D] = self.params[f"init[{name}]"][:, None, :]
             else:
                 buf[:D] = 0.0
-        # The weights of this pass, copied into one block (backward uses these, not params).
-        weights = blocks.set_weights({link.key: self.weight(link) for link in self.links},
-                                     {name: self.params[f"b[{name}]"] for name in self._plan.boff})
-        fast = self._fast()
+        if program is not None:                  # the whole pass in one compiled call
+            y = np.empty((N, T, self.n_out), self.dtype)
+            none = blocks.W[:0]
+            fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
+                             none, none, none, y.reshape(-1), none, N, T, fast._NO_SYNC)
+            Z = {name: blocks.z(name) for name in self.layers}
+            return y, self._cache(blocks, A, Z, weights, lengths, state, valid)
         for component, cyclic in self.schedule:
             # Everything from outside the component, for all steps at once (hoisted).
             for name in component:
@@ -477,11 +488,38 @@ class Network:
         out = A[self.output][self.depth[self.output]:]                    # (T, N, n_out)
         y = out if valid is None else np.where(valid, out, 0.0)
         y = np.swapaxes(y, 0, 1).copy()                                   # (N, T, n_out), a copy
+        return y, self._cache(blocks, A, Z, weights, lengths, state, valid)
+
+    def _cache(self, blocks, A, Z, weights, lengths, state, valid):
         cache = ForwardCache(A=A, Z=Z, weights=weights, lengths=lengths, given=frozenset(state))
         cache.blocks = blocks
         blocks.keep_views(A, Z, weights)
         cache.state = self._final_state(A, lengths, whole=valid is None)
-        return y, cache
+        return cache
+
+    def _program(self, fast, blocks, weights, given=frozenset(), backward=False, input_grads=True, fused=False):
+        """The pass as one compiled program (``_program``), or None where it runs step by
+        step: the NumPy backend, no BLAS, a loop split over threads (inside ``own_threads``),
+        or a fixed ``s * I`` link whose matrix was changed."""
+        if fast is None or not _WHOLE_PASS or not fast.USE_BLAS or getattr(fast._mode, "taken", None):
+            return None
+        for component, cyclic in self.schedule if not backward else ():
+            if cyclic and blocks.inside(component, weights) is not self._plan.inside(component, False)[0]:
+                return None
+        key = (backward, blocks.N, blocks.T, given, input_grads, fused)
+        programs = self._plan.programs
+        if key not in programs:
+            if len(programs) > 64:                                    # many sizes seen: start afresh
+                programs.clear()
+            programs[key] = (_program.backward_program(self, blocks, given, input_grads, fused) if backward
+                             else _program.forward_program(self, blocks, given))
+        program = programs[key]
+        if program is not None and backward:
+            for component, cyclic in self._backward_plan(given, input_grads)[2]:
+                if cyclic and blocks.inside(component, weights, backward=True) is not \
+                        self._plan.inside(component, True)[0]:
+                    return None
+        return program
 
     def _forward_loop(self, component, A, Z, weights, T):
         """The recurrence of a cyclic component, step by step: the NumPy reference.
@@ -562,9 +600,15 @@ class Network:
             for name in self.layers:
                 blocks.z(name)[...] = Z[name]
             blocks.set_weights(W)                    # (the biases only the forward loops read)
+        is_fused = getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None
+        if valid is None and not dstate:
+            fast = self._fast()
+            program = self._program(fast, blocks, W, cache.given, True, cache.input_grads, is_fused)
+            if program is not None:
+                return self._run_backward(fast, program, dy.dz if is_fused else dy_arr, cache, blocks)
         dA = _GradBlock(blocks, list(self.inputs) + list(self.layers), self.depth)   # every node's dA
         fused = None
-        if getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None:
+        if is_fused:
             g = np.swapaxes(np.asarray(dy.dz, dtype=self.dtype), 0, 1)
             fused = np.ascontiguousarray(g) if valid is None else np.where(valid, g, 0.0)
         else:
@@ -644,6 +688,28 @@ class Network:
         dstate_in = {name: np.ascontiguousarray(np.swapaxes(dA[name][:self.depth[name]], 0, 1))
                      for name in cache.given}
         grads = {key: grads[key].astype(self.dtype, copy=False) for key in self.params}
+        return grads, dinputs, dstate_in
+
+    def _run_backward(self, fast, program, dy, cache, blocks):
+        """BPTT as one compiled program (``_program.backward_program``): dy is dDIV/dy, or
+        the output layer's fused dz, (N, T, n_out)."""
+        N, T = blocks.N, blocks.T
+        E = np.ascontiguousarray(dy, dtype=self.dtype)
+        if E.shape != (N, T, self.n_out):
+            raise ValueError(f"expected dy.dz of shape {(N, T, self.n_out)} like the outputs, got {E.shape}")
+        dAblk = POOL.empty(blocks.A.size, blocks.A.dtype)
+        dZblk = POOL.empty(blocks.Z.size, blocks.Z.dtype)
+        G = POOL.empty(program.gsize, blocks.A.dtype)
+        none = blocks.W[:0]
+        F = POOL.empty(E.size, E.dtype) if program.fused_loop else none
+        fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
+                         dAblk, dZblk, G, E.reshape(-1), F, N, T, fast._NO_SYNC)
+        grads = {key: G[off: off + size].reshape(shape) for key, off, size, shape in program.gviews}
+        need_a = self._backward_plan(cache.given, cache.input_grads)[0]
+        dinputs = {name: _transposed_copy(blocks.a(name, dAblk)[self.depth[name]:])
+                   for name in self.inputs if need_a[name]}
+        dstate_in = {name: np.ascontiguousarray(np.swapaxes(blocks.a(name, dAblk)[:self.depth[name]], 0, 1))
+                     for name in cache.given}
         return grads, dinputs, dstate_in
 
     def _backward_plan(self, given, input_grads=True):
@@ -858,6 +924,10 @@ def _threads(fast, plan, N):
         return contextlib.nullcontext()
     return fast.own_threads()
 
+
+# Whether a pass that runs on one thread may run as one compiled program (``_program``);
+# False: step by step, as a split pass does (the tests compare the two).
+_WHOLE_PASS = True
 
 # A product is split over threads from 2^23 multiply-adds (~160 us on one thread, against
 # some 40 us to hand half to a thread), into parts of at least 16 rows (or columns) of its result.
