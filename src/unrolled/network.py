@@ -702,8 +702,9 @@ class Network:
         G = POOL.empty(program.gsize, blocks.A.dtype)
         none = blocks.W[:0]
         F = POOL.empty(E.size, E.dtype) if program.fused_loop else none
-        fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
-                         dAblk, dZblk, G, E.reshape(-1), F, N, T, fast._NO_SYNC)
+        with fast.one_blas_thread() if program.one_blas_thread else contextlib.nullcontext():
+            fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
+                             dAblk, dZblk, G, E.reshape(-1), F, N, T, fast._NO_SYNC)
         grads = {key: G[off: off + size].reshape(shape) for key, off, size, shape in program.gviews}
         need_a = self._backward_plan(cache.given, cache.input_grads)[0]
         dinputs = {name: _transposed_copy(blocks.a(name, dAblk)[self.depth[name]:])
@@ -949,16 +950,23 @@ def _product(out, a, b, fast):
     return out
 
 
+def pooled_on_one_thread(entries, rows):
+    """Whether a pooled product of a result of ``entries`` over ``rows`` rows runs faster on one
+    BLAS thread: OpenBLAS splits even a 32 x 32 result over its threads, slower than one
+    ((32 x 6400) @ (6400 x 32) 337 against 179 us)."""
+    return entries <= 1024 and rows >= 1024
+
+
 def _pooled_product(dz, src, fast):
     """dz^T @ src, (H, S) from (K, H) and (K, S): a weight gradient pooled over K = T*N rows.
     With the kernels, split over threads: a large result by its rows (``_product``), a
     small one by blocks of the K rows, the partial sums added."""
     work = dz.shape[0] * dz.shape[1] * src.shape[1]
     if fast is None or work < _PRODUCT_WORK:
-        if fast is None or dz.shape[1] * src.shape[1] > 1024 or dz.shape[0] < 1024:
+        if fast is None or not pooled_on_one_thread(dz.shape[1] * src.shape[1], dz.shape[0]):
             return dz.T @ src
-        with fast.one_blas_thread():     # OpenBLAS splits even a 32 x 32 result over its threads,
-            return dz.T @ src            # slower than one: (32 x 6400) @ (6400 x 32) 337 against 179 us
+        with fast.one_blas_thread():
+            return dz.T @ src
     out = POOL.empty(dz.shape[1] * src.shape[1], dz.dtype).reshape(dz.shape[1], src.shape[1])
     if out.size > 1 << 16:
         return _product(out, dz.T, src, fast)
