@@ -52,6 +52,11 @@ large batch runs it as calls on disjoint sequences, one a thread; meanwhile BLAS
 one thread (see ``loop_split``, ``run_loop`` and ``own_threads`` below, and the
 measurements beside THREADS).
 
+**A whole pass.** ``run_program`` runs a pass that stays on one thread in one call: the
+steps the engine would take one Python call at a time (the hoisted products, the
+activations, these loops, the weight gradients, the transposes between batch-first and
+time-major arrays), listed once as integer rows by ``_program``.
+
 **Activations** are compiled loops the compiler vectorises: float32 ``tanh`` is a
 rational approximation (Eigen's, clamped; within 6 ulp of the exact value, where the
 scalar libm call would be ~30x slower); float64 uses libm (gradient checks want every bit);
