@@ -792,11 +792,11 @@ if AVAILABLE:
                       _buffer(op[7], A, Z, W, dA, dZ, G, E, F), op[8], op[9],
                       _buffer(op[10], A, Z, W, dA, dZ, G, E, F), op[11], op[12],
                       _buffer(op[13], A, Z, W, dA, dZ, G, E, F), op[14], op[15])
-            elif code == 1:   # act: code, rows, h, Z offset, A offset, bias offset in W (-1: none)
+            elif code == 1:   # activate: code, rows, h, Z offset, A offset, bias offset in W (-1: none)
                 if op[6] >= 0:
                     _bias(op[2], op[3], W, op[6], Z, op[4], op[3], True)
                 _activate(op[1], op[2], op[3], Z, op[4], A, op[5])
-            elif code == 2:   # act_back: code, rows, h, A/dA offset, Z/dZ offset
+            elif code == 2:   # activate_back: code, rows, h, A/dA offset, Z/dZ offset
                 _activate_back(op[1], op[2], op[3], dA, A, op[4], Z, op[5], dZ, op[5])
             elif code == 3:   # loop: first row and rows of its mem table, of its lnk table
                 forward_loop(A, Z, W, mems[op[1]: op[1] + op[2]], lnks[op[3]: op[3] + op[4]], N, T, True,

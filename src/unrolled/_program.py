@@ -28,7 +28,7 @@ import numpy as np
 from ._layout import _aligned
 
 A, Z, W, DA, DZ, G, E, F = range(8)
-GEMM, ACT, ACT_BACK, LOOP, LOOP_BACK, SUM_ROWS, ZERO, REPEAT, SWAP, SUM_HISTORY = range(10)
+GEMM, ACTIVATE, ACTIVATE_BACK, LOOP, LOOP_BACK, SUM_ROWS, ZERO, REPEAT, SWAP, SUM_HISTORY = range(10)
 _WIDTH = 16
 
 
@@ -77,6 +77,7 @@ def _offsets(net, blocks):
 def forward_program(net, blocks, given):
     """The ops of a forward pass of ``net`` over ``blocks``' N and T, the histories of
     ``given`` filled by the caller (as are the inputs' steps). Ends with y in E."""
+    from ._kernels import ACT          # (imported here: it imports numba, which the NumPy backend never needs)
     plan, N, T = net._plan, blocks.N, blocks.T
     aoff, zoff = _offsets(net, blocks)
     p = Program()
@@ -105,8 +106,7 @@ def forward_program(net, blocks, given):
         else:
             (name,) = component
             H, D = net.layers[name].size, net.depth[name]
-            from . import _kernels
-            p.op(ACT, _kernels.ACT[net.layers[name].activation], T * N, H, zoff[name],
+            p.op(ACTIVATE, ACT[net.layers[name].activation], T * N, H, zoff[name],
                  aoff[name] + D * N * H, plan.boff.get(name, -1))
     out, O = net.output, net.layers[net.output].size
     p.op(SWAP, A, aoff[out] + net.depth[out] * N * O, E, 0, T, N, O, 0)
@@ -119,7 +119,7 @@ def backward_program(net, blocks, given, input_grads, fused):
     (N, T, n_out), or with ``fused`` the output layer's dz; the parameters' gradients
     end in G (``Program.gviews``); dA holds every wanted node's gradient. None if some
     parameter would get no gradient (the caller then takes the step-by-step path)."""
-    from . import _kernels
+    from ._kernels import ACT
     plan, N, T = net._plan, blocks.N, blocks.T
     aoff, zoff = _offsets(net, blocks)
     need_a, need_z, schedule = net._backward_plan(given, input_grads)
@@ -162,7 +162,7 @@ def backward_program(net, blocks, given, input_grads, fused):
                 continue
             H, D = net.layers[name].size, net.depth[name]
             whole(name)
-            p.op(ACT_BACK, _kernels.ACT[net.layers[name].activation], T * N, H, aoff[name] + D * N * H, zoff[name])
+            p.op(ACTIVATE_BACK, ACT[net.layers[name].activation], T * N, H, aoff[name] + D * N * H, zoff[name])
             if name == out and fused:
                 p.op(SWAP, E, 0, DZ, zoff[name], N, T, O, 1)
         else:
