@@ -114,6 +114,65 @@ def test_random_columns_softmax_output_fused_cross_entropy(seed, blas, threads):
     assert_same(ref, fast, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("output", ["identity", "softmax", "sigmoid"])
+def test_a_pass_as_one_program_equals_it_step_by_step(seed, output, monkeypatch):
+    """Whole sequences (a padded pass never runs as a program), histories given or not, the
+    inputs' gradients wanted or not, the output's gradient fused or not: the whole-pass
+    program, the step-by-step compiled path and the NumPy loops agree."""
+    from unrolled import network
+    from unrolled.divergences import BinaryCrossEntropy
+    net, rng = random_network(600 + seed, blocked=seed % 2 == 1, output_act=output)
+    x, u, _ = random_data(net, rng, N=3, T=7)
+    state = given_state(net, rng, 3, share=(0.0, 0.5, 1.0)[seed % 3])
+    if output == "softmax":
+        d, div = rng.integers(0, net.n_out, size=(3, 7)), CrossEntropy()
+    elif output == "sigmoid":
+        d, div = rng.random(size=(3, 7, net.n_out)), BinaryCrossEntropy()
+    else:
+        d, div = rng.normal(size=(3, 7, net.n_out)), SquaredError()
+    programs = []
+    program = kernels.run_program
+    monkeypatch.setattr(kernels, "run_program", lambda *args: programs.append(1) or program(*args))
+    results = []
+    for backend, whole in (("numpy", True), ("fast", False), ("fast", True)):
+        net.backend = backend
+        monkeypatch.setattr(network, "_WHOLE_PASS", whole)
+        y, cache = net.forward(x, u=u, state=state)
+        cache.input_grads = seed % 4 < 2
+        value, dy = div(y, d)
+        results.append((y, cache.state, *net.backward_full(dy, cache)))
+    net.backend = None
+    assert len(programs) == (2 if kernels.BLAS else 0)          # forward and BPTT, the last run only
+    assert_same(results[0], results[1], rtol=1e-12, atol=1e-12)
+    assert_same(results[0], results[2], rtol=1e-12, atol=1e-12)
+
+
+def test_a_read_only_gradient_and_a_new_output_layer_are_taken_as_given():
+    net = Network({"x": 2}, {"h": Layer(3, "tanh"), "o": Layer(2)},
+                  [Link("x", "h"), Link("h", "h", 1), Link("h", "o")], "o", dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).normal(size=(2, 4, 2))
+    results = []
+    for whole in (False, True):
+        from unrolled import network
+        network._WHOLE_PASS = whole
+        try:
+            net.output = "o"
+            y, cache = net.forward(x)
+            dy = np.ones_like(y)
+            dy.flags.writeable = False
+            first = net.backward(dy, cache)
+            net.output = "h"                       # the cached program of "o" must not answer for "h"
+            y, cache = net.forward(x)
+            results.append((first, y, cache.A["h"][1:].swapaxes(0, 1), net.backward(np.ones_like(y), cache)))
+        finally:
+            network._WHOLE_PASS = True
+            net.output = "o"
+    assert_same(results[0], results[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(results[1][1], results[1][2])
+    assert not results[1][3][0]["W[h->o@0]"].any()
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_random_columns_float32(seed, blas, threads):
     net64, rng = random_network(500 + seed)

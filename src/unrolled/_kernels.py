@@ -779,6 +779,19 @@ if AVAILABLE:
         return F
 
     @njit(**_jit)
+    def _sum_rows_into(n, h, src, so, dst, do):
+        """dst[do:do+h] = the sum of the n rows of h at src[so:] (summed in float64: a bias
+        gradient adds up T*N rows)."""
+        acc = np.zeros(h, np.float64)
+        for r in range(n):
+            row = src[so + r * h: so + (r + 1) * h]
+            for j in range(h):
+                acc[j] += row[j]
+        out = dst[do: do + h]
+        for j in range(h):
+            out[j] = acc[j]
+
+    @njit(**_jit)
     def run_program(ops, mems, lnks, A, Z, W, dA, dZ, G, E, F, N, T, sync):
         """Run a pass's ``ops`` (see ``_program``) on its blocks: A, Z (activations and
         pre-activations), W (weights, biases, initial states), dA, dZ (their gradients), G
@@ -805,12 +818,7 @@ if AVAILABLE:
                 backward_loop(A, Z, dA, dZ, W, mems[op[1]: op[1] + op[2]], lnks[op[3]: op[3] + op[4]], F,
                               op[5], N, T, True, 0, N, 0, 1, sync)
             elif code == 5:   # sum_rows: rows, h, dZ offset, G offset: G = the rows summed
-                g = G[op[4]: op[4] + op[2]]
-                g[:] = 0
-                for r in range(op[1]):
-                    row = dZ[op[3] + r * op[2]: op[3] + (r + 1) * op[2]]
-                    for j in range(op[2]):
-                        g[j] += row[j]
+                _sum_rows_into(op[1], op[2], dZ, op[3], G, op[4])
             elif code == 6:   # zero: buf, offset, size
                 _buffer(op[1], A, Z, W, dA, dZ, G, E, F)[op[2]: op[2] + op[3]] = 0
             elif code == 7:   # repeat: W offset of a vector, h, (buf, offset) of count rows
@@ -833,13 +841,7 @@ if AVAILABLE:
                             for c in range(S):
                                 y[c] = x[c]
             else:             # sum_history: D, N, h, dA offset, G offset: G (D, h) = sum over N
-                D, n, h = op[1], op[2], op[3]
-                for d in range(D):
-                    g = G[op[5] + d * h: op[5] + (d + 1) * h]
-                    g[:] = 0
-                    for r in range(n):
-                        row = dA[op[4] + (d * n + r) * h: op[4] + (d * n + r + 1) * h]
-                        for j in range(h):
-                            g[j] += row[j]
+                for d in range(op[1]):
+                    _sum_rows_into(op[2], op[3], dA, op[4] + d * op[2] * op[3], G, op[5] + d * op[3])
 else:  # pragma: no cover
     forward_loop = backward_loop = addmm = activate = activate_back = run_program = None

@@ -508,14 +508,16 @@ class Network:
         for component, cyclic in self.schedule if not backward else ():
             if cyclic and blocks.inside(component, weights) is not self._plan.inside(component, False)[0]:
                 return None
-        key = (backward, blocks.N, blocks.T, given, input_grads, fused)
+        given = frozenset(given)
+        key = (backward, blocks.N, blocks.T, given, bool(input_grads), fused, self.output)
         programs = self._plan.programs
-        if key not in programs:
+        program = programs.get(key, False)
+        if program is False:
+            program = (_program.backward_program(self, blocks, given, input_grads, fused) if backward
+                       else _program.forward_program(self, blocks, given))
             if len(programs) > 64:                                    # many sizes seen: start afresh
                 programs.clear()
-            programs[key] = (_program.backward_program(self, blocks, given, input_grads, fused) if backward
-                             else _program.forward_program(self, blocks, given))
-        program = programs[key]
+            programs[key] = program
         if program is not None and backward:
             for component, cyclic in self._backward_plan(given, input_grads)[2]:
                 if cyclic and blocks.inside(component, weights, backward=True) is not \
@@ -697,6 +699,8 @@ class Network:
         the output layer's fused dz, (N, T, n_out)."""
         N, T = blocks.N, blocks.T
         E = np.ascontiguousarray(dy, dtype=self.dtype)
+        if not E.flags.writeable:                 # (the compiled code takes writable buffers only)
+            E = E.copy()
         if E.shape != (N, T, self.n_out):
             raise ValueError(f"expected dy.dz of shape {(N, T, self.n_out)} like the outputs, got {E.shape}")
         dAblk = POOL.empty(blocks.A.size, blocks.A.dtype)
