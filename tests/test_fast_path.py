@@ -117,13 +117,14 @@ def test_random_columns_softmax_output_fused_cross_entropy(seed, blas, threads):
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("output", ["identity", "softmax", "sigmoid"])
 def test_a_pass_as_one_program_equals_it_step_by_step(seed, output, monkeypatch):
-    """Whole sequences (a padded pass never runs as a program), histories given or not, the
-    inputs' gradients wanted or not, the output's gradient fused or not: the whole-pass
-    program, the step-by-step compiled path and the NumPy loops agree."""
+    """Padded sequences or whole ones, histories given or not, the inputs' gradients wanted
+    or not, the output's gradient fused or not: the whole-pass program, the step-by-step
+    compiled path and the NumPy loops agree."""
     from unrolled import network
     from unrolled.divergences import BinaryCrossEntropy
     net, rng = random_network(600 + seed, blocked=seed % 2 == 1, output_act=output)
-    x, u, _ = random_data(net, rng, N=3, T=7)
+    x, u, lengths = random_data(net, rng, N=3, T=7)
+    lengths = lengths if seed % 2 else None
     state = given_state(net, rng, 3, share=(0.0, 0.5, 1.0)[seed % 3])
     if output == "softmax":
         d, div = rng.integers(0, net.n_out, size=(3, 7)), CrossEntropy()
@@ -138,9 +139,9 @@ def test_a_pass_as_one_program_equals_it_step_by_step(seed, output, monkeypatch)
     for backend, whole in (("numpy", True), ("fast", False), ("fast", True)):
         net.backend = backend
         monkeypatch.setattr(network, "_WHOLE_PASS", whole)
-        y, cache = net.forward(x, u=u, state=state)
+        y, cache = net.forward(x, u=u, state=state, lengths=lengths)
         cache.input_grads = seed % 4 < 2
-        value, dy = div(y, d)
+        value, dy = div(y, d, lengths=lengths)
         results.append((y, cache.state, *net.backward_full(dy, cache)))
     net.backend = None
     assert len(programs) == (2 if kernels.BLAS else 0)          # forward and BPTT, the last run only

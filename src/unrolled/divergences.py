@@ -250,12 +250,15 @@ class SquaredError(_PerStep):
     def __call__(self, y, d, *, lengths=None):
         y = _check_outputs(y)
         N, T, _ = y.shape
-        if type(self) is not SquaredError or self.weights is not None \
-                or (lengths is not None and not _valid_mask(lengths, N, T).all()):
+        if type(self) is not SquaredError or self.weights is not None:
             return super().__call__(y, d, lengths=lengths)
-        # Nothing padded, nothing weighted: the same sums without the masks and scales (to
-        # rounding: the squares summed in float64 at once, not per step first).
+        # Nothing weighted: the same sums without the scales, the residual zeroed at padded
+        # steps (to rounding: the squares summed in float64 at once, not per step first).
         r = y - self._targets(d, y, None)
+        if lengths is not None:
+            padded = ~_valid_mask(lengths, N, T)
+            if padded.any():
+                r[padded] = 0.0
         value = float(np.sum(r * r, dtype=np.float64)) / N
         return value, y.dtype.type(2 / N) * r
 

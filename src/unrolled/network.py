@@ -420,18 +420,15 @@ class Network:
                                      {name: self.params[f"b[{name}]"] for name in self._plan.boff},
                                      {name: self.params[f"init[{name}]"] for name in self._plan.ioff})
         fast = self._fast()
-        program = self._program(fast, blocks, weights, given=frozenset(state)) if valid is None else None
+        program = self._program(fast, blocks, weights, given=frozenset(state))
         for name in self.inputs:
             D = self.depth[name]
             buf = A[name] = blocks.a(name)                                # (D + T, N, width)
             if D and (program is None or name in state):                  # (else the program fills it)
                 buf[:D] = state[name] if name in state else 0.0
-            seq = np.swapaxes(seqs[name], 0, 1)                           # (T, N, width)
-            if valid is None:
-                buf[D:] = seq
-            else:
-                np.copyto(buf[D:], 0.0)
-                np.copyto(buf[D:], seq, where=valid)
+            buf[D:] = np.swapaxes(seqs[name], 0, 1)                       # (T, N, width)
+            if valid is not None:
+                buf[D:][~valid[..., 0]] = 0.0                             # padded steps read 0
         for name, layer in self.layers.items():
             D = self.depth[name]
             buf = A[name] = blocks.a(name)                                # (D + T, N, H)
@@ -450,6 +447,8 @@ class Network:
             none = blocks.W[:0]
             fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
                              none, none, none, y.reshape(-1), none, N, T, fast._NO_SYNC)
+            if valid is not None:                # zero at padded steps, as below
+                y[~np.swapaxes(valid[..., 0], 0, 1)] = 0.0
             Z = {name: blocks.z(name) for name in self.layers}
             return y, self._cache(blocks, A, Z, weights, lengths, state, valid)
         for component, cyclic in self.schedule:
@@ -502,7 +501,8 @@ class Network:
     def _program(self, fast, blocks, weights, given=frozenset(), backward=False, input_grads=True, fused=False):
         """The pass as one compiled program (``_program``), or None where it runs step by
         step: the NumPy backend, no BLAS, a loop split over threads (inside ``own_threads``),
-        or a fixed ``s * I`` link whose matrix was changed."""
+        or a fixed ``s * I`` link whose matrix was changed. (Padding is the caller's: it
+        masks the inputs, outputs and dy around the program, which computes every step.)"""
         if fast is None or not _WHOLE_PASS or not fast.USE_BLAS or getattr(fast._mode, "taken", None):
             return None
         for component, cyclic in self.schedule if not backward else ():
@@ -605,11 +605,11 @@ class Network:
                 blocks.z(name)[...] = Z[name]
             blocks.set_weights(W)                    # (the biases only the forward loops read)
         is_fused = getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None
-        if valid is None and not dstate:
+        if not dstate:
             fast = self._fast()
             program = self._program(fast, blocks, W, cache.given, True, cache.input_grads, is_fused)
             if program is not None:
-                return self._run_backward(fast, program, dy.dz if is_fused else dy_arr, cache, blocks)
+                return self._run_backward(fast, program, dy.dz if is_fused else dy_arr, cache, blocks, valid)
         dA = _GradBlock(blocks, list(self.inputs) + list(self.layers), self.depth)   # every node's dA
         fused = None
         if is_fused:
@@ -694,15 +694,18 @@ class Network:
         grads = {key: grads[key].astype(self.dtype, copy=False) for key in self.params}
         return grads, dinputs, dstate_in
 
-    def _run_backward(self, fast, program, dy, cache, blocks):
+    def _run_backward(self, fast, program, dy, cache, blocks, valid):
         """BPTT as one compiled program (``_program.backward_program``): dy is dDIV/dy, or
-        the output layer's fused dz, (N, T, n_out)."""
+        the output layer's fused dz, (N, T, n_out); ``valid`` as in ``_valid_mask``."""
         N, T = blocks.N, blocks.T
-        E = np.ascontiguousarray(dy, dtype=self.dtype)
-        if not E.flags.writeable:                 # (the compiled code takes writable buffers only)
-            E = E.copy()
+        E = np.asarray(dy, dtype=self.dtype)
         if E.shape != (N, T, self.n_out):
             raise ValueError(f"expected dy.dz of shape {(N, T, self.n_out)} like the outputs, got {E.shape}")
+        if valid is not None:                     # nothing flows back from a padded step
+            E = np.where(np.swapaxes(valid, 0, 1), E, 0.0)
+        E = np.ascontiguousarray(E)
+        if not E.flags.writeable:                 # (the compiled code takes writable buffers only)
+            E = E.copy()
         dAblk = POOL.empty(blocks.A.size, blocks.A.dtype)
         dZblk = POOL.empty(blocks.Z.size, blocks.Z.dtype)
         G = POOL.empty(program.gsize, blocks.A.dtype)
