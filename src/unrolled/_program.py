@@ -113,10 +113,12 @@ def forward_program(net, blocks, given):
     return p.finish()
 
 
-def backward_program(net, blocks, given, input_grads, fused):
+def backward_program(net, blocks, given, input_grads, fused, preset=frozenset()):
     """The ops of BPTT through ``net`` over ``blocks``' N and T (see
     ``Network._backward_full``, which this follows step for step). E holds dDIV/dy
-    (N, T, n_out), or with ``fused`` the output layer's dz; the parameters' gradients
+    (N, T, n_out), or with ``fused`` the output layer's dz; the dA of the nodes in
+    ``preset`` holds on entry what the caller put there (the gradient of a final
+    state; zeros elsewhere), the rest of dA nothing yet; the parameters' gradients
     end in G (``Program.gviews``); dA holds every wanted node's gradient. None if some
     parameter would get no gradient (the caller then takes the step-by-step path)."""
     from ._kernels import ACT
@@ -133,7 +135,7 @@ def backward_program(net, blocks, given, input_grads, fused):
     p.gsize = off
     written = set()
 
-    ready = set()                      # nodes whose dA is all set (see network._GradBlock)
+    ready = set(preset)                # nodes whose dA is all set (see network._GradBlock)
 
     def whole(name):
         if name not in ready:
@@ -149,8 +151,7 @@ def backward_program(net, blocks, given, input_grads, fused):
 
     out_cyclic = any(out in c for c, cyclic in schedule if cyclic)
     if not fused:
-        first(out)
-        p.op(SWAP, E, 0, DA, aoff[out] + net.depth[out] * N * O, N, T, O, 0)
+        p.op(SWAP, E, 0, DA, aoff[out] + net.depth[out] * N * O, N, T, O, int(not first(out)))
     elif out_cyclic:
         p.fused_loop = True
         p.op(SWAP, E, 0, F, 0, N, T, O, 0)

@@ -498,7 +498,8 @@ class Network:
         cache.state = self._final_state(A, lengths, whole=valid is None)
         return cache
 
-    def _program(self, fast, blocks, weights, given=frozenset(), backward=False, input_grads=True, fused=False):
+    def _program(self, fast, blocks, weights, given=frozenset(), backward=False, input_grads=True, fused=False,
+                 preset=frozenset()):
         """The pass as one compiled program (``_program``), or None where it runs step by
         step: the NumPy backend, no BLAS, a loop split over threads (inside ``own_threads``),
         or a fixed ``s * I`` link whose matrix was changed. (Padding is the caller's: it
@@ -509,11 +510,11 @@ class Network:
             if cyclic and blocks.inside(component, weights) is not self._plan.inside(component, False)[0]:
                 return None
         given = frozenset(given)
-        key = (backward, blocks.N, blocks.T, given, bool(input_grads), fused, self.output)
+        key = (backward, blocks.N, blocks.T, given, bool(input_grads), fused, preset, self.output)
         programs = self._plan.programs
         program = programs.get(key, False)
         if program is False:
-            program = (_program.backward_program(self, blocks, given, input_grads, fused) if backward
+            program = (_program.backward_program(self, blocks, given, input_grads, fused, preset) if backward
                        else _program.forward_program(self, blocks, given))
             if len(programs) > 64:                                    # many sizes seen: start afresh
                 programs.clear()
@@ -605,11 +606,11 @@ class Network:
                 blocks.z(name)[...] = Z[name]
             blocks.set_weights(W)                    # (the biases only the forward loops read)
         is_fused = getattr(dy, "activation", None) == self.layers[out].activation and getattr(dy, "dz", None) is not None
-        if not dstate:
-            fast = self._fast()
-            program = self._program(fast, blocks, W, cache.given, True, cache.input_grads, is_fused)
-            if program is not None:
-                return self._run_backward(fast, program, dy.dz if is_fused else dy_arr, cache, blocks, valid)
+        fast = self._fast()
+        program = self._program(fast, blocks, W, cache.given, True, cache.input_grads, is_fused,
+                                frozenset(dstate or ()))
+        if program is not None:
+            return self._run_backward(fast, program, dy.dz if is_fused else dy_arr, cache, blocks, valid, dstate)
         dA = _GradBlock(blocks, list(self.inputs) + list(self.layers), self.depth)   # every node's dA
         fused = None
         if is_fused:
@@ -618,15 +619,7 @@ class Network:
         else:
             g = np.swapaxes(dy_arr, 0, 1)
             dA.first(out)[...] = g if valid is None else np.where(valid, g, 0.0)
-        for name, g in (dstate or {}).items():
-            if name not in cache.state:
-                raise ValueError(f"dstate names {name!r}, which has no final state; "
-                                 f"expected some of {sorted(cache.state)}")
-            g = np.asarray(g, dtype=self.dtype)
-            if g.shape != cache.state[name].shape:
-                raise ValueError(f"dstate[{name!r}] must have shape {cache.state[name].shape}, got {g.shape}")
-            rows = lengths[:, None] + np.arange(self.depth[name])[None, :]
-            np.add.at(dA[name], (rows, np.arange(N)[:, None]), g)
+        self._add_dstate(dstate, cache, dA.__getitem__)
 
         # The gradient graph: only links that pass gradients, only to nodes that need one.
         need_a, need_z, schedule = self._backward_plan(cache.given, cache.input_grads)
@@ -694,9 +687,24 @@ class Network:
         grads = {key: grads[key].astype(self.dtype, copy=False) for key in self.params}
         return grads, dinputs, dstate_in
 
-    def _run_backward(self, fast, program, dy, cache, blocks, valid):
+    def _add_dstate(self, dstate, cache, da):
+        """Add ``dstate`` (node -> (N, D, size), dDIV/d``cache.state``) into dA at each
+        sequence's last D steps; ``da(name)`` gives the node's (D + T, N, size) dA, zeroed
+        where nothing was added yet."""
+        for name, g in (dstate or {}).items():
+            if name not in cache.state:
+                raise ValueError(f"dstate names {name!r}, which has no final state; "
+                                 f"expected some of {sorted(cache.state)}")
+            g = np.asarray(g, dtype=self.dtype)
+            if g.shape != cache.state[name].shape:
+                raise ValueError(f"dstate[{name!r}] must have shape {cache.state[name].shape}, got {g.shape}")
+            rows = cache.lengths[:, None] + np.arange(self.depth[name])[None, :]
+            np.add.at(da(name), (rows, np.arange(cache.N)[:, None]), g)
+
+    def _run_backward(self, fast, program, dy, cache, blocks, valid, dstate):
         """BPTT as one compiled program (``_program.backward_program``): dy is dDIV/dy, or
-        the output layer's fused dz, (N, T, n_out); ``valid`` as in ``_valid_mask``."""
+        the output layer's fused dz, (N, T, n_out); ``valid`` as in ``_valid_mask``;
+        ``dstate`` is added into dA first (the program starts from it)."""
         N, T = blocks.N, blocks.T
         E = np.asarray(dy, dtype=self.dtype)
         if E.shape != (N, T, self.n_out):
@@ -707,6 +715,12 @@ class Network:
         if not E.flags.writeable:                 # (the compiled code takes writable buffers only)
             E = E.copy()
         dAblk = POOL.empty(blocks.A.size, blocks.A.dtype)
+
+        def zeroed(name):
+            view = blocks.a(name, dAblk)
+            view.fill(0)
+            return view
+        self._add_dstate(dstate, cache, zeroed)
         dZblk = POOL.empty(blocks.Z.size, blocks.Z.dtype)
         G = POOL.empty(program.gsize, blocks.A.dtype)
         none = blocks.W[:0]
