@@ -33,8 +33,8 @@ default ``backend="fast"`` when numba is installed). Everything else (the hoiste
 the pooled weight gradients) is the same code for both. With the compiled loops, a network
 with a wide recurrence splits its loops and its large products over threads of its own
 (``_kernels.run_loop``, ``_product``); the others run as NumPy does, on BLAS's threads, and
-a pass of theirs without padding runs whole as one compiled program: the same steps,
-listed once for the structure and the pass's N and T (``_program``, ``Network._program``).
+a pass of theirs runs whole as one compiled program: the same steps, listed once for the
+structure and the pass's N and T (``_program``, ``Network._program``).
 
 Internal layout is time major, ``(D + T, N, size)`` per node, where the first ``D`` rows hold
 the initial history (``D`` = the largest delay any link reads the node with): then a(t - d)
