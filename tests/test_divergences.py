@@ -230,6 +230,28 @@ def test_cross_entropy_dz_is_softmax_vjp_and_logit_gradient(targets):
     assert rel_err(dy.dz, num) < 1e-7
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_labels_equal_their_one_hot_distributions(dtype, weighted):
+    """Labels take a shorter path (the terms at the labels only); it gives what the one-hot
+    targets give, to the bit: saturated outputs (y = 0 at a label) and padding holding NaN."""
+    rng = np.random.default_rng(5)
+    y = softmax(rng.normal(size=(N, T, C)) * 4).astype(dtype)
+    labels = rng.integers(0, C, size=(N, T))
+    y[0, 1] = 0.0
+    y[0, 1, (labels[0, 1] + 1) % C] = 1.0                  # all mass off the label: log(0)
+    y[1, 3] = np.nan                                         # a padded step (length 2)
+    labels[1, 4] = 99                                        # an out-of-range label, padded too
+    one_hot = (np.where(np.arange(T)[None, :] < LENGTHS[:, None], labels, 0)[..., None] == np.arange(C))
+    div = CrossEntropy(rng.uniform(0.5, 2.0, size=T) if weighted else None)
+    value, dy = div(y, labels, lengths=LENGTHS)
+    value_d, dy_d = div(y, one_hot.astype(dtype), lengths=LENGTHS)
+    assert value == value_d and np.isfinite(value)
+    np.testing.assert_array_equal(np.asarray(dy), np.asarray(dy_d))
+    np.testing.assert_array_equal(dy.dz, dy_d.dz)
+    assert dy.dtype == dtype and dy.dz.dtype == dtype
+
+
 def test_cross_entropy_dz_exact_when_saturated():
     """Softmax outputs exactly 0 at the target: dy is clipped, dz stays exact."""
     z = np.array([[[0.0, -800.0, 1.0], [3.0, 2.0, -900.0]]])  # exp(-800) underflows to 0

@@ -281,21 +281,48 @@ class CrossEntropy(_PerStep):
     accepts_labels = True
     activation = "softmax"
 
+    def __call__(self, y, d, *, lengths=None):
+        y = _check_outputs(y)
+        d = np.asarray(d)
+        N, T, C = y.shape
+        if d.shape != (N, T):
+            return super().__call__(y, d, lengths=lengths)
+        # Class labels: the same terms as the general path on one-hot targets, computed at
+        # the labels only (each one-hot sum has one nonzero term), not over all C outputs.
+        mask = _valid_mask(lengths, N, T)
+        labels = self._labels(d, mask, C)[..., None]                       # (N, T, 1)
+        scale = self._scale(mask, y.dtype)                                 # w * mask / N
+        y0 = np.where(mask[:, :, None], y, 0).astype(y.dtype)
+        at = np.take_along_axis(y0, labels, axis=-1)[..., 0]               # y at the labels
+        value = float(np.sum(scale * -_log(at), dtype=np.float64))
+        dy = np.zeros_like(y0)
+        np.put_along_axis(dy, labels, -_ratio(scale, at)[..., None], axis=-1)
+        dz = y0                                                            # y - d, times scale
+        np.put_along_axis(dz, labels, (at - 1)[..., None], axis=-1)
+        dz *= scale[..., None]
+        return value, LogitGradient(dy, dz, self.activation)
+
+    @staticmethod
+    def _labels(d, mask, C):
+        """Integer labels (N, T) checked at the valid steps, 0 at the padded ones."""
+        N, T = mask.shape
+        if d.dtype == bool or not np.issubdtype(d.dtype, np.integer):
+            raise TypeError(
+                f"expected integer class labels of shape {(N, T)}, got dtype {d.dtype}"
+            )
+        bad = mask & ((d < 0) | (d >= C))
+        if bad.any():
+            n, t = np.argwhere(bad)[0]
+            raise ValueError(
+                f"expected class labels in [0, C={C}), got {d[n, t]} at (n={n}, t={t})"
+            )
+        return np.where(mask, d, 0)
+
     def _targets(self, d, y, mask):
         d = np.asarray(d)
         N, T, C = y.shape
         if d.shape == (N, T):
-            if d.dtype == bool or not np.issubdtype(d.dtype, np.integer):
-                raise TypeError(
-                    f"expected integer class labels of shape {(N, T)}, got dtype {d.dtype}"
-                )
-            bad = mask & ((d < 0) | (d >= C))
-            if bad.any():
-                n, t = np.argwhere(bad)[0]
-                raise ValueError(
-                    f"expected class labels in [0, C={C}), got {d[n, t]} at (n={n}, t={t})"
-                )
-            labels = np.where(mask, d, 0)
+            labels = self._labels(d, mask, C)
             return (labels[..., None] == np.arange(C)).astype(y.dtype)
         if d.shape != y.shape:
             raise ValueError(
