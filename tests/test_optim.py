@@ -140,6 +140,27 @@ def test_clip_grad_norm_by_hand():
         clip_grad_norm({"a": np.ones(1)}, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [dict(), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)])
+def test_adam_compiled_equals_its_numpy_formulas_to_the_bit(dtype, kw, monkeypatch):
+    if optim._compiled() is None:
+        pytest.skip("numba is not installed: Adam runs its NumPy formulas only")
+    params, grads = random_problem(11, steps=4)
+    runs = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr(optim, "_compiled", lambda: None)
+        p = {k: v.astype(dtype) for k, v in params.items()}
+        opt = Adam(**kw)
+        for g in grads:
+            opt.step(p, {k: v.astype(dtype) for k, v in g.items()})
+        runs.append((p, opt.state))
+    for k in SHAPES:
+        np.testing.assert_array_equal(runs[0][0][k], runs[1][0][k])
+        np.testing.assert_array_equal(runs[0][1][k]["v"], runs[1][1][k]["v"])
+        assert runs[0][0][k].dtype == dtype
+
+
 @pytest.mark.parametrize(
     "make, match",
     [

@@ -86,7 +86,8 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 __all__ = ["AVAILABLE", "BLAS", "ACT", "forward_loop", "backward_loop", "addmm", "activate", "activate_back",
-           "blas_threads_local", "one_blas_thread", "split", "run_parts", "loop_split", "run_loop", "own_threads", "run_program"]
+           "blas_threads_local", "one_blas_thread", "split", "run_parts", "loop_split", "run_loop", "own_threads", "run_program",
+           "adam_update"]
 
 AVAILABLE = numba is not None
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -843,5 +844,17 @@ if AVAILABLE:
             else:             # sum_history: D, N, h, dA offset, G offset: G (D, h) = sum over N
                 for d in range(op[1]):
                     _sum_rows_into(op[2], op[3], dA, op[4] + d * op[2] * op[3], G, op[5] + d * op[3])
+    # ------------------------------------------------------------------ optimizers
+    @njit(**_jit)
+    def adam_update(p, g, m, v, c1, b2, c2, s2, eps, step):
+        """One Adam step over flat arrays, in place, exactly as ``optim.Adam._update``
+        computes it with NumPy (the same operations in the same order and precision; the
+        scalars come in the arrays' dtype): m += c1 (g - m); v = b2 v + (c2 g) g;
+        p -= step (m / (sqrt(v) / s2 + eps))."""
+        for i in range(p.size):
+            mi = m[i] + c1 * (g[i] - m[i])
+            vi = v[i] * b2 + (c2 * g[i]) * g[i]
+            m[i], v[i] = mi, vi
+            p[i] -= step * (mi / (math.sqrt(vi) / s2 + eps))
 else:  # pragma: no cover
-    forward_loop = backward_loop = addmm = activate = activate_back = run_program = None
+    forward_loop = backward_loop = addmm = activate = activate_back = run_program = adam_update = None
