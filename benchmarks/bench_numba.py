@@ -17,7 +17,7 @@ from numba import njit  # noqa: E402
 from unrolled import _kernels as K  # noqa: E402
 
 from _common import data, parse_args, report, time_steps  # noqa: E402
-from bench_numpy import flat, params  # noqa: E402
+import bench_numpy  # noqa: E402
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -43,30 +43,31 @@ def rnn_backward(dH, hs, Wh, dZ, dh, use_blas):
         K._gemm(N, H, H, dz, 0, H, Wh.reshape(H * H), 0, H, d, 0, H, use_blas)
 
 
-def rnn_step(p, xs, ds, N):
-    T, H = xs.shape[0], p["Wh"].shape[0]
-    Z = (flat(xs) @ p["Wx"].T + p["b"]).reshape(T, N, H)
+def compiled_recurrence(Z, h0, Wh):
+    T, N, H = Z.shape
     hs = np.empty((T + 1, N, H), np.float32)
-    hs[0] = p["h0"]
-    rnn_forward(Z, hs, np.ascontiguousarray(p["Wh"].T), K.USE_BLAS)
-    y = (flat(hs[1:]) @ p["Wo"].T + p["bo"]).reshape(T, N, -1)
-    r = y - ds
-    loss = float(np.sum(r * r)) / N
-    dy = 2 * r / N
-    g = {"Wo": flat(dy).T @ flat(hs[1:]), "bo": dy.sum((0, 1))}
-    dH = (flat(dy) @ p["Wo"]).reshape(T, N, H)
-    dZ = np.empty_like(Z)
-    dh = np.zeros((N, H), np.float32)
-    rnn_backward(dH, hs, p["Wh"], dZ, dh, K.USE_BLAS)
-    g.update(Wh=flat(dZ).T @ flat(hs[:-1]), Wx=flat(dZ).T @ flat(xs), b=dZ.sum((0, 1)), h0=dh.sum(0))
-    return loss, g
+    hs[0] = h0
+    rnn_forward(Z, hs, np.ascontiguousarray(Wh.T), K.USE_BLAS)
+    return hs
+
+
+def compiled_bptt(dH, hs, Wh):
+    T, N, H = dH.shape
+    dZ, dh = np.empty_like(dH), np.zeros((N, H), np.float32)
+    rnn_backward(dH, hs, Wh, dZ, dh, K.USE_BLAS)
+    return dZ, dh
+
+
+def rnn_step(p, xs, ds, N):
+    """``bench_numpy.rnn_step`` with these compiled time loops."""
+    return bench_numpy.rnn_step(p, xs, ds, N, compiled_recurrence, compiled_bptt)
 
 
 def main():
     args = parse_args(__doc__)
     if args.model != "rnn":
         raise SystemExit("bench_numba times the plain RNN only")
-    p = params("rnn", args.H)
+    p = bench_numpy.params("rnn", args.H)
     x, d = data(args.N, args.T)
 
     def step():

@@ -16,26 +16,45 @@ def flat(a):
     return a.reshape(-1, a.shape[-1])
 
 
-def rnn_step(p, xs, ds, N):
-    """1-layer RNN, learned h(-1). xs (T, N, I), ds (T, N, O). Returns loss, grads."""
-    T, H = xs.shape[0], p["Wh"].shape[0]
-    Z = (flat(xs) @ p["Wx"].T + p["b"]).reshape(T, N, H)          # hoisted
-    hs = np.empty((T + 1, N, H), np.float32)
-    hs[0] = p["h0"]
-    for t in range(T):
-        hs[t + 1] = np.tanh(Z[t] + hs[t] @ p["Wh"].T)
-    y = (flat(hs[1:]) @ p["Wo"].T + p["bo"]).reshape(T, N, -1)
+def squared_error(y, ds, N):
+    """The divergence sum_t ||y(t) - d(t)||^2 / N and its gradient dy."""
     r = y - ds
-    loss = float(np.sum(r * r)) / N
-    dy = 2 * r / N
-    g = {"Wo": flat(dy).T @ flat(hs[1:]), "bo": dy.sum((0, 1))}
-    dH = (flat(dy) @ p["Wo"]).reshape(T, N, H)
-    dZ = np.empty_like(Z)
+    return float(np.sum(r * r)) / N, 2 * r / N
+
+
+def tanh_recurrence(Z, h0, Wh):
+    """hs[0] = h0, hs[t + 1] = tanh(Z[t] + hs[t] @ Wh^T); Z (T, N, H) holds the hoisted part."""
+    T, N, H = Z.shape
+    hs = np.empty((T + 1, N, H), np.float32)
+    hs[0] = h0
+    for t in range(T):
+        hs[t + 1] = np.tanh(Z[t] + hs[t] @ Wh.T)
+    return hs
+
+
+def tanh_bptt(dH, hs, Wh):
+    """dZ[t] = (dH[t] + dh) (1 - h(t)^2), dh = dZ[t] @ Wh, for t = T-1 .. 0; returns dZ and
+    dh, then dDIV/dh(-1)."""
+    T, N, H = dH.shape
+    dZ = np.empty_like(dH)
     dh = np.zeros((N, H), np.float32)
     for t in range(T - 1, -1, -1):
         dz = (dH[t] + dh) * (1 - hs[t + 1] * hs[t + 1])
         dZ[t] = dz
-        dh = dz @ p["Wh"]
+        dh = dz @ Wh
+    return dZ, dh
+
+
+def rnn_step(p, xs, ds, N, recurrence=tanh_recurrence, bptt=tanh_bptt):
+    """1-layer RNN, learned h(-1). xs (T, N, I), ds (T, N, O). Returns loss, grads.
+    ``recurrence`` and ``bptt`` run its two time loops (``bench_numba`` passes compiled ones)."""
+    T, H = xs.shape[0], p["Wh"].shape[0]
+    Z = (flat(xs) @ p["Wx"].T + p["b"]).reshape(T, N, H)          # hoisted
+    hs = recurrence(Z, p["h0"], p["Wh"])
+    y = (flat(hs[1:]) @ p["Wo"].T + p["bo"]).reshape(T, N, -1)
+    loss, dy = squared_error(y, ds, N)
+    g = {"Wo": flat(dy).T @ flat(hs[1:]), "bo": dy.sum((0, 1))}
+    dZ, dh = bptt((flat(dy) @ p["Wo"]).reshape(T, N, H), hs, p["Wh"])
     g.update(Wh=flat(dZ).T @ flat(hs[:-1]), Wx=flat(dZ).T @ flat(xs), b=dZ.sum((0, 1)), h0=dh.sum(0))
     return loss, g
 
@@ -44,36 +63,16 @@ def rnn2skip_step(p, xs, ds, N):
     """2-layer RNN with skips x -> h2 and h1 -> y, learned h(-1) of both layers."""
     T, H = xs.shape[0], p["Wh1"].shape[0]
     Z1 = (flat(xs) @ p["Wx1"].T + p["b1"]).reshape(T, N, H)
-    h1 = np.empty((T + 1, N, H), np.float32)
-    h1[0] = p["h01"]
-    for t in range(T):
-        h1[t + 1] = np.tanh(Z1[t] + h1[t] @ p["Wh1"].T)
+    h1 = tanh_recurrence(Z1, p["h01"], p["Wh1"])
     Z2 = (flat(h1[1:]) @ p["W12"].T + flat(xs) @ p["Wx2"].T + p["b2"]).reshape(T, N, H)
-    h2 = np.empty((T + 1, N, H), np.float32)
-    h2[0] = p["h02"]
-    for t in range(T):
-        h2[t + 1] = np.tanh(Z2[t] + h2[t] @ p["Wh2"].T)
+    h2 = tanh_recurrence(Z2, p["h02"], p["Wh2"])
     y = (flat(h2[1:]) @ p["Wo"].T + flat(h1[1:]) @ p["Wo1"].T + p["bo"]).reshape(T, N, -1)
-    r = y - ds
-    loss = float(np.sum(r * r)) / N
-    dy = 2 * r / N
+    loss, dy = squared_error(y, ds, N)
     g = {"Wo": flat(dy).T @ flat(h2[1:]), "Wo1": flat(dy).T @ flat(h1[1:]), "bo": dy.sum((0, 1))}
-    dH2 = (flat(dy) @ p["Wo"]).reshape(T, N, H)
-    dZ2 = np.empty_like(Z2)
-    dh = np.zeros((N, H), np.float32)
-    for t in range(T - 1, -1, -1):
-        dz = (dH2[t] + dh) * (1 - h2[t + 1] * h2[t + 1])
-        dZ2[t] = dz
-        dh = dz @ p["Wh2"]
+    dZ2, dh = tanh_bptt((flat(dy) @ p["Wo"]).reshape(T, N, H), h2, p["Wh2"])
     g.update(Wh2=flat(dZ2).T @ flat(h2[:-1]), W12=flat(dZ2).T @ flat(h1[1:]), Wx2=flat(dZ2).T @ flat(xs),
              b2=dZ2.sum((0, 1)), h02=dh.sum(0))
-    dH1 = (flat(dy) @ p["Wo1"] + flat(dZ2) @ p["W12"]).reshape(T, N, H)
-    dZ1 = np.empty_like(Z1)
-    dh = np.zeros((N, H), np.float32)
-    for t in range(T - 1, -1, -1):
-        dz = (dH1[t] + dh) * (1 - h1[t + 1] * h1[t + 1])
-        dZ1[t] = dz
-        dh = dz @ p["Wh1"]
+    dZ1, dh = tanh_bptt((flat(dy) @ p["Wo1"] + flat(dZ2) @ p["W12"]).reshape(T, N, H), h1, p["Wh1"])
     g.update(Wh1=flat(dZ1).T @ flat(h1[:-1]), Wx1=flat(dZ1).T @ flat(xs), b1=dZ1.sum((0, 1)), h01=dh.sum(0))
     return loss, g
 
@@ -86,9 +85,7 @@ def elman_step(p, xs, ds, N):
     for t in range(T):
         hs[t + 1] = np.tanh(Z[t] + hs[t] @ p["Wc"].T)
     y = (flat(hs[1:]) @ p["Wo"].T + p["bo"]).reshape(T, N, -1)
-    r = y - ds
-    loss = float(np.sum(r * r)) / N
-    dy = 2 * r / N
+    loss, dy = squared_error(y, ds, N)
     # no gradient through the context: BPTT needs no time loop
     dZ = (flat(dy) @ p["Wo"]).reshape(T, N, H) * (1 - hs[1:] * hs[1:])
     g = {"Wo": flat(dy).T @ flat(hs[1:]), "bo": dy.sum((0, 1)), "Wc": flat(dZ).T @ flat(hs[:-1]),
@@ -111,9 +108,7 @@ def narx_step(p, xs, ds, N):
         hs[t] = np.tanh(z)
         ys[K + t] = hs[t] @ p["Wo"].T + p["bo"]
     y = ys[K:]
-    r = y - ds
-    loss = float(np.sum(r * r)) / N
-    dy = 2 * r / N
+    loss, dy = squared_error(y, ds, N)
     dZh = np.empty_like(Z)
     dZy = np.empty_like(y)
     for t in range(T - 1, -1, -1):

@@ -759,26 +759,7 @@ if AVAILABLE:
     # the pass's N and T) lists the steps ``Network._forward`` / ``_backward_full`` take,
     # one int64 row each, column 0 the opcode, operands as (buffer, offset) pairs into the
     # pass's flat blocks (the opcodes and buffer numbers are ``_program``'s GEMM .. SUM_HISTORY
-    # and A .. F).
-    @njit(**_jit)
-    def _buffer(i, A, Z, W, dA, dZ, G, E, F):
-        """Buffer number ``i``: A, Z, W, dA, dZ, G, E, F."""
-        if i == 0:
-            return A
-        if i == 1:
-            return Z
-        if i == 2:
-            return W
-        if i == 3:
-            return dA
-        if i == 4:
-            return dZ
-        if i == 5:
-            return G
-        if i == 6:
-            return E
-        return F
-
+    # and A .. F, a buffer's place in the tuple the program runs on).
     @njit(**_jit)
     def _sum_rows_into(n, h, src, so, dst, do):
         """dst[do:do+h] = the sum of the n rows of h at src[so:] (summed in float64: a bias
@@ -793,19 +774,21 @@ if AVAILABLE:
             out[j] = acc[j]
 
     @njit(**_jit)
-    def run_program(ops, mems, lnks, A, Z, W, dA, dZ, G, E, F, N, T, sync):
-        """Run a pass's ``ops`` (see ``_program``) on its blocks: A, Z (activations and
-        pre-activations), W (weights, biases, initial states), dA, dZ (their gradients), G
-        (the parameters' gradients), E (the outputs y (N, T, n_out), or dDIV/dy), F (the
-        output layer's fused dz, (T, N, n_out)). ``mems`` and ``lnks`` hold the loops' tables."""
+    def run_program(ops, mems, lnks, buffers, N, T, sync):
+        """Run a pass's ``ops`` (see ``_program``) on its blocks, ``buffers`` = (A, Z, W, dA,
+        dZ, G, E, F): A, Z (activations and pre-activations), W (weights, biases, initial
+        states), dA, dZ (their gradients), G (the parameters' gradients), E (the outputs y
+        (N, T, n_out), or dDIV/dy), F (the output layer's fused dz, (T, N, n_out)); an op
+        names a buffer by its place there. ``mems`` and ``lnks`` hold the loops' tables."""
+        A, Z, W, dA, dZ, G, E, F = buffers
         for i in range(ops.shape[0]):
             op = ops[i]
             code = op[0]
             if code == 0:     # gemm: ta, tb, add, n, m, k, (buf, off, ld) of a, of b, of c
                 _blas(op[1] != 0, op[2] != 0, op[3] != 0, op[4], op[5], op[6],
-                      _buffer(op[7], A, Z, W, dA, dZ, G, E, F), op[8], op[9],
-                      _buffer(op[10], A, Z, W, dA, dZ, G, E, F), op[11], op[12],
-                      _buffer(op[13], A, Z, W, dA, dZ, G, E, F), op[14], op[15])
+                      buffers[op[7]], op[8], op[9],
+                      buffers[op[10]], op[11], op[12],
+                      buffers[op[13]], op[14], op[15])
             elif code == 1:   # activate: code, rows, h, Z offset, A offset, bias offset in W (-1: none)
                 if op[6] >= 0:
                     _bias(op[2], op[3], W, op[6], Z, op[4], op[3], True)
@@ -821,15 +804,15 @@ if AVAILABLE:
             elif code == 5:   # sum_rows: rows, h, dZ offset, G offset: G = the rows summed
                 _sum_rows_into(op[1], op[2], dZ, op[3], G, op[4])
             elif code == 6:   # zero: buf, offset, size
-                _buffer(op[1], A, Z, W, dA, dZ, G, E, F)[op[2]: op[2] + op[3]] = 0
+                buffers[op[1]][op[2]: op[2] + op[3]] = 0
             elif code == 7:   # repeat: W offset of a vector, h, (buf, offset) of count rows
                 v = W[op[1]: op[1] + op[2]]
-                dst = _buffer(op[3], A, Z, W, dA, dZ, G, E, F)
+                dst = buffers[op[3]]
                 for r in range(op[5]):
                     dst[op[4] + r * op[2]: op[4] + (r + 1) * op[2]] = v
             elif code == 8:   # swap: (buf, off) src (I, J, S), (buf, off) dst (J, I, S), I, J, S, add
-                src = _buffer(op[1], A, Z, W, dA, dZ, G, E, F)
-                dst = _buffer(op[3], A, Z, W, dA, dZ, G, E, F)
+                src = buffers[op[1]]
+                dst = buffers[op[3]]
                 I, J, S = op[5], op[6], op[7]
                 for a in range(I):
                     for b in range(J):

@@ -202,11 +202,6 @@ class BufferPool:
             arrays.append(aligned_empty(size, dtype))
             return arrays[-1][1]
 
-    def zeros(self, size, dtype):
-        arr = self.empty(size, dtype)
-        arr.fill(0)
-        return arr
-
 
 def aligned_empty(size, dtype, align=64):
     """``(base, view)``: a 1-D ``view`` of ``size`` elements starting on an ``align``-byte

@@ -207,6 +207,6 @@ def backward_program(net, blocks, given, input_grads, fused, preset=frozenset())
     # one thread for them, and those products are most of BPTT: it runs on one (32 x 32,
     # N = 32: 0.94 against 1.39 ms).
     from .network import pooled_on_one_thread
-    sizes = [net.params[key].size for key in net.params if key.startswith("W")]
+    sizes = [net.params[link.key].size for link in net.links if link.key in net.params]
     p.one_blas_thread = bool(sizes) and all(pooled_on_one_thread(size, T * N) for size in sizes)
     return p.finish()

@@ -292,7 +292,7 @@ class CrossEntropy(_PerStep):
         mask = _valid_mask(lengths, N, T)
         labels = self._labels(d, mask, C)[..., None]                       # (N, T, 1)
         scale = self._scale(mask, y.dtype)                                 # w * mask / N
-        y0 = np.where(mask[:, :, None], y, 0).astype(y.dtype)
+        y0 = np.where(mask[:, :, None], y, 0).astype(y.dtype, copy=False)   # (a new array)
         at = np.take_along_axis(y0, labels, axis=-1)[..., 0]               # y at the labels
         value = float(np.sum(scale * -_log(at), dtype=np.float64))
         dy = np.zeros_like(y0)

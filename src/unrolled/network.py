@@ -445,8 +445,8 @@ class Network:
         if program is not None:                  # the whole pass in one compiled call
             y = np.empty((N, T, self.n_out), self.dtype)
             none = blocks.W[:0]
-            fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
-                             none, none, none, y.reshape(-1), none, N, T, fast._NO_SYNC)
+            fast.run_program(program.ops, program.mem_table, program.lnk_table,
+                             (blocks.A, blocks.Z, blocks.W, none, none, none, y.reshape(-1), none), N, T, fast._NO_SYNC)
             if valid is not None:                # zero at padded steps, as below
                 y[~np.swapaxes(valid[..., 0], 0, 1)] = 0.0
             Z = {name: blocks.z(name) for name in self.layers}
@@ -726,8 +726,8 @@ class Network:
         none = blocks.W[:0]
         F = POOL.empty(E.size, E.dtype) if program.fused_loop else none
         with fast.one_blas_thread() if program.one_blas_thread else contextlib.nullcontext():
-            fast.run_program(program.ops, program.mem_table, program.lnk_table, blocks.A, blocks.Z, blocks.W,
-                             dAblk, dZblk, G, E.reshape(-1), F, N, T, fast._NO_SYNC)
+            fast.run_program(program.ops, program.mem_table, program.lnk_table,
+                             (blocks.A, blocks.Z, blocks.W, dAblk, dZblk, G, E.reshape(-1), F), N, T, fast._NO_SYNC)
         grads = {key: G[off: off + size].reshape(shape) for key, off, size, shape in program.gviews}
         need_a = self._backward_plan(cache.given, cache.input_grads)[0]
         dinputs = {name: _transposed_copy(blocks.a(name, dAblk)[self.depth[name]:])
