@@ -213,8 +213,8 @@ def _usable_cpus():
 # and again) split over 2 threads against OpenBLAS's 2 threads: (32 x 512) 25 against
 # 32 ms; (1 x 512) 1.7 against 3.2 ms; by sequences, a step's (32, 128) @ (128, 128) 5.7
 # against 10.3 us. A whole training step against the same never split (``python
-# benchmarks/run.py --only rnn --impls unrolled,unrolled-unsplit``): 1 x 1024 0.40x,
-# 32 x 128 0.78x, 32 x 512 0.94x; 8 x 1024 1.06x and 16 x 1024 1.04x, within the noise. Splitting a narrow recurrence by units does
+# benchmarks/run.py --only rnn --impls unrolled,unrolled-unsplit``): 1 x 1024 0.42x,
+# 32 x 128 0.73x, 32 x 512 0.92x, 16 x 1024 0.97x; 8 x 1024 1.09x (the split loses there). Splitting a narrow recurrence by units does
 # not pay ((32 x 128) 3.1 against 2.7 ms; (1 x 256) even): the barriers and the halves of
 # each step's state that cross between the cores cost what the split saves; nor does a
 # split by sequences of fewer than MIN_ROWS each (each thread re-reads all of W for little
