@@ -2,7 +2,7 @@
 
 A Numba-compiled time loop of the same math: the RNN's two time loops
 written for that model alone in Numba, with the same BLAS binding and vectorised tanh
-as the engine's kernels (``unrolled._kernels``); everything else as ``bench_numpy``.
+as the engine's kernels (``unrolled.engine.kernels.compiled``); everything else as ``bench_numpy``.
 It shows what the generic engine costs over a loop that knows its model.
 """
 
@@ -14,7 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
-from unrolled import _kernels as K  # noqa: E402
+from unrolled.engine.kernels import compiled as K  # noqa: E402
+from unrolled.engine.kernels.blas import USE_BLAS  # noqa: E402
 
 from _common import data, parse_args, report, time_steps  # noqa: E402
 import bench_numpy  # noqa: E402
@@ -47,14 +48,14 @@ def compiled_recurrence(Z, h0, Wh):
     T, N, H = Z.shape
     hs = np.empty((T + 1, N, H), np.float32)
     hs[0] = h0
-    rnn_forward(Z, hs, np.ascontiguousarray(Wh.T), K.USE_BLAS)
+    rnn_forward(Z, hs, np.ascontiguousarray(Wh.T), USE_BLAS)
     return hs
 
 
 def compiled_bptt(dH, hs, Wh):
     T, N, H = dH.shape
     dZ, dh = np.empty_like(dH), np.zeros((N, H), np.float32)
-    rnn_backward(dH, hs, Wh, dZ, dh, K.USE_BLAS)
+    rnn_backward(dH, hs, Wh, dZ, dh, USE_BLAS)
     return dZ, dh
 
 

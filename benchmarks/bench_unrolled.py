@@ -2,7 +2,8 @@
 
 ``--variant numpy`` runs the engine's NumPy reference loops instead of the compiled ones;
 ``--variant unsplit`` the compiled loops without the engine's own threads (never split:
-BLAS keeps its threads), to measure what the splits give.
+BLAS keeps its threads), to measure what the splits give. With ``UNROLLED_SRC`` set, the
+``unrolled`` of that folder (another checkout's src/) runs the step.
 """
 
 import time
@@ -11,7 +12,9 @@ t_start = time.perf_counter()     # before any import: what a user waits for in 
 
 import os  # noqa: E402
 import sys  # noqa: E402
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+# this checkout's src/, or another's (run.py --baseline sets UNROLLED_SRC)
+sys.path.insert(0, os.environ.get("UNROLLED_SRC")
+                or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 
 import unrolled  # noqa: E402
@@ -37,10 +40,10 @@ def build(model, H):
 def main():
     args = parse_args(__doc__)
     if args.variant == "unsplit":
-        from unrolled import _kernels
-        _kernels.MIN_WEIGHTS = _kernels.MIN_ROW_WORK = float("inf")
+        from unrolled.engine.kernels import threads
+        threads.MIN_WEIGHTS = threads.MIN_ROW_WORK = float("inf")
     elif args.variant:
-        unrolled.network.set_default_backend(args.variant)
+        unrolled.set_default_backend(args.variant)
     model = build(args.model, args.H)
     x, d = data(args.N, args.T)
     div = SquaredError()

@@ -12,7 +12,7 @@ epochs, early stopping (patience 10) on the validation loss. Seeds 0, 1, 2 (weig
 and minibatch order). Sizes chosen to keep the whole script near a minute on 2 CPU
 cores, not tuned on the test set.
 
-The pipeline is unrolled.sequence_tasks.japanese_vowels (one seed a call);
+The pipeline is unrolled.tasks.sequences.japanese_vowels (one seed a call);
 `unrolled train --task japanese-vowels` runs it from the command line.
 
 Run: PYTHONPATH=src python examples/japanese_vowels.py
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from unrolled.sequence_tasks import japanese_vowels
+from unrolled.tasks.sequences import japanese_vowels
 
 HIDDEN = (32,)
 

@@ -19,7 +19,7 @@ value * N). Beside it the unigram baseline: character frequencies of the trainin
 stream (add-one smoothed), scored on the same held-out characters. Two samples of
 seed 0's model: unrolled.generate, temperature 0.7, seed 0, primed with "\nAnd ".
 
-The pipeline is unrolled.sequence_tasks.kjv_chars (one seed a call); `unrolled train
+The pipeline is unrolled.tasks.sequences.kjv_chars (one seed a call); `unrolled train
 --task kjv-chars` runs it from the command line and `unrolled sample` samples the saved model.
 
 Run: PYTHONPATH=src python examples/kjv_chars.py
@@ -31,7 +31,7 @@ import numpy as np
 
 import unrolled
 from unrolled.generate import one_hot
-from unrolled.sequence_tasks import KJV_BOOK as BOOK, KJV_BPTT as BPTT, KJV_HIDDEN as HIDDEN, kjv_chars
+from unrolled.tasks.sequences import KJV_BOOK as BOOK, KJV_BPTT as BPTT, KJV_HIDDEN as HIDDEN, kjv_chars
 
 
 def main():

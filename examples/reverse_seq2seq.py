@@ -14,7 +14,7 @@ Sizes chosen to keep three seeds within ~4 minutes on 2 CPU cores.
 Score: greedy decoding (Seq2Seq.translate, each output fed back) for 9 steps, cut at
 the first <eos>; exact match = the whole output (and its <eos>) equals the target.
 
-The pipeline is unrolled.sequence_tasks.reverse (one seed a call); `unrolled train --task
+The pipeline is unrolled.tasks.sequences.reverse (one seed a call); `unrolled train --task
 reverse` runs it from the command line and `unrolled sample MODEL --prime "3 1 4"` decodes.
 
 Run: PYTHONPATH=src python examples/reverse_seq2seq.py
@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from unrolled.sequence_tasks import REVERSE_HIDDEN as H, reverse, reverse_data
+from unrolled.tasks.sequences import REVERSE_HIDDEN as H, reverse, reverse_data
 
 
 def main():

@@ -12,7 +12,7 @@ not re-chosen here), Adam(0.005), batch 32, up to 25 epochs, early stopping
 (patience 5). Seeds 0, 1, 2. Sizes chosen so the script runs in a few minutes on
 2 CPU cores. Writes the seed-0 confusion matrix of the test set to --plot.
 
-The pipeline is unrolled.sequence_tasks.spoken_digits (one seed a call);
+The pipeline is unrolled.tasks.sequences.spoken_digits (one seed a call);
 `unrolled train --task spoken-digits` runs it from the command line.
 
 Run: PYTHONPATH=src python examples/spoken_digits.py [--plot spoken-digits-confusion.png]
@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from unrolled.cli import plot_confusion
-from unrolled.sequence_tasks import spoken_digits
+from unrolled.tasks.plots import plot_confusion
+from unrolled.tasks.sequences import spoken_digits
 
 HIDDEN = (32,)
 

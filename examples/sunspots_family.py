@@ -19,7 +19,7 @@ from unrolled.models.elman import Elman
 from unrolled.models.jordan import Jordan
 from unrolled.models.narx import NARX
 from unrolled.models.tdnn import TDNN
-from unrolled.tasks import ar_multi_step_table, multi_step_table, train_sunspots
+from unrolled.tasks.series import ar_multi_step_table, multi_step_table, train_sunspots
 
 HIDDEN = [4, 8, 16]
 TAPS = [4, 8, 12]

@@ -187,7 +187,7 @@ def test_forecast_and_impulse_from_a_saved_model(tmp_path, capsys):
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("2009", "2010", "2011"))]
     assert [r[0] for r in rows] == ["2009", "2010", "2011"]
     # the first forecast is the model's one-step forecast from the whole series
-    from unrolled.tasks import one_step_forecasts
+    from unrolled.tasks.series import one_step_forecasts
 
     years, values = load_sunspots()
     fit_end = int(np.searchsorted(years, 1920, side="right"))
@@ -211,7 +211,7 @@ def test_train_on_stocks_reports_the_random_walk(tmp_path, capsys):
     out = capsys.readouterr().out
     walk = next(line for line in out.splitlines() if line.startswith("random walk")).split()
     # the random walk forecasts a zero return: its MSE ratio is mean(r^2) / var(r on the fit part)
-    from unrolled.tasks import stock_returns
+    from unrolled.tasks.series import stock_returns
 
     _, r, _ = stock_returns("MSFT", ("AAPL", "IBM"))
     fit_end, val_end = int(len(r) * 0.70), int(len(r) * 0.85)
@@ -231,3 +231,22 @@ def test_train_on_a_csv_file(tmp_path, capsys):
     row = next(line for line in out.splitlines() if line.startswith("RNN ") and "hidden" not in line).split()
     assert float(row[3]) < 0.01          # a sine is easy: test MSE under 1% of its variance
     assert main(["train", "--data", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_the_parser_names_what_the_tasks_define():
+    from unrolled import cli
+    from unrolled.tasks.sequences import TASKS
+    from unrolled.tasks.series import FORECASTERS
+
+    assert tuple(FORECASTERS) == cli.MODELS
+    assert list(cli.TASK_HELP) == list(TASKS)
+
+
+def test_importing_the_package_or_the_parser_loads_no_task_and_no_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys, unrolled, unrolled.cli; unrolled.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'unrolled.tasks'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

@@ -16,14 +16,20 @@ import pytest
 
 import unrolled
 from test_network import given_state, random_data, random_network
-from unrolled import Layer, Link, Network, _layout, _program
+from unrolled import Layer, Link, Network
+from unrolled.engine import backend, plan
+from unrolled.engine import program as program_mod
+from unrolled.engine import fast as fast_path
+from unrolled.engine.kernels import blas as blas_lib
+from unrolled.engine.kernels import opcodes
+from unrolled.engine.kernels import threads as thread_lib
 from unrolled.divergences import CrossEntropy, SquaredError
 from unrolled.models.elman import Elman
 from unrolled.models.jordan import Jordan
 from unrolled.models.narx import NARX
 from unrolled.models.statespace import StateSpace
 
-kernels = pytest.importorskip("unrolled._kernels")
+kernels = pytest.importorskip("unrolled.engine.kernels.compiled")
 # the folder holding the very package these tests import (the checkout's src/, or
 # site-packages when installed): a subprocess must load the same files, and the same cache
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(unrolled.__file__)))
@@ -32,9 +38,9 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(unrolled.__file__)))
 @pytest.fixture(params=[True, False], ids=["blas", "loops"])
 def blas(request, monkeypatch):
     """Run a test with the BLAS products and again with the plain loops."""
-    if request.param and not kernels.BLAS:
+    if request.param and not blas_lib.BLAS:
         pytest.skip("NumPy's BLAS was not found: the fast backend uses its own loops")
-    monkeypatch.setattr(kernels, "USE_BLAS", request.param)
+    monkeypatch.setattr(blas_lib, "USE_BLAS", request.param)
     return request.param
 
 
@@ -44,18 +50,17 @@ def threads(request, monkeypatch):
     """Run a test on one thread (a pass as one compiled program, and step by step), and
     with every loop split over 2 and over 3 threads, by units and by sequences, and every
     product split (the thresholds that keep small networks on one thread set to nothing)."""
-    from unrolled import network
     count, kind = request.param
-    monkeypatch.setattr(kernels, "THREADS", count)
+    monkeypatch.setattr(thread_lib, "THREADS", count)
     if kind == "steps":
-        monkeypatch.setattr(network, "_WHOLE_PASS", False)
+        monkeypatch.setattr(program_mod, "WHOLE_PASS", False)
     if count > 1:
-        monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0 if kind == "units" else 1 << 60)
-        monkeypatch.setattr(kernels, "MIN_UNITS", 1)
-        monkeypatch.setattr(kernels, "MIN_ROWS", 1)
-        monkeypatch.setattr(kernels, "MIN_ROW_WORK", 0)
-        monkeypatch.setattr(network, "_PRODUCT_WORK", 0)
-        monkeypatch.setattr(network, "_PRODUCT_ROWS", 1)
+        monkeypatch.setattr(thread_lib, "MIN_WEIGHTS", 0 if kind == "units" else 1 << 60)
+        monkeypatch.setattr(thread_lib, "MIN_UNITS", 1)
+        monkeypatch.setattr(thread_lib, "MIN_ROWS", 1)
+        monkeypatch.setattr(thread_lib, "MIN_ROW_WORK", 0)
+        monkeypatch.setattr(fast_path, "PRODUCT_WORK", 0)
+        monkeypatch.setattr(fast_path, "PRODUCT_ROWS", 1)
     return request.param
 
 
@@ -120,7 +125,6 @@ def test_a_pass_as_one_program_equals_it_step_by_step(seed, output, monkeypatch)
     """Padded sequences or whole ones, histories given or not, the inputs' gradients wanted
     or not, the output's gradient fused or not: the whole-pass program, the step-by-step
     compiled path and the NumPy loops agree."""
-    from unrolled import network
     from unrolled.divergences import BinaryCrossEntropy
     net, rng = random_network(600 + seed, blocked=seed % 2 == 1, output_act=output)
     x, u, lengths = random_data(net, rng, N=3, T=7)
@@ -138,13 +142,13 @@ def test_a_pass_as_one_program_equals_it_step_by_step(seed, output, monkeypatch)
     results = []
     for backend, whole in (("numpy", True), ("fast", False), ("fast", True)):
         net.backend = backend
-        monkeypatch.setattr(network, "_WHOLE_PASS", whole)
+        monkeypatch.setattr(program_mod, "WHOLE_PASS", whole)
         y, cache = net.forward(x, u=u, state=state, lengths=lengths)
         cache.input_grads = seed % 4 < 2
         value, dy = div(y, d, lengths=lengths)
         results.append((y, cache.state, *net.backward_full(dy, cache)))
     net.backend = None
-    assert len(programs) == (2 if kernels.BLAS else 0)          # forward and BPTT, the last run only
+    assert len(programs) == (2 if blas_lib.BLAS else 0)          # forward and BPTT, the last run only
     assert_same(results[0], results[1], rtol=1e-12, atol=1e-12)
     assert_same(results[0], results[2], rtol=1e-12, atol=1e-12)
 
@@ -155,8 +159,7 @@ def test_a_read_only_gradient_and_a_new_output_layer_are_taken_as_given():
     x = np.random.default_rng(0).normal(size=(2, 4, 2))
     results = []
     for whole in (False, True):
-        from unrolled import network
-        network._WHOLE_PASS = whole
+        program_mod.WHOLE_PASS = whole
         try:
             net.output = "o"
             y, cache = net.forward(x)
@@ -167,7 +170,7 @@ def test_a_read_only_gradient_and_a_new_output_layer_are_taken_as_given():
             y, cache = net.forward(x)
             results.append((first, y, cache.A["h"][1:].swapaxes(0, 1), net.backward(np.ones_like(y), cache)))
         finally:
-            network._WHOLE_PASS = True
+            program_mod.WHOLE_PASS = True
             net.output = "o"
     assert_same(results[0], results[1], rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(results[1][1], results[1][2])
@@ -305,7 +308,7 @@ def test_recycled_buffers_never_overwrite_what_a_caller_kept():
 
 
 def test_buffer_pool_gives_a_buffer_again_only_when_unreferenced():
-    pool = _layout.BufferPool()
+    pool = plan.BufferPool()
     pool.min_bytes = 0
     a = pool.empty(100, np.float32)
     address = a.__array_interface__["data"][0]
@@ -318,7 +321,7 @@ def test_buffer_pool_gives_a_buffer_again_only_when_unreferenced():
     assert c.__array_interface__["data"][0] == address      # now it comes back
     assert pool.empty(100, np.float64).dtype == np.float64
     big = pool.empty((pool.max_bytes // 4) + 1, np.float32)
-    fresh = _layout.BufferPool()
+    fresh = plan.BufferPool()
     fresh.empty(10, np.float32)
     assert not fresh._arrays                                 # too small to be worth it
     assert not any(arr[1] is big for arr in pool._arrays)    # too big to keep
@@ -328,28 +331,28 @@ def test_backward_graph_skips_what_nothing_needs():
     # Elman with a blocked context: the recurrence is cut in the gradient graph, so BPTT
     # needs no time loop at all, and the context layer needs no gradient.
     net = Elman(2, 1, hidden=(3,)).network
-    need_a, need_z, schedule = net._backward_plan(frozenset())
+    need_a, need_z, schedule = net._plan.gradient_graph(frozenset())
     assert not any(cyclic for _, cyclic in schedule)
     assert not need_a["c1"] and not need_z["c1"]
     assert need_a["h1"] and need_z["h1"] and need_a["x"]
     # with a given history of the context's source, it is needed again
-    assert net._backward_plan(frozenset({"h1"}))[0]["h1"]
+    assert net._plan.gradient_graph(frozenset({"h1"}))[0]["h1"]
 
 
 # ------------------------------------------------------------------------ backends
 def test_backend_selection():
     net = Network({"x": 1}, {"h": Layer(2)}, [Link("x", "h"), Link("h", "h", 1)], "h", backend="numpy")
-    assert net.backend == "numpy" and net._fast() is None
+    assert net.backend == "numpy" and backend.kernels_for(net.backend) is None
     net.backend = "fast"
-    assert net._fast() is kernels
+    assert backend.kernels_for(net.backend) is kernels
     net.backend = None
-    old = unrolled.network.set_default_backend("numpy")
+    old = unrolled.set_default_backend("numpy")
     try:
-        assert net._fast() is None
-        unrolled.network.set_default_backend("auto")
-        assert net._fast() is (kernels if kernels.BLAS else None)
+        assert backend.kernels_for(net.backend) is None
+        unrolled.set_default_backend("auto")
+        assert backend.kernels_for(net.backend) is (kernels if blas_lib.BLAS else None)
     finally:
-        unrolled.network.set_default_backend(old)
+        unrolled.set_default_backend(old)
     with pytest.raises(ValueError, match=r"backend must be one of \('fast', 'numpy'\), got 'gpu'"):
         Network({"x": 1}, {"h": Layer(2)}, [Link("x", "h")], "h", backend="gpu")
 
@@ -370,7 +373,7 @@ def test_without_numba_the_engine_runs_its_numpy_loops():
         "m = unrolled.RNN(2, 1, hidden=(3,), seed=0)\n"
         "y, c = m.forward(np.ones((2, 4, 2)))\n"
         "g, dx = m.backward(np.ones_like(y), c)\n"
-        "print(m.network._fast() is None, sys.modules['numba'] is not None, float(y.sum()))\n"
+        "print(unrolled.engine.backend.kernels_for(m.network.backend) is None, sys.modules['numba'] is not None, float(y.sum()))\n"
         "try:\n"
         "    m.network.backend = 'fast'\n"
         "except ValueError as e:\n"
@@ -385,7 +388,7 @@ def test_compiled_loops_are_cached_across_processes():
     model.backward(np.ones_like(y), c)
     out = run_python(
         "import numpy as np, unrolled\n"
-        "from unrolled import _kernels as k\n"
+        "from unrolled.engine.kernels import compiled as k\n"
         "m = unrolled.RNN(2, 1, hidden=(3,), seed=0)\n"
         "m.network.backend = 'fast'\n"
         "y, c = m.forward(np.ones((1, 3, 2)))\n"
@@ -410,26 +413,26 @@ def loop_threads(monkeypatch):
     program = kernels.run_program
 
     def record_program(ops, *args):                   # a whole-pass program runs its loops on one thread
-        seen.extend(1 for code in ops[:, 0] if code in (_program.LOOP, _program.LOOP_BACK))
+        seen.extend(1 for code in ops[:, 0] if code in (opcodes.LOOP, opcodes.LOOP_BACK))
         return program(ops, *args)
     monkeypatch.setattr(kernels, "run_program", record_program)
     return seen
 
 
 def test_a_wide_recurrence_is_split_over_threads_and_blas_gets_its_threads_back(monkeypatch):
-    if not kernels.BLAS or kernels._set_threads_local is None:
+    if not blas_lib.BLAS or not blas_lib.CAN_SET_THREADS:
         pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
-    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(thread_lib, "THREADS", 2)
     seen = loop_threads(monkeypatch)
     model = unrolled.RNN(4, 3, hidden=(512,), seed=0)               # 512 x 512 inside: split
     rng = np.random.default_rng(0)
     x, d = rng.normal(size=(2, 5, 4)).astype(np.float32), rng.normal(size=(2, 5, 3)).astype(np.float32)
-    before = kernels.blas_threads_local(2)
+    before = blas_lib.blas_threads_local(2)
     try:
         fast = pass_and_gradients(model, x, d, SquaredError())
-        assert kernels.blas_threads_local(2) == 2                    # restored after each pass
+        assert blas_lib.blas_threads_local(2) == 2                    # restored after each pass
     finally:
-        kernels.blas_threads_local(before)
+        blas_lib.blas_threads_local(before)
     assert seen.count(2) == 4                                        # both threads, both loops
     model.network.backend = "numpy"
     ref = pass_and_gradients(model, x, d, SquaredError())
@@ -437,9 +440,9 @@ def test_a_wide_recurrence_is_split_over_threads_and_blas_gets_its_threads_back(
 
 
 def test_a_narrow_recurrence_is_split_by_sequences_of_a_large_batch_only(monkeypatch):
-    if not kernels.BLAS or kernels._set_threads_local is None:
+    if not blas_lib.BLAS or not blas_lib.CAN_SET_THREADS:
         pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
-    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(thread_lib, "THREADS", 2)
     calls = []
     kernel, program = kernels.forward_loop, kernels.run_program
     monkeypatch.setattr(kernels, "forward_loop", lambda *args: calls.append(args[-5:-1]) or kernel(*args))
@@ -452,9 +455,9 @@ def test_a_narrow_recurrence_is_split_by_sequences_of_a_large_batch_only(monkeyp
 
 
 def test_a_softmax_inside_a_recurrence_is_never_split(monkeypatch):
-    monkeypatch.setattr(kernels, "THREADS", 2)
-    monkeypatch.setattr(kernels, "MIN_WEIGHTS", 0)
-    monkeypatch.setattr(kernels, "MIN_UNITS", 1)
+    monkeypatch.setattr(thread_lib, "THREADS", 2)
+    monkeypatch.setattr(thread_lib, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(thread_lib, "MIN_UNITS", 1)
     seen = loop_threads(monkeypatch)
     net = Network({"x": 2}, {"h": Layer(6, "softmax")}, [Link("x", "h"), Link("h", "h", 1)], "h", seed=0)
     y, cache = net.forward(np.ones((3, 4, 2)))
@@ -476,14 +479,14 @@ def test_columns_of_the_threads_cover_the_layer_once(H, P):
 
 
 def test_a_split_loop_whose_part_fails_raises_instead_of_waiting_forever():
-    if not kernels.own_threads().on:
+    if not thread_lib.own_threads().on:
         pytest.skip("OpenBLAS cannot be set to one thread here: nothing is split")
     # In a subprocess with a timeout: were the call-off broken, thread 0 would wait at its
     # barrier forever, and the test must fail, not hang.
     code = (
         "import numpy as np, unrolled\n"
-        "from unrolled import _kernels as k\n"
-        "k.THREADS, k.MIN_WEIGHTS, k.MIN_UNITS = 2, 0, 1\n"
+        "from unrolled.engine.kernels import compiled as k, threads as t\n"
+        "t.THREADS, t.MIN_WEIGHTS, t.MIN_UNITS = 2, 0, 1\n"
         "kernel = k.forward_loop\n"
         "def second_thread_fails(*args):\n"
         "    if args[-3] == 1:\n"                                   # thread k = 1 never starts
@@ -510,8 +513,8 @@ def test_a_forked_child_splits_its_loops_with_threads_of_its_own():
     code = (
         "import os, sys, numpy as np\n"
         "import unrolled\n"
-        "from unrolled import _kernels as k\n"
-        "k.THREADS, k.MIN_WEIGHTS, k.MIN_UNITS = 2, 0, 1\n"
+        "from unrolled.engine.kernels import compiled as k, threads as t\n"
+        "t.THREADS, t.MIN_WEIGHTS, t.MIN_UNITS = 2, 0, 1\n"
         "m = unrolled.RNN(2, 1, hidden=(32,), seed=0)\n"
         "x = np.ones((2, 20, 2), np.float32)\n"
         "y = m.predict(x)\n"
@@ -525,19 +528,19 @@ def test_a_forked_child_splits_its_loops_with_threads_of_its_own():
 
 
 def test_blas_goes_back_to_its_threads_only_when_the_last_holder_leaves():
-    if kernels._set_threads_local is None:
+    if not blas_lib.CAN_SET_THREADS:
         pytest.skip("OpenBLAS cannot be set here")
     import threading
-    before = kernels.blas_threads_local(2)
+    before = blas_lib.blas_threads_local(2)
     try:
-        first, second = kernels.one_blas_thread(), kernels.one_blas_thread()
+        first, second = blas_lib.one_blas_thread(), blas_lib.one_blas_thread()
         first.__enter__()
         t = threading.Thread(target=second.__enter__)
         t.start()
         t.join()
         first.__exit__(None, None, None)             # the other thread still holds it
-        assert kernels.blas_threads_local(1) == 1
+        assert blas_lib.blas_threads_local(1) == 1
         second.__exit__(None, None, None)
-        assert kernels.blas_threads_local(2) == 2
+        assert blas_lib.blas_threads_local(2) == 2
     finally:
-        kernels.blas_threads_local(before)
+        blas_lib.blas_threads_local(before)

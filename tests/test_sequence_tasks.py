@@ -1,4 +1,4 @@
-"""The sequence tasks (``unrolled.sequence_tasks``) and ``unrolled train --task`` / ``unrolled sample``.
+"""The sequence tasks (``unrolled.tasks.sequences``) and ``unrolled train --task`` / ``unrolled sample``.
 
 Each task runs on a reduced setting (few epochs, a subset of the training data); its
 metrics are recomputed here from the returned model on data prepared independently
@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 import unrolled
-from unrolled import sequence_tasks
+from unrolled import CharRNN
+from unrolled.tasks import sequences
 from unrolled.cli import main
 from unrolled.datasets import load_japanese_vowels, load_kjv, load_spoken_digits, stratified_split
 from unrolled.generate import one_hot
-from unrolled.sequence_tasks import (CharRNN, japanese_vowels, kjv_chars, reverse, reverse_data, reverse_decode,
-                                     spoken_digits)
+from unrolled.tasks.sequences import (japanese_vowels, kjv_chars, reverse, reverse_data, reverse_decode,
+                                      spoken_digits)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -86,7 +87,7 @@ def test_japanese_vowels_last_step_readout_and_limit():
     assert result.metrics["accuracy"] == np.mean(np.array(pred) == y_te)
     assert "LastStep" in result.description
     with pytest.raises(ValueError, match="readout"):
-        sequence_tasks.predict_classes(result.model, np.zeros((1, 3, 12)), np.array([3]), readout="first")
+        sequences.predict_classes(result.model, np.zeros((1, 3, 12)), np.array([3]), readout="first")
 
 
 def test_the_same_seed_gives_the_same_model():
@@ -181,21 +182,21 @@ def test_reverse_exact_match_counts_only_whole_outputs_with_their_eos():
             self.rows = np.array(rows)
 
         def translate(self, x, steps, *, start, lengths):
-            assert steps == 9 and start == sequence_tasks.REVERSE_START
+            assert steps == 9 and start == sequences.REVERSE_START
             return self.rows
 
-    x, d, lengths = sequence_tasks._reverse_arrays([(1, 2, 3), (4, 5, 6), (7, 8, 9), (1, 1, 1)])
+    x, d, lengths = sequences._reverse_arrays([(1, 2, 3), (4, 5, 6), (7, 8, 9), (1, 1, 1)])
     rows = [[3, 2, 1, 10, 5, 5, 5, 5, 5],      # right, junk after <eos> ignored
             [6, 5, 4, 4, 10, 0, 0, 0, 0],      # <eos> late: wrong
             [9, 8, 7, 0, 0, 0, 0, 0, 0],       # no <eos>: wrong
             [1, 1, 1, 10, 10, 10, 10, 10, 10]]  # right
-    assert sequence_tasks._exact_match(Stub(rows), x, d, lengths) == 0.5
+    assert sequences._exact_match(Stub(rows), x, d, lengths) == 0.5
 
 
 def test_run_task_by_name():
-    assert set(sequence_tasks.TASKS) == {"japanese-vowels", "spoken-digits", "kjv-chars", "reverse"}
+    assert set(sequences.TASKS) == {"japanese-vowels", "spoken-digits", "kjv-chars", "reverse"}
     with pytest.raises(ValueError, match="unknown task 'tiny'"):
-        sequence_tasks.run_task("tiny")
+        sequences.run_task("tiny")
     with pytest.raises(ValueError, match="limit"):
         japanese_vowels(0, epochs=1, limit=0)
 
@@ -228,7 +229,7 @@ def test_cli_task_epochs_default_is_the_tasks_own(monkeypatch, tmp_path, capsys)
         seen.update(seed=seed, epochs=epochs, progress=progress)
         return japanese_vowels(seed, epochs=1, limit=20)
 
-    monkeypatch.setitem(sequence_tasks.TASKS, "japanese-vowels", spy)
+    monkeypatch.setitem(sequences.TASKS, "japanese-vowels", spy)
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--task", "japanese-vowels", "--seed", "5", "--no-progress"]) == 0
     assert seen == {"seed": 5, "epochs": None, "progress": False}
@@ -237,7 +238,7 @@ def test_cli_task_epochs_default_is_the_tasks_own(monkeypatch, tmp_path, capsys)
 
 
 def test_cli_spoken_digits_writes_the_confusion_matrix(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sequence_tasks.TASKS, "spoken-digits", functools.partial(spoken_digits, limit=60))
+    monkeypatch.setitem(sequences.TASKS, "spoken-digits", functools.partial(spoken_digits, limit=60))
     plot = tmp_path / "cm.png"
     assert main(["train", "--task", "spoken-digits", "--epochs", "1", "--no-progress", "--out",
                  str(tmp_path / "d.npz"), "--plot", str(plot)]) == 0
@@ -252,7 +253,7 @@ def char_model(tmp_path_factory):
     """A character model saved by ``unrolled train --task kjv-chars`` (1 epoch on 60 verses)."""
     path = tmp_path_factory.mktemp("kjv") / "kjv-chars.npz"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sequence_tasks.TASKS, "kjv-chars", functools.partial(kjv_chars, limit=60))
+        mp.setitem(sequences.TASKS, "kjv-chars", functools.partial(kjv_chars, limit=60))
         assert main(["train", "--task", "kjv-chars", "--epochs", "1", "--no-progress", "--out", str(path)]) == 0
     return path
 
@@ -289,7 +290,7 @@ def test_cli_sample_errors(char_model, tmp_path, capsys):
 
 
 def test_cli_train_reverse_then_decode(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sequence_tasks.TASKS, "reverse", functools.partial(reverse, limit=128))
+    monkeypatch.setitem(sequences.TASKS, "reverse", functools.partial(reverse, limit=128))
     path = tmp_path / "rev.npz"
     assert main(["train", "--task", "reverse", "--epochs", "1", "--no-progress", "--out", str(path)]) == 0
     out = capsys.readouterr().out

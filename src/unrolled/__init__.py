@@ -10,22 +10,18 @@ from . import activations, divergences, optim
 from .blocks import Bidirectional, Stack
 from .generate import generate
 from .interop import from_torch, to_torch, torch_h0
-from .io import load, register_model, save
+from .io import load, save
 from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
-from .network import ForwardCache, Layer, Link, Network
+from .engine import ForwardCache, Layer, Link, Network, set_default_backend
 from .train import (Callback, Checkpoint, EarlyStopping, History, LearningRateSchedule, ProgressBar,
                     ReduceLROnPlateau, evaluate, fit)
 from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, SequenceRegressor
-from .sequence_tasks import CharRNN
+from .models import CharRNN
 
 __version__ = "0.1.0"
 
-for _cls in (Network, RNN):
-    register_model(_cls)
-del _cls
-
 __all__ = [
-    "Network", "Layer", "Link", "ForwardCache",
+    "Network", "Layer", "Link", "ForwardCache", "set_default_backend",
     "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
     "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import divergences as _divergences
-from .network import Link, Network
+from .engine import Link, Network
 
 __all__ = ["gradcheck", "GradCheck", "impulse_response", "layer_gradients", "gradient_flow"]
 

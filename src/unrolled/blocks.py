@@ -2,7 +2,7 @@
 
 A **block** is anything with the model interface: ``params`` (dict name -> live array),
 ``forward(x, *, lengths=None, state=None) -> (y, cache)``, ``backward(dy, cache) ->
-(grads, dx)``, ``n_in``, ``n_out`` and ``dtype``. A :class:`~unrolled.network.Network`,
+(grads, dx)``, ``n_in``, ``n_out`` and ``dtype``. A :class:`~unrolled.engine.Network`,
 every named model, and the two blocks of this module are blocks, so they nest.
 
 - :class:`Bidirectional` (the lecture's BRNN block): a forward net reads the sequence
@@ -19,16 +19,17 @@ Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import _REGISTRY, register_model
-from .network import Layer, Link, Network, as_float_array, check_lengths
+from ._checks import as_float_array, check_lengths
+from .columns import recurrent_network
+from .registry import block_config, block_from_config, register_model
 
-__all__ = ["Bidirectional", "Stack", "recurrent_network", "reverse_within",
-           "block_config", "block_from_config"]
+__all__ = ["Bidirectional", "Stack", "recurrent_network", "reverse_within", "block_config", "block_from_config",
+           "prefix_keys", "prefixed_params", "Composite", "PredictFromForward", "WholeSequence",
+           "WHOLE_SEQUENCE"]
 
 WHOLE_SEQUENCE = (
     "needs the whole sequence: its backward net reads each sequence from its last step "
@@ -52,53 +53,6 @@ def reverse_within(a, lengths):
     return a[np.arange(N)[:, None], idx]
 
 
-def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=True,
-                      dtype=np.float32, seed=None):
-    r"""A column of recurrent layers whose output is its top hidden layer (no output layer).
-
-    The lecture's ``RNN_forward``: with h^(0)(t) = x(t), for l = 1 .. L::
-
-        h^(l)(t) = f( W_c(l) h^(l-1)(t) + W_r(l) h^(l)(t-1) + b(l) )
-
-    and the output is h^(L)(t) (N, T, H_L). As links: ``x -> h1``, ``h{l-1} -> h{l}``,
-    ``h{l} -> h{l} @1``. Parameters ``W[x->h1@0]``, ``W[h{l-1}->h{l}@0]``,
-    ``W[h{l}->h{l}@1]``, ``b[h{l}]`` and, with ``learn_init``, ``init[h{l}]`` (1, H_l), the
-    lecture's h(-1). The forward and backward nets of :class:`Bidirectional` blocks (and
-    an encoder for :class:`~unrolled.models.seq2seq.Seq2Seq`) are such columns.
-    """
-    from .models.rnn import check_hidden
-
-    hidden = check_hidden(hidden)
-    init = "learned" if learn_init else "zeros"
-    names = [f"h{l}" for l in range(1, len(hidden) + 1)]
-    layers = {name: Layer(size, activation, bias=bias, init=init) for name, size in zip(names, hidden)}
-    links = []
-    for l, name in enumerate(names):
-        links.append(Link("x" if l == 0 else names[l - 1], name))
-        links.append(Link(name, name, delay=1))
-    return Network({"x": n_in}, layers, links, names[-1], dtype=dtype, seed=seed)
-
-
-def block_config(block):
-    """``{"class": name, "config": block.get_config()}``: a child, as a parent saves it."""
-    cls = type(block)
-    if _REGISTRY.get(cls.__name__) is not cls:
-        raise ValueError(f"cannot describe a {cls.__module__}.{cls.__qualname__} in a config: its class "
-                         "is not registered; decorate it with @unrolled.io.register_model")
-    return {"class": cls.__name__, "config": block.get_config()}
-
-
-def block_from_config(spec):
-    """The block that :func:`block_config` described (its class looked up in the registry)."""
-    if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
-        raise ValueError(f"expected a block spec {{'class': name, 'config': dict}}, got {spec!r:.200}")
-    cls = _REGISTRY.get(spec["class"])
-    if cls is None:
-        raise ValueError(f"unknown block class {spec['class']!r}; registered: {sorted(_REGISTRY)}. "
-                         "Import the module that defines it (decorated with @register_model) first.")
-    return cls.from_config(spec["config"])
-
-
 def _check_block(block, what):
     missing = [a for a in ("params", "forward", "backward", "n_in", "n_out", "dtype") if not hasattr(block, a)]
     if missing:
@@ -107,14 +61,14 @@ def _check_block(block, what):
     return block
 
 
-def _prefix_keys(named):
+def prefix_keys(named):
     """``{"<prefix>.<key>": value}`` from ``{prefix: {key: value}}`` (parameters or gradients)."""
     return {f"{prefix}.{key}": value for prefix, d in named.items() for key, value in d.items()}
 
 
-def _prefixed(children):
+def prefixed_params(children):
     """{child.name: array} over the children's live parameter arrays."""
-    return _prefix_keys({prefix: child.params for prefix, child in children.items()})
+    return prefix_keys({prefix: child.params for prefix, child in children.items()})
 
 
 def _check_x(x, n_in, dtype, who):
@@ -133,6 +87,38 @@ def _check_dy(dy, shape, dtype, who):
     return arr
 
 
+class Composite:
+    """A block of named child blocks (``children``): its ``params`` are theirs, prefixed."""
+
+    children: dict
+
+    @property
+    def params(self):
+        """dict ``<child>.<name>`` -> the children's live arrays."""
+        return prefixed_params(self.children)
+
+
+class PredictFromForward:
+    """``predict``: a block's ``forward`` alone, its outputs (and the final state)."""
+
+    def predict(self, x=None, *, return_state=False, **kw):
+        """Outputs (N, T, n_out) of ``forward(x, **kw)`` alone (and the final state with
+        ``return_state``); ``kw`` as ``forward`` takes them (``lengths``, ``state``, ...)."""
+        y, cache = self.forward(x, **kw)
+        return (y, cache.state) if return_state else y
+
+
+class WholeSequence:
+    """``predict`` of a block that reads each sequence whole (from its last step too): it
+    has no state to start from or to return."""
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False):
+        """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""
+        if return_state:
+            raise ValueError(f"{type(self).__name__} has no final state to return: it {WHOLE_SEQUENCE}")
+        return self.forward(x, lengths=lengths, state=state)[0]
+
+
 # --------------------------------------------------------------------- Bidirectional
 @dataclass
 class BidirectionalCache:
@@ -146,7 +132,7 @@ class BidirectionalCache:
 
 
 @register_model
-class Bidirectional:
+class Bidirectional(Composite, WholeSequence):
     r"""The lecture's bidirectional (BRNN) block: h(t) = [h_f(t); h_b(t)].
 
     Both nets read the block's input x(t) (the series, or the output of a lower block).
@@ -187,11 +173,6 @@ class Bidirectional:
         return {"fwd": self.forward_net, "bwd": self.backward_net}
 
     @property
-    def params(self):
-        """dict ``fwd.<name>`` / ``bwd.<name>`` -> the nets' live arrays."""
-        return _prefixed(self.children)
-
-    @property
     def dtype(self):
         return self.forward_net.dtype
 
@@ -223,13 +204,7 @@ class Bidirectional:
         g_f, dx_f = self.forward_net.backward(np.ascontiguousarray(dy[..., :nf]), cache.fwd)
         g_b, dx_brev = self.backward_net.backward(reverse_within(dy[..., nf:], L), cache.bwd)
         dx = dx_f + reverse_within(dx_brev, L)
-        return _prefix_keys({"fwd": g_f, "bwd": g_b}), dx
-
-    def predict(self, x, *, lengths=None, state=None, return_state=False):
-        """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""
-        if return_state:
-            raise ValueError(f"{type(self).__name__} has no final state to return: it {WHOLE_SEQUENCE}")
-        return self.forward(x, lengths=lengths, state=state)[0]
+        return prefix_keys({"fwd": g_f, "bwd": g_b}), dx
 
     def get_config(self):
         return {"forward_net": block_config(self.forward_net), "backward_net": block_config(self.backward_net)}
@@ -253,7 +228,7 @@ class StackCache:
 
 
 @register_model
-class Stack:
+class Stack(Composite, PredictFromForward):
     """Blocks in series: y = block_K( ... block_2(block_1(x)) ).
 
     Forward chains the outputs (each block reads the one below at every step, with the
@@ -299,11 +274,6 @@ class Stack:
         return dict(zip(self.names, self.blocks))
 
     @property
-    def params(self):
-        """dict ``<block name>.<name>`` -> the blocks' live arrays."""
-        return _prefixed(self.children)
-
-    @property
     def dtype(self):
         return self.blocks[0].dtype
 
@@ -343,11 +313,6 @@ class Stack:
             grads.update({f"{name}.{k}": v for k, v in gb.items()})
         return {k: grads[k] for k in self.params}, g
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False):
-        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
-        y, cache = self.forward(x, lengths=lengths, state=state)
-        return (y, cache.state) if return_state else y
-
     def get_config(self):
         return {"blocks": [block_config(b) for b in self.blocks], "names": list(self.names)}
 
@@ -358,9 +323,3 @@ class Stack:
     def __repr__(self):
         inner = ", ".join(f"{n}={b!r}" for n, b in zip(self.names, self.blocks))
         return f"Stack({inner})"
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -48,7 +48,7 @@ import numpy as np
 from . import optim as _optim
 from .divergences import CrossEntropy, LastStep, SquaredError
 from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, StateSpace
-from .network import as_float_array, check_lengths
+from ._checks import as_float_array, check_lengths, positive_int
 from .train import Callback
 from .train import fit as _fit
 
@@ -209,9 +209,9 @@ class _SequenceEstimator:
         if self.model not in _MODELS:
             raise ValueError(f"model must be one of {sorted(_MODELS)}, got {self.model!r}")
         for name in ("epochs", "batch_size", "n_iter_no_change"):
-            _positive_int(getattr(self, name), name)
+            positive_int(getattr(self, name), name)
         if self.patience is not None:
-            _positive_int(self.patience, "patience")
+            positive_int(self.patience, "patience")
         for name in ("lr",):
             value = getattr(self, name)
             if not _real(value) or not value > 0 or not np.isfinite(value):
@@ -225,8 +225,8 @@ class _SequenceEstimator:
         if self.patience is not None and self.validation_fraction == 0:
             raise ValueError("patience stops on the validation loss: set validation_fraction > 0 "
                              "(for example 0.1) to hold out sequences for it")
-        if not isinstance(self.optimizer, str) or self.optimizer not in _optim._REGISTRY:
-            raise ValueError(f"optimizer must be one of {sorted(_optim._REGISTRY)}, got {self.optimizer!r}")
+        if not isinstance(self.optimizer, str) or self.optimizer not in _optim.names():
+            raise ValueError(f"optimizer must be one of {_optim.names()}, got {self.optimizer!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise TypeError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         own = _MODELS[self.model][1]
@@ -357,11 +357,6 @@ class _ValidationScore(Callback):
         y = self.model.predict(X, lengths=lengths)
         self.scores.append(self.estimator._score_outputs(y, target, lengths))
         return False
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _real(value):

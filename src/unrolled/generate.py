@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from .network import as_float_array, check_lengths
+from ._checks import as_float_array, check_lengths
 
 __all__ = ["generate", "teacher_forcing", "one_hot", "output_activation"]
 

@@ -42,16 +42,24 @@ def _torch():
     return torch
 
 
-def _check_pair(rnn, linear):
+def _check_modules(rnn, linear, bidirectional):
+    """TypeError unless ``rnn`` is a torch.nn.RNN and ``linear`` a torch.nn.Linear;
+    ValueError unless ``rnn`` is (or is not) ``bidirectional``, or if it projects."""
     torch = _torch()
     if not isinstance(rnn, torch.nn.RNN):
         raise TypeError(f"expected a torch.nn.RNN, got {type(rnn).__name__}")
     if not isinstance(linear, torch.nn.Linear):
         raise TypeError(f"expected a torch.nn.Linear, got {type(linear).__name__}")
-    if rnn.bidirectional:
+    if rnn.bidirectional and not bidirectional:
         raise ValueError("this torch.nn.RNN is bidirectional: use BiRNN's from_torch")
-    if rnn.proj_size if hasattr(rnn, "proj_size") else 0:
+    if bidirectional and not rnn.bidirectional:
+        raise ValueError("this torch.nn.RNN is not bidirectional: use from_torch for an RNN")
+    if getattr(rnn, "proj_size", 0):
         raise ValueError("torch.nn.RNN with proj_size has no counterpart here")
+
+
+def _check_pair(rnn, linear):
+    _check_modules(rnn, linear, bidirectional=False)
     if linear.in_features != rnn.hidden_size:
         raise ValueError(f"linear.in_features ({linear.in_features}) must equal rnn.hidden_size "
                          f"({rnn.hidden_size})")
@@ -69,14 +77,9 @@ def from_torch(rnn, linear, *, learn_init=True):
     if isinstance(rnn, _torch().nn.RNN) and rnn.bidirectional:
         return birnn_from_torch(rnn, linear, learn_init=learn_init)
     _check_pair(rnn, linear)
-    dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(rnn.weight_ih_l0.dtype))
-    if dtype is None:
-        raise TypeError(f"torch module dtype must be float32 or float64, got {rnn.weight_ih_l0.dtype}")
     L, H = rnn.num_layers, rnn.hidden_size
-    model = RNN(rnn.input_size, linear.out_features, hidden=(H,) * L, activation=rnn.nonlinearity,
-                output="identity", learn_init=learn_init, bias=rnn.bias,
-                output_bias=linear.bias is not None, dtype=dtype)
-    p = model.params
+    model = RNN(rnn.input_size, linear.out_features, hidden=(H,) * L, **_model_options(rnn, linear, learn_init))
+    dtype, p = model.dtype, model.params
 
     def take(tensor):
         return tensor.detach().cpu().numpy().astype(dtype)
@@ -172,6 +175,12 @@ def torch_h0(model, N):
 _DIRECTIONS = (("", "fwd"), ("_reverse", "bwd"))
 
 
+def _model_options(rnn, linear, learn_init):
+    """The options of the model that holds ``rnn`` + ``linear``: their activation, biases, dtype."""
+    return dict(activation=rnn.nonlinearity, output="identity", learn_init=learn_init, bias=rnn.bias,
+                output_bias=linear.bias is not None, dtype=_np_dtype(rnn.weight_ih_l0))
+
+
 def _np_dtype(tensor):
     dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(tensor.dtype))
     if dtype is None:
@@ -187,26 +196,16 @@ def birnn_from_torch(rnn, linear, *, learn_init=True):
     with or without biases; the module's dtype). The ``init[h1]`` start at zero
     (torch's default h0).
     """
-    torch = _torch()
     from .models.birnn import BiRNN
 
-    if not isinstance(rnn, torch.nn.RNN):
-        raise TypeError(f"expected a torch.nn.RNN, got {type(rnn).__name__}")
-    if not isinstance(linear, torch.nn.Linear):
-        raise TypeError(f"expected a torch.nn.Linear, got {type(linear).__name__}")
-    if not rnn.bidirectional:
-        raise ValueError("this torch.nn.RNN is not bidirectional: use from_torch for an RNN")
-    if getattr(rnn, "proj_size", 0):
-        raise ValueError("torch.nn.RNN with proj_size has no counterpart here")
+    _check_modules(rnn, linear, bidirectional=True)
     K, H = rnn.num_layers, rnn.hidden_size
     if linear.in_features != 2 * H:
         raise ValueError(f"linear.in_features ({linear.in_features}) must be 2 * rnn.hidden_size ({2 * H}): "
                          "it reads [h_f; h_b]")
-    dtype = _np_dtype(rnn.weight_ih_l0)
-    model = BiRNN(rnn.input_size, linear.out_features, hidden=(H,), blocks=K, activation=rnn.nonlinearity,
-                  output="identity", learn_init=learn_init, bias=rnn.bias,
-                  output_bias=linear.bias is not None, dtype=dtype)
-    p = model.params
+    model = BiRNN(rnn.input_size, linear.out_features, hidden=(H,), blocks=K,
+                  **_model_options(rnn, linear, learn_init))
+    dtype, p = model.dtype, model.params
 
     def take(name):
         return getattr(rnn, name).detach().cpu().numpy().astype(dtype)

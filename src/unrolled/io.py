@@ -14,7 +14,7 @@ A zip written by :func:`numpy.savez_compressed` holding
 
 Loading uses ``numpy.load(..., allow_pickle=False)`` and ``json``: no pickle,
 no import of anything named in the file.  The class is looked up in a
-registry filled by :func:`register_model`.
+registry filled by :func:`unrolled.registry.register_model`.
 
 Model protocol
 --------------
@@ -40,6 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from .registry import register_model, registered_class, registered_name
+
+# (register_model is the registry's; it stays importable from here, where it always was)
 __all__ = ["FORMAT", "VERSION", "HEADER_KEY", "register_model", "save", "load"]
 
 FORMAT = "unrolled"
@@ -51,34 +54,6 @@ _ARRAY_KINDS = "biuf"  # bool, signed, unsigned, float: exact as JSON numbers
 # Names a parameter may not take: the header, and the keyword arguments of
 # numpy.savez_compressed(file, *args, allow_pickle=True, **kwds).
 _RESERVED_NAMES = frozenset({HEADER_KEY, "file", "allow_pickle"})
-
-_REGISTRY: dict[str, type] = {}
-
-
-def register_model(cls: type) -> type:
-    """Class decorator: make ``cls`` savable and loadable by name.
-
-    Stores ``cls`` under ``cls.__name__``.  Registering a second, different
-    class under a name already taken raises ValueError (re-registering a
-    class of the same module and qualified name, as on reload, replaces it).
-    Returns ``cls`` unchanged.
-    """
-    if not isinstance(cls, type):
-        raise TypeError(f"register_model expects a class, got {type(cls).__name__}")
-    if not callable(getattr(cls, "from_config", None)):
-        raise TypeError(f"{cls.__name__} must define a from_config(config) classmethod to be registered")
-    name = cls.__name__
-    old = _REGISTRY.get(name)
-    if old is not None and old is not cls:
-        if (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise ValueError(
-                f"model class name {name!r} is already registered for "
-                f"{old.__module__}.{old.__qualname__}; cannot register "
-                f"{cls.__module__}.{cls.__qualname__} under the same name"
-            )
-    _REGISTRY[name] = cls
-    return cls
-
 
 # --------------------------------------------------------------------------
 # Config encoding
@@ -239,13 +214,7 @@ def save(model, path: str | os.PathLike) -> None:
     untouched.
     """
     target = _path(path)
-    cls = type(model)
-    name = cls.__name__
-    if _REGISTRY.get(name) is not cls:
-        raise ValueError(
-            f"cannot save a {cls.__module__}.{cls.__qualname__}: its class is not "
-            "registered; decorate it with @unrolled.io.register_model"
-        )
+    name = registered_name(model, "save")
     get_config = getattr(model, "get_config", None)
     if not callable(get_config):
         raise TypeError(f"{name} must define get_config() to be saved")
@@ -408,12 +377,7 @@ def load(path: str | os.PathLike):
             values = {n: _member(npz, n, p) for n in names}
 
     cls_name = header["class"]
-    cls = _REGISTRY.get(cls_name)
-    if cls is None:
-        raise ValueError(
-            f"{p}: unknown model class {cls_name!r}; registered: {sorted(_REGISTRY)}. "
-            "Import the module that defines it (decorated with @register_model) first."
-        )
+    cls = registered_class(cls_name, where=f"{p}: ")
     model = cls.from_config(_decode(header["config"]))
     live = _params_of(model)
     if set(live) != set(names):

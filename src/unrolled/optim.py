@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from .engine import backend
+
 __all__ = ["Optimizer", "SGD", "Adam", "Adagrad", "RMSprop", "clip_grad_norm", "get"]
 
 
@@ -201,12 +203,11 @@ class RMSprop(Optimizer):
 
 
 def _compiled():
-    """The compiled kernels (``unrolled._kernels``) where the engine's default backend is
-    the fast one, else None (the NumPy formulas: the same numbers, more calls)."""
-    from . import network
-    if network._DEFAULT_BACKEND[0] == "numpy" or not network._numba_installed():
+    """The compiled kernels (``unrolled.engine.kernels.compiled``) where the engine's default
+    backend is the fast one, else None (the NumPy formulas: the same numbers, more calls)."""
+    if backend.default_backend() == "numpy" or not backend.numba_installed():
         return None
-    return network._kernel_module()
+    return backend.compiled_kernels()
 
 
 def clip_grad_norm(grads, max_norm):
@@ -229,6 +230,11 @@ def clip_grad_norm(grads, max_norm):
 _REGISTRY = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "rmsprop": RMSprop}
 
 
+def names():
+    """The optimizers ``get`` knows by name, sorted."""
+    return sorted(_REGISTRY)
+
+
 def get(name, **kw):
     """An optimizer by name ("sgd", "adam", "adagrad", "rmsprop") built with
     keyword hyperparameters ``kw``; an Optimizer instance (no kw) unchanged."""
@@ -237,5 +243,5 @@ def get(name, **kw):
     if not isinstance(name, str):
         raise TypeError(f"expected an optimizer name, got {type(name).__name__}")
     if name not in _REGISTRY:
-        raise ValueError(f"expected an optimizer name in {sorted(_REGISTRY)}, got {name!r}")
+        raise ValueError(f"expected an optimizer name in {names()}, got {name!r}")
     return _REGISTRY[name](**kw)

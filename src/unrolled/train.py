@@ -20,7 +20,8 @@ import numpy as np
 
 from . import divergences as _divergences
 from . import optim as _optim
-from .network import ForwardCache, check_lengths
+from ._checks import check_lengths
+from .engine import ForwardCache
 
 __all__ = ["fit", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau", "Checkpoint",
            "ProgressBar", "evaluate"]
@@ -265,7 +266,7 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be a positive norm, got {clip!r}")
 
-    x, d, lengths, inputs = _check_data(model, x, d, lengths, _with_fit_inputs(model, x, d, inputs), "x")
+    x, d, lengths, inputs = _check_data(x, d, lengths, _with_fit_inputs(model, x, d, inputs), "x")
     if validation is not None:
         validation = _check_validation(model, validation)
     callbacks = list(callbacks)
@@ -377,7 +378,7 @@ def _step(model, x, d, lengths, inputs, state, div, opt, clip):
     return float(value), getattr(cache, "state", None)
 
 
-def _check_data(model, x, d, lengths, inputs, name):
+def _check_data(x, d, lengths, inputs, name):
     inputs = dict(inputs or {})
     if x is not None:
         x = np.asarray(x)
@@ -402,5 +403,5 @@ def _check_validation(model, validation):
         raise ValueError("validation must be (x_val, d_val) or (x_val, d_val, lengths_val)")
     xv, dv = validation[0], validation[1]
     lv = validation[2] if len(validation) == 3 else None
-    xv, dv, lv, _ = _check_data(model, xv, dv, lv, _with_fit_inputs(model, xv, dv, None), "x_val")
+    xv, dv, lv, _ = _check_data(xv, dv, lv, _with_fit_inputs(model, xv, dv, None), "x_val")
     return xv, dv, lv

@@ -1,7 +1,8 @@
-"""Named models, each a thin constructor over the one engine (``unrolled.network``)."""
+"""Named models, each a thin constructor over the one engine (``unrolled.engine``)."""
 
 from .base import NetworkModel
 from .birnn import BiRNN
+from .charrnn import CharRNN
 from .elman import Elman
 from .jordan import Jordan
 from .narx import NARX
@@ -10,4 +11,4 @@ from .seq2seq import Seq2Seq
 from .statespace import StateSpace
 from .tdnn import TDNN
 
-__all__ = ["NetworkModel", "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq"]
+__all__ = ["NetworkModel", "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "CharRNN"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..blocks import PredictFromForward
+
 __all__ = ["ConfigFromArguments", "NetworkModel"]
 
 
@@ -32,13 +34,19 @@ class ConfigFromArguments:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
+    @property
+    def hidden(self):
+        """The hidden layers' sizes H_1 .. H_L, as the constructor took them."""
+        return self._config["hidden"]
 
-class NetworkModel(ConfigFromArguments):
-    """A named model: a thin constructor over one :class:`~unrolled.network.Network`.
+
+class NetworkModel(ConfigFromArguments, PredictFromForward):
+    """A named model: a thin constructor over one :class:`~unrolled.engine.Network`.
 
     Subclasses build ``self.network`` in ``__init__`` and record their constructor
     arguments in ``self._config`` (what ``get_config`` returns and ``save`` stores).
-    Every method here hands the work to the network, so all models share one engine.
+    Every method here hands the work to the network, so all models share one engine
+    (``predict`` is ``forward`` alone, with ``forward``'s keyword arguments).
 
     Shapes: N batch, T time, n_in inputs, n_out outputs.
     """
@@ -76,8 +84,4 @@ class NetworkModel(ConfigFromArguments):
     def backward_full(self, dy, cache, *, dstate=None):
         """``(grads, dinputs, dstate_in)``; see ``Network.backward_full``."""
         return self.network.backward_full(dy, cache, dstate=dstate)
-
-    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
-        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
-        return self.network.predict(x, lengths=lengths, state=state, return_state=return_state, **inputs)
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..blocks import WHOLE_SEQUENCE, Bidirectional, Stack, _positive_int, recurrent_network
-from ..io import register_model
-from ..network import Layer, Link, Network
+from .._checks import check_hidden, positive_int, seed_for_config
+from ..blocks import WHOLE_SEQUENCE, Bidirectional, Stack, WholeSequence
+from ..columns import recurrent_network
+from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import ConfigFromArguments
-from .rnn import check_hidden
 
 __all__ = ["BiRNN"]
 
 
 @register_model
-class BiRNN(ConfigFromArguments, Stack):
+class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     r"""Bidirectional RNN (Schuster and Paliwal, 1997): ``blocks`` bidirectional blocks, then y.
 
     In block k (k = 1 .. K) with input u_k (u_1 = X, u_{k+1} = h_k), for layers
@@ -61,10 +62,10 @@ class BiRNN(ConfigFromArguments, Stack):
     def __init__(self, n_in, n_out, *, hidden=(64,), blocks=1, activation="tanh", output="identity",
                  learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
         hidden = check_hidden(hidden)
-        blocks = _positive_int(blocks, "blocks")
+        blocks = positive_int(blocks, "blocks")
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, blocks=blocks, activation=activation,
                             output=output, learn_init=learn_init, bias=bias, output_bias=output_bias,
-                            dtype=dtype, seed=seed if not isinstance(seed, np.random.Generator) else None)
+                            dtype=dtype, seed=seed_for_config(seed))
         rng = np.random.default_rng(seed)
         parts, width = [], n_in
         for _ in range(blocks):
@@ -76,19 +77,8 @@ class BiRNN(ConfigFromArguments, Stack):
                       [Link("x", "y")], "y", dtype=dtype, seed=rng)
         super().__init__(*parts, out, names=[f"block{k}" for k in range(1, blocks + 1)] + ["out"])
 
-    @property
-    def hidden(self):
-        return self._config["hidden"]
-
     def forward(self, x, *, lengths=None, state=None):
         """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps."""
         if state is not None:
             raise ValueError(f"BiRNN {WHOLE_SEQUENCE}")
         return super().forward(x, lengths=lengths)
-
-    def predict(self, x, *, lengths=None, state=None, return_state=False):
-        """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""
-        if return_state:
-            raise ValueError(f"BiRNN has no final state to return: it {WHOLE_SEQUENCE}")
-        return self.forward(x, lengths=lengths, state=state)[0]
-

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 
-from ..io import register_model
-from ..network import Layer, Link, Network
+from .._checks import check_hidden, seed_for_config
+from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import NetworkModel
-from .rnn import check_hidden
 
 __all__ = ["Elman"]
 
@@ -76,7 +76,7 @@ class Elman(NetworkModel):
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, context_gradient=context_gradient,
                             learn_init=bool(learn_init), activation=activation, output=output, dtype=dtype,
-                            seed=seed if not isinstance(seed, np.random.Generator) else None)
+                            seed=seed_for_config(seed))
         init = "learned" if learn_init else "zeros"
         layers, links = {}, []
         for l, size in enumerate(hidden, start=1):
@@ -89,10 +89,6 @@ class Elman(NetworkModel):
         layers["y"] = Layer(n_out, output, init="zeros")
         links.append(Link(f"h{len(hidden)}", "y"))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
-
-    @property
-    def hidden(self):
-        return self._config["hidden"]
 
     @property
     def context_gradient(self):

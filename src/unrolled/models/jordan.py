@@ -6,11 +6,11 @@ import numbers
 
 import numpy as np
 
-from ..io import register_model
-from ..network import Layer, Link, Network, as_float_array
+from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
+from ..columns import chain_links, hidden_layers
+from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import NetworkModel
-from .rnn import check_hidden
-from .tdnn import check_delay
 
 __all__ = ["Jordan"]
 
@@ -64,21 +64,14 @@ class Jordan(NetworkModel):
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, decay=float(decay), activation=activation,
                             output=output, dtype=dtype,
-                            seed=seed if not isinstance(seed, np.random.Generator) else None)
-        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
-        layers = {name: Layer(size, activation, init="zeros") for name, size in zip(names, hidden)}
+                            seed=seed_for_config(seed))
+        names, layers = hidden_layers(hidden, activation)
         layers["y"] = Layer(n_out, output, init="zeros")
         layers["m"] = Layer(n_out, "identity", bias=False, init="zeros")
-        links = [Link("x", "h1"), Link("m", "h1")]
-        links += [Link(below, name) for below, name in zip(names[:-1], names[1:])]
-        links.append(Link(names[-1], "y"))
+        links = [Link("x", "h1"), Link("m", "h1")] + chain_links(names) + [Link(names[-1], "y")]
         links.append(Link("m", "m", 1, weight=float(decay), trainable=False, gradient="blocked"))
         links.append(Link("y", "m", 1, weight=1.0 - float(decay), trainable=False, gradient="blocked"))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
-
-    @property
-    def hidden(self):
-        return self._config["hidden"]
 
     @property
     def decay(self):
@@ -105,8 +98,3 @@ class Jordan(NetworkModel):
         if dx is not None and getattr(cache, "plan", False):
             dx = dx.sum(axis=1)
         return grads, dx
-
-    def predict(self, x, *, lengths=None, state=None, return_state=False, steps=None):
-        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
-        y, cache = self.forward(x, lengths=lengths, state=state, steps=steps)
-        return (y, cache.state) if return_state else y

@@ -7,11 +7,11 @@ import numbers
 
 import numpy as np
 
-from ..io import register_model
-from ..network import Layer, Link, Network, as_float_array
+from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
+from ..columns import chain_links, hidden_layers
+from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import NetworkModel
-from .rnn import check_hidden
-from .tdnn import check_delay
 
 __all__ = ["NARX"]
 
@@ -89,7 +89,7 @@ class NARX(NetworkModel):
             raise ValueError(f"feedback must be one of {_FEEDBACK}, got {feedback!r}")
         self._config = dict(n_in=n_in, n_out=n_out, input_delays=input_delays, output_delays=output_delays,
                             hidden=hidden, feedback=feedback, activation=activation, output=output,
-                            dtype=dtype, seed=seed if not isinstance(seed, np.random.Generator) else None)
+                            dtype=dtype, seed=seed_for_config(seed))
         closed = self._build("closed", seed)        # built first: the weights never depend on the mode
         opened = self._build("open", 0)
         for key in opened.params:                    # then the open net is re-pointed at the same arrays
@@ -99,8 +99,7 @@ class NARX(NetworkModel):
 
     def _build(self, mode, seed):
         c = self._config
-        names = [f"h{l}" for l in range(1, len(c["hidden"]) + 1)]
-        layers = {name: Layer(size, c["activation"], init="zeros") for name, size in zip(names, c["hidden"])}
+        names, layers = hidden_layers(c["hidden"], c["activation"])
         layers["y"] = Layer(c["n_out"], c["output"], init="zeros")
         inputs = {"x": c["n_in"]} if c["n_in"] else {}
         source = "y" if mode == "closed" else "teacher"
@@ -108,8 +107,7 @@ class NARX(NetworkModel):
             inputs["teacher"] = c["n_out"]
         links = [Link("x", "h1", delay=i) for i in (c["input_delays"] or ())]
         links += [Link(source, "h1", delay=k) for k in c["output_delays"]]
-        links += [Link(below, name) for below, name in zip(names[:-1], names[1:])]
-        links.append(Link(names[-1], "y"))
+        links += chain_links(names) + [Link(names[-1], "y")]
         return Network(inputs, layers, links, "y", dtype=c["dtype"], seed=seed)
 
     # -- the two modes ---------------------------------------------------------
@@ -159,10 +157,6 @@ class NARX(NetworkModel):
     @property
     def output_delays(self):
         return self._config["output_delays"]
-
-    @property
-    def hidden(self):
-        return self._config["hidden"]
 
     # -- computation ---------------------------------------------------------
     def forward(self, x=None, *, lengths=None, state=None, teacher=None, steps=None):
@@ -244,11 +238,6 @@ class NARX(NetworkModel):
                                                                    dstate=_rename(dstate, mode, "in"))
         grads = {_canonical(key): g for key, g in grads.items()}
         return {key: grads[key] for key in self.params}, dinputs, _rename(dstate_in, mode, "out")
-
-    def predict(self, x=None, *, lengths=None, state=None, return_state=False, teacher=None, steps=None):
-        """Outputs (N, T, n_out) alone (and the final state with ``return_state``)."""
-        y, cache = self.forward(x, lengths=lengths, state=state, teacher=teacher, steps=steps)
-        return (y, cache.state) if return_state else y
 
     def fit_inputs(self, x, d):
         """What ``fit`` passes to ``forward`` beside x: the targets as teacher in open loop."""

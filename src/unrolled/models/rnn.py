@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ..network import Layer, Link, Network
+from .._checks import check_hidden, seed_for_config
+from ..columns import hidden_layers, recurrent_links
+from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import NetworkModel
 
-__all__ = ["RNN", "check_hidden"]
+__all__ = ["RNN"]
 
 
+@register_model
 class RNN(NetworkModel):
     r"""Multi-layer recurrent network (the lecture's state-space model).
 
@@ -52,36 +54,11 @@ class RNN(NetworkModel):
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, activation=activation,
                             output=output, skip_input=skip_input, skip_output=skip_output,
                             learn_init=learn_init, bias=bias, output_bias=output_bias,
-                            dtype=dtype, seed=seed if not isinstance(seed, np.random.Generator) else None)
-        init = "learned" if learn_init else "zeros"
-        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
-        layers = {name: Layer(size, activation, bias=bias, init=init) for name, size in zip(names, hidden)}
+                            dtype=dtype, seed=seed_for_config(seed))
+        names, layers = hidden_layers(hidden, activation, bias=bias, init="learned" if learn_init else "zeros")
         layers["y"] = Layer(n_out, output, bias=output_bias, init="zeros")
-        links = []
-        for l, name in enumerate(names):
-            below = "x" if l == 0 else names[l - 1]
-            links.append(Link(below, name))
-            if skip_input and l > 0:
-                links.append(Link("x", name))
-            links.append(Link(name, name, delay=1))
+        links = recurrent_links(names, extra=lambda l, name: [Link("x", name)] if skip_input and l > 0 else [])
         links.append(Link(names[-1], "y"))
         if skip_output:
             links.extend(Link(name, "y") for name in names[:-1])
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
-
-    @property
-    def hidden(self):
-        return self._config["hidden"]
-
-
-def check_hidden(hidden):
-    """``hidden`` as a tuple of positive ints (an int is one layer)."""
-    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
-        hidden = (hidden,)
-    try:
-        hidden = tuple(hidden)
-    except TypeError:
-        raise TypeError(f"hidden must be an int or a sequence of ints, got {hidden!r}") from None
-    if not hidden or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-        raise ValueError(f"hidden must be one or more positive layer sizes, got {hidden!r}")
-    return tuple(int(h) for h in hidden)

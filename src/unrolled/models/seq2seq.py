@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..blocks import _prefix_keys, _prefixed, block_config, block_from_config
+from ..blocks import Composite, prefix_keys
+from ..registry import block_config, block_from_config
 from ..generate import generate, one_hot, output_activation
-from ..io import register_model
-from ..network import Network, as_float_array, check_lengths
+from ..registry import register_model
+from .._checks import as_float_array, check_lengths
+from ..engine import Network
 
 __all__ = ["Seq2Seq"]
 
@@ -33,7 +35,7 @@ class Seq2SeqCache:
 
 
 @register_model
-class Seq2Seq:
+class Seq2Seq(Composite):
     r"""Delayed sequence to sequence (the lecture's encoder-decoder).
 
     The **encoder** reads the source X(0 .. T_in-1) of each sequence up to its own length
@@ -101,11 +103,6 @@ class Seq2Seq:
         return {"encoder": self.encoder, "decoder": self.decoder}
 
     @property
-    def params(self):
-        """dict ``encoder.<name>`` / ``decoder.<name>`` -> the live arrays."""
-        return _prefixed(self.children)
-
-    @property
     def dtype(self):
         return self.encoder.dtype
 
@@ -158,7 +155,7 @@ class Seq2Seq:
             dstate[e] = dstate[e] + dstart[d] if e in dstate else dstart[d]
         zero = np.zeros(cache.encoder_shape, dtype=self.dtype)
         g_enc, din_enc, dstate_in = self.encoder.backward_full(zero, cache.encoder, dstate=dstate)
-        grads = _prefix_keys({"encoder": g_enc, "decoder": g_dec})
+        grads = prefix_keys({"encoder": g_enc, "decoder": g_dec})
         return grads, {"x": din_enc.get("x"), "decoder_inputs": din_dec.get("x")}, dstate_in
 
     def backward(self, dy, cache):

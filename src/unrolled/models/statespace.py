@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io import register_model
-from ..network import Layer, Link, Network
+from ..registry import register_model
+from .._checks import check_hidden, seed_for_config
+from ..columns import hidden_layers, recurrent_links
+from ..engine import Layer, Link, Network
 from .base import NetworkModel
-from .rnn import check_hidden
 
 __all__ = ["StateSpace"]
 
@@ -51,20 +52,10 @@ class StateSpace(NetworkModel):
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output_feedback=bool(output_feedback),
                             learn_init=bool(learn_init), activation=activation, output=output, dtype=dtype,
-                            seed=seed if not isinstance(seed, np.random.Generator) else None)
-        init = "learned" if learn_init else "zeros"
-        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
-        layers = {name: Layer(size, activation, init=init) for name, size in zip(names, hidden)}
+                            seed=seed_for_config(seed))
+        names, layers = hidden_layers(hidden, activation, init="learned" if learn_init else "zeros")
         layers["y"] = Layer(n_out, output, init="zeros")
-        links = []
-        for l, name in enumerate(names):
-            links.append(Link("x" if l == 0 else names[l - 1], name))
-            links.append(Link(name, name, delay=1))
-        links.append(Link(names[-1], "y"))
+        links = recurrent_links(names) + [Link(names[-1], "y")]
         if output_feedback:
             links.append(Link("y", "h1", delay=1))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
-
-    @property
-    def hidden(self):
-        return self._config["hidden"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ..io import register_model
-from ..network import Layer, Link, Network
+from .._checks import check_delay, check_hidden, seed_for_config
+from ..columns import chain_links, hidden_layers
+from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import NetworkModel
-from .rnn import check_hidden
 
 __all__ = ["TDNN"]
 
@@ -53,28 +52,12 @@ class TDNN(NetworkModel):
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, width=width, hidden=hidden, activation=activation,
                             output=output, dtype=dtype,
-                            seed=seed if not isinstance(seed, np.random.Generator) else None)
-        names = [f"h{l}" for l in range(1, len(hidden) + 1)]
-        layers = {name: Layer(size, activation, init="zeros") for name, size in zip(names, hidden)}
+                            seed=seed_for_config(seed))
+        names, layers = hidden_layers(hidden, activation)
         layers["y"] = Layer(n_out, output, init="zeros")
-        links = [Link("x", "h1", delay=k) for k in range(width + 1)]
-        links += [Link(below, name) for below, name in zip(names[:-1], names[1:])]
-        links.append(Link(names[-1], "y"))
+        links = [Link("x", "h1", delay=k) for k in range(width + 1)] + chain_links(names) + [Link(names[-1], "y")]
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property
     def width(self):
         return self._config["width"]
-
-    @property
-    def hidden(self):
-        return self._config["hidden"]
-
-
-def check_delay(value, name, *, low):
-    """``value`` as an int >= ``low``; TypeError / ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)

@@ -1,13 +1,13 @@
-"""How a pass lays out its buffers: flat blocks, offsets, and the pool they come from.
+"""How a pass lays out its buffers: flat arrays, offsets, and the pool they come from.
 
-Every node's activations of one pass live in one flat block, every layer's
+Every node's activations of one pass live in one flat array, every layer's
 pre-activations in another, the pass's weights in a third; the per-node arrays the
 engine works with (``cache.A``, ``cache.Z``, ``cache.weights``) are views into them. So
-the compiled loops (``_kernels``) can read any component of any network through a few
-integer offsets, and the blocks can be recycled whole (``BufferPool``).
+the compiled loops (``kernels.compiled``) can read any component of any network through a
+few integer offsets, and the arrays can be recycled whole (``BufferPool``).
 
-``Plan`` is what a network's structure fixes (offsets, the tables of its recurrences),
-worked out once; ``Blocks`` is one pass's buffers.
+``Plan`` is what a network's structure fixes (offsets, the tables of its recurrences, the
+gradient graph), worked out once; ``PassBuffers`` is one pass's arrays.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import threading
 
 import numpy as np
 
-__all__ = ["Plan", "Blocks", "BufferPool", "POOL", "aligned_empty"]
+from .graph import gradient_graph
+from .kernels.opcodes import ACT, DENSE, SCALED_IDENTITY
+
+__all__ = ["Plan", "PassBuffers", "BufferPool", "POOL", "aligned_empty", "aligned", "transposed_copy"]
 
 _ALIGN = 16   # elements: every buffer in a block starts on a 64-byte boundary (float32; 128 float64)
 
 
-def _aligned(off):
+def aligned(off):
+    """``off`` rounded up to the next buffer start (64 bytes of float32)."""
     return -(-off // _ALIGN) * _ALIGN
 
 
@@ -35,41 +39,50 @@ class Plan:
     ``(T, N, H)`` in another; a pass's weights in a third: every link's ``(H_dst, H_src)``
     in link order, then the transposes of the links inside recurrences, then the biases
     the compiled loops add. Every buffer starts on a cache line (``_ALIGN``). The compiled
-    loops read a component from these blocks through small integer tables (``_kernels``).
+    loops read a component from these blocks through small integer tables (``kernels.compiled``).
     """
 
     def __init__(self, net):
         self.net = net
+        self.size = {**net.inputs, **{name: layer.size for name, layer in net.layers.items()}}
         self.incoming = {name: [link for link in net.links if link.dst == name] for name in net.layers}
         self.outside = {}                             # layer -> its links from outside its component
         for component, _ in net.schedule:
             for name in component:
                 self.outside[name] = [lk for lk in self.incoming[name] if lk.src not in component]
-        self.woff, off = {}, 0                        # link key -> (offset, shape) in the weight block
+        self.weight_at, off = {}, 0                        # link key -> (offset, shape) in the weight block
         for link in net.links:
-            shape = (net._size(link.dst), net._size(link.src))
-            self.woff[link.key] = (off, shape)
-            off = _aligned(off + shape[0] * shape[1])
-        self.wtoff = {}                               # then W^T (src, dst) of the links inside a recurrence
+            shape = (self.size[link.dst], self.size[link.src])
+            self.weight_at[link.key] = (off, shape)
+            off = aligned(off + shape[0] * shape[1])
+        self.transpose_at = {}                               # then W^T (src, dst) of the links inside a recurrence
         for component, cyclic in net.schedule:
             for link in net.links:
                 if cyclic and link.dst in component and link.src in component:
-                    self.wtoff[link.key] = off
-                    off = _aligned(off + self.woff[link.key][1][0] * self.woff[link.key][1][1])
-        self.boff = {}                                # then the biases (the compiled code adds them)
+                    self.transpose_at[link.key] = off
+                    off = aligned(off + self.weight_at[link.key][1][0] * self.weight_at[link.key][1][1])
+        self.bias_at = {}                                # then the biases (the compiled code adds them)
         for name, layer in net.layers.items():
             if layer.bias:
-                self.boff[name] = off
-                off = _aligned(off + layer.size)
-        self.ioff = {}                                # then the learned initial states (D, H)
+                self.bias_at[name] = off
+                off = aligned(off + layer.size)
+        self.init_at = {}                                # then the learned initial states (D, H)
         for name in net.layers:
             if f"init[{name}]" in net.params:
-                self.ioff[name] = off
-                off = _aligned(off + net.depth[name] * net.layers[name].size)
-        self.wsize = off
-        self.programs = {}                            # (N, T, ...) -> _program.Program
+                self.init_at[name] = off
+                off = aligned(off + net.depth[name] * net.layers[name].size)
+        self.weights_size = off
+        self.programs = {}                            # (N, T, ...) -> program.Program
         self._tables = {}
-        self.backward_plans = {}                      # (given, input_grads) -> Network._backward_plan's answer
+        self._gradient_graphs = {}                    # (given, input_grads) -> graph.gradient_graph's answer
+
+    def gradient_graph(self, given, input_grads=True):
+        """``graph.gradient_graph`` of the network (worked out once for each ``given`` set)."""
+        key = (frozenset(given), bool(input_grads))
+        found = self._gradient_graphs.get(key)
+        if found is None:
+            found = self._gradient_graphs[key] = gradient_graph(self.net, key[0], key[1])
+        return found
 
     def layout(self, N, T):
         """``(A, Z, size of A, size of Z)``: node -> (offset, shape) of its view in the A block,
@@ -80,42 +93,41 @@ class Plan:
             net = self.net
             A, off = {}, 0
             for name in list(net.inputs) + list(net.layers):
-                A[name] = (off, (net.depth[name] + T, N, net._size(name)))
-                off = _aligned(off + (net.depth[name] + T) * N * net._size(name))
+                A[name] = (off, (net.depth[name] + T, N, self.size[name]))
+                off = aligned(off + (net.depth[name] + T) * N * self.size[name])
             Z, zoff = {}, 0
             for name, layer in net.layers.items():
                 Z[name] = (zoff, (T, N, layer.size))
-                zoff = _aligned(zoff + T * N * layer.size)
+                zoff = aligned(zoff + T * N * layer.size)
             if len(self._tables) > 256:                               # many sizes seen: start afresh
                 self._tables.clear()
             found = self._tables[key] = (A, Z, off, zoff)
         return found
 
     def members(self, component):
-        """(M, 5) int64 rows ``D, H, activation code, fresh, bias offset`` (``Blocks.members``
+        """(M, 5) int64 rows ``D, H, activation code, fresh, bias offset`` (``PassBuffers.members``
         puts the offsets of the pass's buffers before them). ``fresh``: nothing reaches the
         layer from outside its component, so the compiled loop starts its z from the bias
         itself; else it adds the bias to what was hoisted (offset -1: no bias)."""
         key = ("members", tuple(component))
         found = self._tables.get(key)
         if found is None:
-            from . import _kernels
             net = self.net
             found = self._tables[key] = np.array(
-                [[net.depth[n], net.layers[n].size, _kernels.ACT[net.layers[n].activation],
-                  int(not self.outside[n]), self.boff.get(n, -1)] for n in component], dtype=np.int64).reshape(-1, 5)
+                [[net.depth[n], net.layers[n].size, ACT[net.layers[n].activation],
+                  int(not self.outside[n]), self.bias_at.get(n, -1)] for n in component], dtype=np.int64).reshape(-1, 5)
         return found
 
     def loop_stats(self, component):
         """``(weights, widest, mixes)`` of a cyclic component: the entries of the dense weight
         matrices inside it (what a step of its loop multiplies by), its largest layer, and
         whether a layer's activation mixes its units (softmax): what decides whether its
-        loop is split over threads (``_kernels.run_loop``)."""
+        loop is split over threads (``kernels.threads.run_loop``)."""
         key = ("stats", tuple(component))
         found = self._tables.get(key)
         if found is None:
             net, members = self.net, set(component)
-            weights = sum(net._size(lk.dst) * net._size(lk.src) for lk in net.links
+            weights = sum(self.size[lk.dst] * self.size[lk.src] for lk in net.links
                           if lk.dst in members and lk.src in members
                           and (lk.trainable or not isinstance(lk.weight, numbers.Real)))
             found = self._tables[key] = (weights, max(net.layers[n].size for n in component),
@@ -132,7 +144,8 @@ class Plan:
     def inside(self, component, backward):
         """(L, 5) int64 rows ``src member, dst member, delay, weight offset, kind`` of the links
         inside ``component`` (backward: only those that pass gradients), and the rows whose
-        fixed scalar weight makes them ``s * I`` (kind 1), to be checked against the weights."""
+        fixed scalar weight makes them ``s * I`` (kind ``SCALED_IDENTITY``, else ``DENSE``), to be
+        checked against the weights."""
         key = ("inside", tuple(component), backward)
         found = self._tables.get(key)
         if found is None:
@@ -146,8 +159,8 @@ class Plan:
                 identity = not link.trainable and isinstance(link.weight, numbers.Real)
                 if identity:
                     scaled.append((len(rows), link.key))
-                off = self.woff[link.key][0] if backward else self.wtoff[link.key]
-                rows.append([index[link.src], index[link.dst], link.delay, off, int(identity)])
+                off = self.weight_at[link.key][0] if backward else self.transpose_at[link.key]
+                rows.append([index[link.src], index[link.dst], link.delay, off, SCALED_IDENTITY if identity else DENSE])
             found = self._tables[key] = (np.array(rows, dtype=np.int64).reshape(-1, 5), scaled)
         return found
 
@@ -215,26 +228,37 @@ def aligned_empty(size, dtype, align=64):
 POOL = BufferPool()
 
 
-class Blocks:
-    """The flat buffers of one pass (see ``Plan``): per-layer arrays are views into them."""
+def transposed_copy(a):
+    """(T, N, S) -> a new (N, T, S) C-contiguous array (from the pool: no page faults)."""
+    if a.nbytes < POOL.min_bytes:
+        return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+    out = POOL.empty(a.size, a.dtype).reshape(a.shape[1], a.shape[0], a.shape[2])
+    np.copyto(out, np.swapaxes(a, 0, 1))
+    return out
+
+
+class PassBuffers:
+    """The flat arrays of one pass (see ``Plan``): ``acts`` (every node's (D + T, N, size)
+    activations, history first), ``preacts`` (every layer's (T, N, H) z) and ``weights``
+    (set by ``set_weights``); the per-node arrays of a pass are views into them."""
 
     def __init__(self, plan, N, T, dtype):
         self.plan, self.N, self.T = plan, N, T
         self.layout = plan.layout(N, T)
-        self.A = POOL.empty(self.layout[2], dtype)                        # every (D + T, N, size)
-        self.Z = POOL.empty(self.layout[3], dtype)                        # every layer's (T, N, H)
-        self.W = None                                                      # every (H_dst, H_src)
+        self.acts = POOL.empty(self.layout[2], dtype)                        # every (D + T, N, size)
+        self.preacts = POOL.empty(self.layout[3], dtype)                        # every layer's (T, N, H)
+        self.weights = None                                                      # every (H_dst, H_src)
         self.views = None                  # (A, Z, W) dicts of the views a forward pass made
 
     def a(self, name, block=None):
         """Node ``name``'s (D + T, N, size) view of ``block`` (A or one laid out like it)."""
         off, shape = self.layout[0][name]
-        return (self.A if block is None else block)[off: off + shape[0] * shape[1] * shape[2]].reshape(shape)
+        return (self.acts if block is None else block)[off: off + shape[0] * shape[1] * shape[2]].reshape(shape)
 
     def z(self, name, block=None):
         """Layer ``name``'s (T, N, H) view of ``block`` (Z or one laid out like it)."""
         off, shape = self.layout[1][name]
-        return (self.Z if block is None else block)[off: off + shape[0] * shape[1] * shape[2]].reshape(shape)
+        return (self.preacts if block is None else block)[off: off + shape[0] * shape[1] * shape[2]].reshape(shape)
 
     def holds(self, A, Z, W):
         """Whether ``A``, ``Z`` and ``W`` (a cache's dicts) still hold this pass's views of the blocks."""
@@ -250,17 +274,17 @@ class Blocks:
         the biases (layer -> (H,)) and the learned initial states (layer -> (D, H)) the
         compiled code reads; returns the views, key -> (dst, src)."""
         plan = self.plan
-        W = self.W = POOL.empty(plan.wsize, self.A.dtype)
+        W = self.weights = POOL.empty(plan.weights_size, self.acts.dtype)
         views = {}
-        for key, (off, shape) in plan.woff.items():
+        for key, (off, shape) in plan.weight_at.items():
             views[key] = W[off: off + shape[0] * shape[1]].reshape(shape)
             views[key][...] = weights[key]
-        for key, off in plan.wtoff.items():
-            shape = plan.woff[key][1]
+        for key, off in plan.transpose_at.items():
+            shape = plan.weight_at[key][1]
             W[off: off + shape[0] * shape[1]].reshape(shape[1], shape[0])[...] = views[key].T
-        for name, off in plan.boff.items():
+        for name, off in plan.bias_at.items():
             W[off: off + plan.net.layers[name].size] = 0.0 if biases is None else biases[name]
-        for name, off in plan.ioff.items():
+        for name, off in plan.init_at.items():
             if inits is not None:
                 W[off: off + inits[name].size] = inits[name].reshape(-1)
         return views
@@ -271,7 +295,7 @@ class Blocks:
         mem = self.plan._tables.get(key)
         if mem is None:
             static = self.plan.members(component)
-            mem = np.empty((len(static), 7), dtype=np.int64)         # offA, offZ, D, H, act, fresh, boff
+            mem = np.empty((len(static), 7), dtype=np.int64)         # offA, offZ, D, H, act, fresh, bias_at
             mem[:, 0] = [self.layout[0][name][0] for name in component]
             mem[:, 1] = [self.layout[1][name][0] for name in component]
             mem[:, 2:] = static
@@ -291,5 +315,5 @@ class Blocks:
             if np.count_nonzero(w) != (len(w) if s != 0 else 0) or np.any(np.diagonal(w) != s):
                 if table is static:
                     table = static.copy()
-                table[row, 4] = 0
+                table[row, 4] = DENSE
         return table

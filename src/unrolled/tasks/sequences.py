@@ -14,33 +14,34 @@ Each takes ``seed`` (weights and minibatch order; the data splits are fixed), ``
 quick checks; the measured numbers use all), and returns a small result dataclass:
 the trained ``model``, its ``metrics`` (name -> float), the training ``history`` and
 ``report()``, the text ``unrolled train --task`` prints. :func:`run_task` runs one by
-its command-line name.
+its command-line name; :func:`sample_saved` is ``unrolled sample``.
 
-The character model is a :class:`CharRNN`: an ``RNN`` (softmax output, input = output
-= one symbol) whose saved config carries its alphabet, so a file written by
-``unrolled.save`` is all ``unrolled sample`` needs.
+The character model is a :class:`unrolled.models.CharRNN`: an ``RNN`` (softmax output,
+input = output = one symbol) whose saved config carries its alphabet, so a file written
+by ``unrolled.save`` is all ``unrolled sample`` needs.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .blocks import recurrent_network
-from .datasets import load_japanese_vowels, load_kjv, load_spoken_digits, pad_sequences, stratified_split
-from .divergences import CrossEntropy, LastStep, PooledMean
-from .generate import generate, one_hot, teacher_forcing
-from .io import register_model
-from .models import RNN, BiRNN, Seq2Seq
-from .optim import Adam
-from .train import fit
+from .. import io
+from ..blocks import recurrent_network
+from ..datasets import load_japanese_vowels, load_kjv, load_spoken_digits, pad_sequences, stratified_split
+from ..divergences import CrossEntropy, LastStep, PooledMean
+from ..generate import one_hot, teacher_forcing
+from ..models import RNN, BiRNN, CharRNN, Seq2Seq
+from ..optim import Adam
+from ..train import fit
 
 __all__ = ["TASKS", "run_task", "TaskResult", "ClassificationResult", "LanguageModelResult", "Seq2SeqResult",
-           "japanese_vowels", "spoken_digits", "kjv_chars", "reverse", "CharRNN", "predict_classes",
-           "reverse_data", "reverse_decode", "REVERSE_EOS", "REVERSE_START"]
+           "japanese_vowels", "spoken_digits", "kjv_chars", "reverse", "predict_classes",
+           "reverse_data", "reverse_decode", "REVERSE_EOS", "REVERSE_START", "sample_saved"]
 
 
 # ---------------------------------------------------------------------- results
@@ -171,12 +172,17 @@ def _standardised(x, fit_idx, groups):
     return [pad_sequences([(x[i] - mu) / sd for i in idx]) for idx in groups]
 
 
+def _check_limit(limit, what="training sequences"):
+    """``limit`` itself: None or a positive int; ValueError naming ``what`` it counts otherwise."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive number of {what} or None, got {limit!r}")
+    return limit
+
+
 def _subset(n, limit):
     """Evenly spaced indices of at most ``limit`` of n items (all for None)."""
-    if limit is None:
+    if _check_limit(limit) is None:
         return slice(None)
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise ValueError(f"limit must be a positive number of training sequences or None, got {limit!r}")
     return np.arange(0, n, max(1, n // limit))[:limit]
 
 
@@ -244,56 +250,6 @@ def spoken_digits(seed=0, *, epochs=None, limit=None, progress=False):
 
 
 # ------------------------------------------------------------------ characters
-@register_model
-class CharRNN(RNN):
-    """An ``RNN`` over the characters of ``alphabet``: one-hot in, softmax out.
-
-    Exactly ``RNN(len(alphabet), len(alphabet), hidden=..., output="softmax", ...)``
-    (the same weights from the same seed), with the alphabet kept in its config, so
-    ``unrolled.save`` stores it in the model file and ``unrolled.load`` gives it back:
-    symbol i is ``alphabet[i]``.
-    """
-
-    def __init__(self, alphabet, *, hidden=(128,), activation="tanh", skip_input=False, skip_output=False,
-                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
-        if not isinstance(alphabet, str) or not alphabet:
-            raise TypeError(f"alphabet must be a non-empty str, got {alphabet!r:.80}")
-        if len(set(alphabet)) != len(alphabet):
-            raise ValueError(f"alphabet must not repeat a character, got {alphabet!r:.200}")
-        V = len(alphabet)
-        super().__init__(V, V, hidden=hidden, activation=activation, output="softmax", skip_input=skip_input,
-                         skip_output=skip_output, learn_init=learn_init, bias=bias, output_bias=output_bias,
-                         dtype=dtype, seed=seed)
-        config = {k: v for k, v in self._config.items() if k not in ("n_in", "n_out", "output")}
-        self._config = {"alphabet": alphabet, **config}
-        self._index = {c: i for i, c in enumerate(alphabet)}
-
-    @property
-    def alphabet(self):
-        return self._config["alphabet"]
-
-    def encode(self, text):
-        """(len(text),) int64 symbol indices; ValueError naming characters not in the alphabet."""
-        unknown = sorted(set(text) - set(self._index))
-        if unknown:
-            raise ValueError(f"characters not in the model's alphabet: {''.join(unknown)!r}; "
-                             f"it knows {self.alphabet!r}")
-        return np.array([self._index[c] for c in text], dtype=np.int64)
-
-    def decode(self, indices):
-        return "".join(self.alphabet[int(i)] for i in indices)
-
-    def sample(self, prime="\n", steps=200, *, temperature=1.0, greedy=False, seed=None):
-        """``steps`` characters generated after reading ``prime`` (at least one character):
-        each drawn from the softmax output (``temperature``; ``greedy``: the argmax) and fed
-        back. See :func:`unrolled.generate.generate`."""
-        if not prime:
-            raise ValueError("prime must hold at least one character")
-        x = one_hot(self.encode(prime), len(self.alphabet), self.dtype)
-        out = generate(self, x, steps, temperature=temperature, greedy=greedy, seed=seed)
-        return self.decode(out)
-
-
 KJV_BOOK, KJV_HIDDEN, KJV_ROWS, KJV_BPTT = 43, 128, 32, 50
 
 
@@ -321,9 +277,7 @@ def kjv_chars(seed=0, *, epochs=None, limit=None, progress=False):
     held = np.zeros(len(verses), bool)
     held[rng.choice(len(verses), size=round(0.1 * len(verses)), replace=False)] = True
     train_verses = [v for v, h in zip(verses, held) if not h]
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-            raise ValueError(f"limit must be a positive number of training verses or None, got {limit!r}")
+    if _check_limit(limit, "training verses") is not None:
         train_verses = train_verses[:limit]
     stream = np.array([idx[c] for c in "".join(v + "\n" for v in train_verses)], dtype=np.int64)
     L = (len(stream) - 1) // KJV_ROWS
@@ -428,9 +382,7 @@ def reverse(seed=0, *, epochs=None, limit=None, progress=False):
     x, d, lengths = _reverse_arrays(train)
     xt, dt, lt = _reverse_arrays(test)
     u = teacher_forcing(d, 12, REVERSE_START, lengths=lengths)
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-            raise ValueError(f"limit must be a positive number of training sequences or None, got {limit!r}")
+    if _check_limit(limit) is not None:
         x, d, lengths, u = x[:limit], d[:limit], lengths[:limit], u[:limit]
     H = REVERSE_HIDDEN
     model = Seq2Seq(recurrent_network(11, (H,), seed=seed),
@@ -457,3 +409,30 @@ def run_task(name, seed=0, *, epochs=None, progress=False, **options):
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")
     return TASKS[name](seed, epochs=epochs, progress=progress, **options)
+
+
+def sample_saved(path, *, prime=None, steps=None, temperature=None, greedy=False, seed=0):
+    """What ``unrolled sample`` prints for the model saved at ``path``.
+
+    A :class:`~unrolled.models.CharRNN` reads a verse break and ``prime`` and generates
+    ``steps`` characters (default 200) at ``temperature`` (default 1.0) or ``greedy``:
+    ``prime`` and the characters. A reverse-task ``Seq2Seq`` decodes the symbols 0-9 in
+    ``prime`` (separated by spaces or commas), greedily unless ``temperature`` is given:
+    the reversed symbols, separated by spaces. ValueError for any other model.
+    """
+    model = io.load(path)
+    if isinstance(model, CharRNN):
+        text = prime or ""
+        steps = 200 if steps is None else steps
+        temperature = 1.0 if temperature is None else temperature
+        return text + model.sample("\n" + text, steps, temperature=temperature, greedy=greedy, seed=seed)
+    if isinstance(model, Seq2Seq):
+        tokens = [t for t in re.split(r"[\s,]+", (prime or "").strip()) if t]
+        if not tokens or not all(t.isdigit() and len(t) == 1 for t in tokens):
+            raise ValueError(f"a sequence-to-sequence model decodes a sequence: give symbols 0-9 separated by "
+                             f"spaces, e.g. --prime \"3 1 4\" (got {prime!r})")
+        out = reverse_decode(model, [[int(t) for t in tokens]], steps, greedy=greedy or temperature is None,
+                             temperature=1.0 if temperature is None else temperature, seed=seed)[0]
+        return " ".join(map(str, out))
+    raise ValueError(f"{path} holds a {type(model).__name__}, not a character model "
+                     "('unrolled train --task kjv-chars') or a reverser ('unrolled train --task reverse')")

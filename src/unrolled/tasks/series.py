@@ -5,23 +5,32 @@ Huberman and Rumelhart, 1990): fit on 1700-1920, score on 1921-1955 and 1956-197
 the average relative variance, ARV = MSE / variance of the series over 1700-1979.
 The network reads the series one year at a time and predicts the next year; at test
 time it runs over the whole series, so each forecast sees only years before it.
+
+Any other series (a CSV column, the daily returns of a stock) is split 70/15/15 in time
+and scored by MSE over its variance. The work of ``unrolled train`` (without --task),
+``unrolled forecast`` and ``unrolled impulse`` is here too: :func:`load_series`,
+:func:`train_forecaster`, :func:`forecast_saved`, :func:`impulse_saved`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from . import datasets
-from .divergences import SquaredError
-from .optim import Adam
-from .train import fit
+from .. import datasets, io
+from ..analysis import impulse_response
+from ..divergences import SquaredError
+from ..models import NARX, RNN, TDNN, Elman, Jordan
+from ..optim import Adam
+from ..train import fit
 
 __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_forecast",
            "sunspot_series", "one_step_forecasts", "multi_step_forecasts", "train_sunspots",
            "multi_step_table", "ar_multi_step_table", "sunspot_table", "SERIES_SPLIT", "SeriesResult",
-           "series_from_csv", "stock_returns", "train_series", "series_table"]
+           "series_from_csv", "stock_returns", "train_series", "series_table", "FORECASTERS", "STOCK_TICKERS",
+           "load_series", "ForecasterRun", "train_forecaster", "forecast_saved", "ImpulseRun", "impulse_saved"]
 
 #: (first, last) target years of each part of the classic split.
 SUNSPOT_SPLIT = {"fit": (1700, 1920), "test1": (1921, 1955), "test2": (1956, 1979)}
@@ -38,6 +47,20 @@ def persistence_forecast(series):
     return np.concatenate([[np.nan], series[:-1]])
 
 
+def _ar_fit(s, order, fit_end):
+    """A least-squares AR(order) with intercept fitted on the targets ``s[order:fit_end]``.
+
+    Returns ``(coef, X)``: coef is (order + 1,), the weights of s(t-1) .. s(t-order), then
+    the intercept; X is the (len(s) - order, order + 1) design matrix, row i the lagged
+    values s[order+i-1], ..., s[i] and a 1, so that ``X @ coef`` forecasts ``s[order:]``.
+    """
+    lags = np.stack([s[order - k - 1: len(s) - k - 1] for k in range(order)], axis=1)  # (len-order, order)
+    X = np.hstack([lags, np.ones((len(lags), 1))])
+    n_fit = fit_end - order
+    coef, *_ = np.linalg.lstsq(X[:n_fit], s[order:fit_end], rcond=None)
+    return coef, X
+
+
 def ar_forecast(series, order, fit_end):
     """One-step forecasts of a least-squares AR(order) with intercept.
 
@@ -45,11 +68,7 @@ def ar_forecast(series, order, fit_end):
     element t of the result forecasts ``series[t]`` from ``series[t-order:t]``.
     """
     s = np.asarray(series, float)
-    lags = np.stack([s[order - k - 1: len(s) - k - 1] for k in range(order)], axis=1)  # (len-order, order)
-    X = np.hstack([lags, np.ones((len(lags), 1))])
-    target = s[order:]
-    n_fit = fit_end - order
-    coef, *_ = np.linalg.lstsq(X[:n_fit], target[:n_fit], rcond=None)
+    coef, X = _ar_fit(s, order, fit_end)
     out = np.full(len(s), np.nan)
     out[order:] = X @ coef
     return out
@@ -142,8 +161,6 @@ def train_sunspots(model=None, *, epochs=2000, lr=0.01, seed=0, progress=True, v
     optional L2 ``weight_decay`` trains it. Returns a ``SunspotResult`` with the model's and
     the baselines' (persistence, AR(12)) ARVs.
     """
-    from .models import RNN
-
     years, values, z, (mean, scale), fit_end = sunspot_series()
     variance = float(np.var(values))
     if model is None:
@@ -191,9 +208,7 @@ def ar_multi_step_table(order=12, horizons=range(1, 9), part="test1"):
     years, values, _, _, fit_end = sunspot_series()
     variance = float(np.var(values))
     s = values
-    lags = np.stack([s[order - k - 1: len(s) - k - 1] for k in range(order)], axis=1)
-    X = np.hstack([lags, np.ones((len(lags), 1))])
-    coef, *_ = np.linalg.lstsq(X[:fit_end - order], s[order:fit_end], rcond=None)
+    coef, _ = _ar_fit(s, order, fit_end)
     targets = np.flatnonzero(_mask(years, part))
     out = {}
     for h in horizons:
@@ -345,3 +360,161 @@ def series_table(result, name="model", hit_rate=False):
             line += f"   {rate:>17.3f}" if np.isfinite(rate) else f"   {'-':>17}"
         lines.append(line)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- the command line's work
+#: --model name -> (label, constructor(n_in, hidden, taps, seed)) for one-step forecasting.
+#: A NARX feeds the series back through ``taps`` output delays and reads the exogenous
+#: inputs (if any) at delays 0 .. taps-1; the others read the series (and exogenous inputs).
+FORECASTERS = {
+    "narx": ("NARX", lambda n, h, k, s: NARX(
+        n, 1, input_delays=(k - 1 if n else []), output_delays=k, hidden=h, feedback="open", seed=s)),
+    "tdnn": ("TDNN", lambda n, h, k, s: TDNN(n, 1, width=k - 1, hidden=h, seed=s)),
+    "rnn": ("RNN", lambda n, h, k, s: RNN(n, 1, hidden=h, seed=s)),
+    "elman": ("Elman", lambda n, h, k, s: Elman(n, 1, hidden=h, seed=s)),
+    "jordan": ("Jordan", lambda n, h, k, s: Jordan(n, 1, hidden=h, seed=s)),
+}
+
+#: the tickers of the shipped stock panel
+STOCK_TICKERS = ("AAPL", "IBM", "MSFT")
+
+
+def load_series(data="sunspots", column=None):
+    """(name, series, exogenous, kind) for ``unrolled``'s --data / --column.
+
+    ``data``: "sunspots" (series None: the sunspot tasks load their own), "stocks" (the
+    daily log returns of ``column``, default IBM; the other tickers are exogenous) or the
+    path of a CSV file (its numeric ``column``, default the last). kind is "sunspots",
+    "stocks" or "csv".
+    """
+    if data == "sunspots":
+        if column is not None:
+            raise ValueError("--column applies to stocks and CSV files, not to sunspots")
+        return "sunspots", None, None, "sunspots"
+    if data == "stocks":
+        target = column or "IBM"
+        others = tuple(t for t in STOCK_TICKERS if t != target)
+        if target not in STOCK_TICKERS:
+            raise ValueError(f"--column for stocks must be AAPL, IBM or MSFT, got {target!r}")
+        _, returns, exogenous = stock_returns(target, others)
+        return f"{target} daily log return (%)", returns, exogenous, "stocks"
+    path = Path(data)
+    if not path.is_file():
+        raise ValueError(f"--data must be sunspots, stocks or an existing CSV file, got {data!r}")
+    name, values = series_from_csv(path, column)
+    return name, values, None, "csv"
+
+
+@dataclass
+class ForecasterRun:
+    """A forecaster trained by :func:`train_forecaster`.
+
+    result : the ``SunspotResult`` (sunspots) or ``SeriesResult``; stem : the default
+    file name without its suffix, DATA-MODEL; report : the text ``unrolled train`` prints
+    (the training line and the score table); title : the forecast plot's.
+    """
+
+    result: object
+    stem: str
+    report: str
+    title: str
+
+    @property
+    def model(self):
+        return self.result.model
+
+
+def train_forecaster(data="sunspots", model="narx", *, column=None, hidden=(16,), taps=8, epochs=2000, lr=0.01,
+                     seed=0, progress=True):
+    """``unrolled train`` without --task: build the ``model`` (a key of :data:`FORECASTERS`),
+    train it to forecast the series :func:`load_series` gives for ``data`` and ``column``
+    one step ahead (:func:`train_sunspots` or :func:`train_series`) and score it beside the
+    baselines. Returns a :class:`ForecasterRun`."""
+    label, make = FORECASTERS[model]
+    name, series, exogenous, kind = load_series(data, column)
+    stem = f"{kind if kind != 'csv' else Path(data).stem}-{model}"
+    n_exo = 0 if exogenous is None else exogenous.shape[1]
+    n_in = n_exo if model == "narx" else 1 + n_exo
+    net = make(n_in, hidden, taps, seed)
+    taps_text = f" taps={taps}" if model in ("narx", "tdnn") else ""
+    if kind == "sunspots":
+        result = train_sunspots(net, epochs=epochs, lr=lr, seed=seed, progress=progress)
+        table, stop = sunspot_table(result, name=label), "1901-1920"
+    else:
+        result = train_series(net, series, exogenous, name=name, epochs=epochs, lr=lr, seed=seed,
+                              progress=progress, zero_baseline=kind == "stocks",
+                              ar_order=5 if kind == "stocks" else 12)
+        table, stop = series_table(result, name=label, hit_rate=kind == "stocks"), "the validation part"
+    h = result.history
+    report = (f"{name}: {label} hidden={list(hidden)}{taps_text} trained {h.epochs} epochs in "
+              f"{h.seconds:.1f}s; weights of epoch {h.best_epoch + 1} kept (best on {stop})\n{table}")
+    return ForecasterRun(result, stem, report, f"{name}: one-step forecasts, {label} {list(hidden)}")
+
+
+def forecast_saved(path, data="sunspots", column=None, horizon=8):
+    """``unrolled forecast``: the text of the closed-loop forecasts, 1 .. ``horizon`` steps
+    past the end of the series, of the model saved at ``path``, warmed up on the whole
+    series (standardised as it was for training)."""
+    model = io.load(path)
+    name, series, exogenous, kind = load_series(data, column)
+    if exogenous is not None or (getattr(model, "n_in", 0) > 1):
+        raise ValueError("forecasting past the data needs the future exogenous inputs, which are unknown; "
+                         "use NARX.forecast(..., x_future=...) from Python")
+    if kind == "sunspots":
+        years, series = datasets.load_sunspots()
+        fit_end = int(np.searchsorted(years, SUNSPOT_SPLIT["fit"][1], side="right"))
+        labels = [str(int(years[-1]) + h) for h in range(1, horizon + 1)]
+    else:
+        fit_end = int(len(series) * SERIES_SPLIT[0])
+        labels = [f"t+{h}" for h in range(1, horizon + 1)]
+    mean, scale = series[:fit_end].mean(), series[:fit_end].std()
+    z = (series - mean) / scale
+    T = len(z)
+    if hasattr(model, "closed_loop"):
+        model = model.closed_loop()
+    values = [multi_step_forecasts(model, z, np.array([T - 1 + h]), h)[0] * scale + mean
+              for h in range(1, horizon + 1)]
+    lines = [f"{name}: last value {series[-1]:.4g}; closed-loop forecasts of {type(model).__name__}"]
+    lines += [f"{label:>8}  {v:10.4g}" for label, v in zip(labels, values)]
+    return "\n".join(lines)
+
+
+@dataclass
+class ImpulseRun:
+    """A saved model's impulse response (:func:`impulse_saved`).
+
+    response : layer name -> (steps, size) response, "y" the output's; report : the text
+    ``unrolled impulse`` prints; title : the plot's.
+    """
+
+    response: dict
+    report: str
+    title: str
+
+
+def impulse_saved(path, steps=40):
+    """``unrolled impulse``: how the model saved at ``path`` answers a unit impulse at t = 0
+    over ``steps`` steps (an autonomous NARX: a unit past output y(-1), fed back closed
+    loop). Returns an :class:`ImpulseRun`."""
+    model = io.load(path)
+    if model.n_in == 0:
+        # an autonomous NARX: the impulse is a unit past output y(-1), fed back closed loop
+        closed = model.closed_loop() if hasattr(model, "closed_loop") else model
+        K = max(closed.output_delays)
+        kick = np.zeros((1, K, model.n_out), dtype=model.dtype)
+        kick[0, -1, 0] = 1.0
+        base = closed.predict(None, state={"y": np.zeros_like(kick)}, steps=steps)[0]
+        hit = closed.predict(None, state={"y": kick}, steps=steps)[0]
+        response = {"y": hit - base}
+        what = "a unit past output y(-1)"
+    else:
+        response = impulse_response(model, steps)
+        what = "a unit input at t = 0"
+    y = response["y"][:, 0]
+    last = np.flatnonzero(np.abs(y) > 1e-6)
+    report = "\n".join([
+        f"{type(model).__name__}: output response to {what}",
+        "t      " + " ".join(f"{t:>8d}" for t in range(min(steps, 10))),
+        "dy(t)  " + " ".join(f"{v:>8.4f}" for v in y[:10]),
+        "last step with |dy| > 1e-6: " + (str(int(last[-1])) if len(last) else "none")])
+    return ImpulseRun(response, report, f"{type(model).__name__}: response to {what}")

@@ -1,0 +1,87 @@
+"""Argument validators shared by the whole package: arrays, lengths, sizes, delays, seeds.
+
+Each returns the value in the form the caller works with, or raises ``TypeError`` /
+``ValueError`` naming what was expected and what came. Nothing here knows a model.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_float_array", "check_lengths", "check_dtype", "positive_int", "check_hidden", "check_delay",
+           "seed_for_config"]
+
+
+def as_float_array(value, dtype, name):
+    """``value`` as an array of ``dtype``; TypeError for anything not real numbers."""
+    if type(value) is np.ndarray and value.dtype == dtype:
+        return value
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)
+
+
+def check_lengths(lengths, N, T):
+    """``lengths`` as (N,) int64 in [0, T]; all T when None."""
+    if lengths is None:
+        return np.full(N, T, dtype=np.int64)
+    arr = np.asarray(lengths)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (N,):
+        raise ValueError(f"expected lengths of shape ({N},), one per sequence, got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > T):
+        raise ValueError(f"lengths must lie in [0, T={T}], got values from {arr.min()} to {arr.max()}")
+    return arr.astype(np.int64)
+
+
+def check_dtype(dtype):
+    """``dtype`` as ``numpy.float32`` or ``numpy.float64``; TypeError for any other."""
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt.type
+
+
+def positive_int(value, name):
+    """``value`` as an int >= 1; ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_delay(value, name, *, low):
+    """``value`` as an int >= ``low``; TypeError / ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_hidden(hidden):
+    """``hidden`` as a tuple of positive ints (an int is one layer)."""
+    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise TypeError(f"hidden must be an int or a sequence of ints, got {hidden!r}") from None
+    if not hidden or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
+        raise ValueError(f"hidden must be one or more positive layer sizes, got {hidden!r}")
+    return tuple(int(h) for h in hidden)
+
+
+def seed_for_config(seed):
+    """What a model's config records of the ``seed`` it was built with: the seed itself, or
+    None for a ``numpy.random.Generator`` (whose state a config cannot hold)."""
+    return None if isinstance(seed, np.random.Generator) else seed

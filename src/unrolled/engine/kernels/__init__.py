@@ -1,0 +1,1 @@
+"""Compiled loops (Numba), the binding to NumPy's BLAS, the engine's threads."""

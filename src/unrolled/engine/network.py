@@ -1,0 +1,430 @@
+"""The column: named layers joined by links that may reach back in time, unrolled.
+
+A network is a set of **layers** and **links** (``engine.graph``). At every step
+t = 0 ... T-1, for every layer in an order that respects the delay-0 links::
+
+    z_dst(t) = sum over links (src -> dst @ d) of  W_link a_src(t - d)  +  b_dst
+    a_dst(t) = f_dst(z_dst(t))
+
+``src`` is a layer or an external input sequence (``"x"``, or e.g. ``"teacher"``). For
+t - d < 0 a node reads its **initial history**: zeros, a learned parameter
+(``init[layer]``, the lecture's h(-1)), or values the caller passes as ``state``.
+
+``Network`` holds the structure and the parameters, checks what a caller passes, and
+chooses how a pass runs, in one place (``_how``):
+
+- ``engine.reference``: the NumPy loops, the lecture's ``RNN_forward`` / ``RNN_bptt``
+  step by step (``backend="numpy"``), the oracle the other two are tested against;
+- ``engine.fast``: the same schedule with compiled loops and activations, on BLAS or on
+  the engine's own threads where a wide recurrence pays to split;
+- ``engine.program``: a pass that stays on one thread, whole, as one compiled call.
+
+All three read and write the same buffers: every node's activations ``(D + T, N, size)``
+(time major, the first ``D`` rows the history, ``D`` the largest delay any link reads the
+node with: a(t - d) for all t is the slice ``[D - d : D - d + T]``) are views into one flat
+array, the pre-activations into another (``engine.plan``). Public arrays are batch first.
+
+Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._checks import as_float_array, check_dtype, check_lengths, seed_for_config
+from ..registry import register_model
+from . import fast, program, reference
+from .backend import check_backend, kernels_for, set_default_backend
+from .graph import Layer, Link, check_inputs_spec, check_layers_spec, check_links, history_depths, schedule
+from .plan import PassBuffers, Plan
+
+__all__ = ["Layer", "Link", "Network", "ForwardCache", "set_default_backend"]
+
+
+@dataclass
+class ForwardCache:
+    """What a forward pass keeps for BPTT, and the final history for continuation.
+
+    ``state``: dict node -> (N, D, size), the last D values of every node read with a
+    delay, at each sequence's own last valid step, oldest first. Pass it as ``state=`` to
+    continue the sequences where they stopped.
+    """
+
+    A: dict            # node -> (D + T, N, size) activations, history first
+    Z: dict            # layer -> (T, N, H) pre-activations
+    weights: dict      # link key -> (dst, src) weight used in this pass
+    lengths: np.ndarray  # (N,)
+    given: frozenset   # nodes whose initial history came from the caller
+    state: dict = field(default_factory=dict)
+    buffers: object = field(default=None, repr=False)  # the flat arrays behind A and Z (internal)
+    # False: backward skips the gradients of the inputs (dx None, dinputs empty): ``fit``
+    # sets it, since it reads only the parameters' gradients.
+    input_grads: bool = True
+
+    @property
+    def N(self):
+        return len(self.lengths)
+
+    @property
+    def T(self):
+        return next(iter(self.Z.values())).shape[0]
+
+@register_model
+class Network:
+    """One column of layers and delayed links, unrolled over time.
+
+    Parameters
+    ----------
+    inputs : dict name -> int
+        External input sequences and their widths, e.g. ``{"x": 3}``.
+    layers : dict name -> Layer
+    links : list of Link
+    output : str
+        The layer whose activations ``forward`` returns.
+    dtype : numpy float dtype, float32 by default (float64 for gradient checks).
+    seed : int or numpy.random.Generator, for the initial weights.
+    backend : ``"fast"``, ``"numpy"`` or None (the default: ``"fast"`` when numba is
+        installed); how the time loops of the recurrences run. See :attr:`backend`.
+
+    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
+    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
+    the network.
+    """
+
+
+    def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None, backend=None):
+        self.backend = backend
+        self.dtype = check_dtype(dtype)
+        self.inputs = check_inputs_spec(inputs)
+        self.layers = check_layers_spec(layers, self.inputs)
+        self.output = output
+        self.seed = seed_for_config(seed)
+        if output not in self.layers:
+            raise ValueError(f"output must be one of the layers {list(self.layers)}, got {output!r}")
+        self.links = check_links(links, self.layers, self.inputs)
+        self.depth = history_depths(self.inputs, self.layers, self.links)
+        self.schedule = schedule(self.layers, self.links)
+        self.params = {}
+        self.constants = {}
+        self._init_params(np.random.default_rng(seed))
+        self._plan = Plan(self)
+
+    # ----------------------------------------------------------------- structure
+    def _size(self, node):
+        return self.inputs[node] if node in self.inputs else self.layers[node].size
+
+    def _init_params(self, rng):
+        fan_in = {name: 0 for name in self.layers}
+        for link in self.links:
+            if link.weight is None:
+                fan_in[link.dst] += self._size(link.src)
+        for link in self.links:
+            shape = (self._size(link.dst), self._size(link.src))
+            if link.weight is None:
+                k = 1.0 / np.sqrt(fan_in[link.dst])
+                w = rng.uniform(-k, k, size=shape)
+            elif isinstance(link.weight, np.ndarray):
+                w = link.weight
+            else:
+                w = float(link.weight) * np.eye(shape[0])
+            w = np.array(w, dtype=self.dtype)
+            (self.params if link.trainable else self.constants)[link.key] = w
+        for name, layer in self.layers.items():
+            if layer.bias:
+                self.params[f"b[{name}]"] = np.zeros(layer.size, dtype=self.dtype)
+        for name, layer in self.layers.items():
+            if layer.init == "learned" and self.depth[name] > 0:
+                self.params[f"init[{name}]"] = np.zeros((self.depth[name], layer.size), dtype=self.dtype)
+
+    def weight(self, link):
+        """The current weight matrix of ``link`` (a parameter or a constant)."""
+        return self.params[link.key] if link.key in self.params else self.constants[link.key]
+
+    @property
+    def n_in(self):
+        return self.inputs.get("x", 0)
+
+    @property
+    def n_out(self):
+        return self.layers[self.output].size
+
+    def get_config(self):
+        return {
+            "inputs": dict(self.inputs),
+            "layers": {name: layer.get_config() for name, layer in self.layers.items()},
+            "links": [link.get_config() for link in self.links],
+            "output": self.output,
+            "dtype": np.dtype(self.dtype).name,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layers = {name: Layer(**spec) for name, spec in config.pop("layers").items()}
+        links = [Link(**spec) for spec in config.pop("links")]
+        return cls(config.pop("inputs"), layers, links, config.pop("output"),
+                   dtype=np.dtype(config.pop("dtype")), seed=config.pop("seed", None))
+
+    def __repr__(self):
+        links = ", ".join(link.key[2:-1] for link in self.links)
+        return f"Network(layers={list(self.layers)}, links=[{links}], output={self.output!r})"
+
+
+    # ------------------------------------------------------------------- forward
+    def forward(self, x, *, lengths=None, state=None, steps=None, **inputs):
+        """Run the column over whole sequences.
+
+        Parameters
+        ----------
+        x : (N, T, n_in) array, the input ``"x"`` (``None`` if the network has none).
+        lengths : (N,) ints, valid steps of each sequence (padding at the end), or None.
+        state : dict node -> (N, D, size) initial history, oldest first (e.g. the
+            ``cache.state`` of an earlier pass, to continue the sequences).
+        steps : T, for a network that reads no input (a generator that only feeds back
+            its own outputs); N then comes from ``state``, else ``lengths``, else 1. With
+            inputs, None or their T.
+        **inputs : further external inputs by name, each (N, T, width).
+
+        Returns ``(y, cache)``: y (N, T, n_out), zero at padded steps; ``cache`` for
+        ``backward``, with ``cache.state`` the final history of every delayed node.
+        """
+        seqs = self._gather_inputs(x, inputs)
+        N, T = self._batch_shape(seqs, lengths, state, steps)
+        lengths = check_lengths(lengths, N, T)
+        state = self._check_state(state, N)
+        kernels = kernels_for(self._backend)
+        with fast.threads_for(kernels, self._plan, N):
+            return self._forward(kernels, seqs, N, T, lengths, state)
+
+    def _batch_shape(self, seqs, lengths, state, steps):
+        """(N, T) of a pass: from the input sequences, or for a network without inputs from
+        ``steps`` and the batch of ``state`` or ``lengths`` (else 1)."""
+        if steps is not None:
+            if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+                raise TypeError(f"steps must be an integer (the number of steps T), got {steps!r}")
+            if steps < 1:
+                raise ValueError(f"steps must be at least 1 (the number of steps T), got {steps}")
+        if seqs:
+            N, T = next(iter(seqs.values())).shape[:2]
+            if steps is not None and steps != T:
+                raise ValueError(f"steps={steps} contradicts the inputs' T={T}")
+            return N, T
+        if steps is None:
+            raise ValueError("this network reads no input: pass steps=T, the number of steps to run")
+        if lengths is not None:
+            return int(np.size(lengths)), int(steps)
+        if isinstance(state, dict):                  # (a malformed state is named by _check_state)
+            for value in state.values():
+                if np.ndim(value) == 3:
+                    return int(np.shape(value)[0]), int(steps)
+        return 1, int(steps)
+
+
+    def _forward(self, kernels, seqs, N, T, lengths, state):
+        valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
+        buffers = PassBuffers(self._plan, N, T, self.dtype)
+        # The weights of this pass, copied into one array (backward uses these, not params).
+        weights = buffers.set_weights({link.key: self.weight(link) for link in self.links},
+                                      {name: self.params[f"b[{name}]"] for name in self._plan.bias_at},
+                                      {name: self.params[f"init[{name}]"] for name in self._plan.init_at})
+        A = {name: buffers.a(name) for name in list(self.inputs) + list(self.layers)}   # (D + T, N, size)
+        Z = {name: buffers.z(name) for name in self.layers}                           # (T, N, H)
+        for name, seq in seqs.items():
+            A[name][self.depth[name]:] = np.swapaxes(seq, 0, 1)           # (T, N, width)
+            if valid is not None:
+                A[name][self.depth[name]:][~valid[..., 0]] = 0.0          # padded steps read 0
+        for name, history in state.items():
+            A[name][:self.depth[name]] = history                          # (D, N, size)
+        how, whole = self._how(kernels, buffers, weights, state)
+        if whole is not None:                    # the whole pass in one compiled call
+            y = program.run_forward(kernels, whole, buffers)
+            if valid is not None:                # zero at padded steps
+                y[~np.swapaxes(valid[..., 0], 0, 1)] = 0.0
+        else:
+            if how is reference:
+                reference.forward(self, A, Z, weights, T, frozenset(state))
+            else:
+                fast.forward(self, kernels, buffers, A, Z, weights, frozenset(state))
+            out = A[self.output][self.depth[self.output]:]                # (T, N, n_out)
+            y = np.swapaxes(out if valid is None else np.where(valid, out, 0.0), 0, 1).copy()   # (N, T, n_out)
+        cache = ForwardCache(A=A, Z=Z, weights=weights, lengths=lengths, given=frozenset(state), buffers=buffers)
+        buffers.keep_views(A, Z, weights)
+        cache.state = self._final_state(A, lengths, whole=valid is None)
+        return y, cache
+
+    def _how(self, kernels, buffers, weights, given, backward=None):
+        """How this pass runs: ``(reference, None)``, ``(fast, None)`` (step by step) or
+        ``(program, p)`` with the compiled program ``p`` of the whole pass; ``backward``:
+        ``(input_grads, fused, preset)`` of a backward pass."""
+        if kernels is None:
+            return reference, None
+        if backward is None:
+            whole = program.forward_for(self, buffers, weights, given)
+        else:
+            whole = program.backward_for(self, buffers, weights, given, *backward)
+        return (fast, None) if whole is None else (program, whole)
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+        """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state."""
+        y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
+        return (y, cache.state) if return_state else y
+
+    def _final_state(self, A, lengths, whole=False):
+        """The last D values of every delayed node at each sequence's last valid step, (N, D, size);
+        ``whole``: every sequence runs all T steps."""
+        state = {}
+        N = len(lengths)
+        T = A[self.output].shape[0] - self.depth[self.output]
+        for name, D in self.depth.items():
+            if D == 0:
+                continue
+            if whole:                                                     # every sequence ends at T
+                state[name] = np.swapaxes(A[name][T: T + D], 0, 1).copy()
+                continue
+            rows = lengths[:, None] + np.arange(D)[None, :]               # (N, D) in buffer rows
+            state[name] = A[name][rows, np.arange(N)[:, None]].copy()    # (N, D, size)
+        return state
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dy, cache):
+        """BPTT: ``(grads, dx)`` from ``dy`` = dDIV/dy (N, T, n_out).
+
+        ``grads`` has exactly the keys of ``params``; ``dx`` (N, T, n_in) is dDIV/dx
+        (``None`` if the network has no input ``"x"``, or if ``cache.input_grads`` was set
+        False to skip it). Pure: the same arguments give the same answer.
+        """
+        grads, dinputs, _ = self.backward_full(dy, cache)
+        return grads, dinputs.get("x")
+
+    def backward_full(self, dy, cache, *, dstate=None):
+        """BPTT with every gradient: ``(grads, dinputs, dstate_in)``.
+
+        dy : (N, T, n_out) gradient of the divergence w.r.t. the outputs; a
+            ``divergences.LogitGradient`` whose ``activation`` is the output layer's is
+            taken through its exact ``dz`` (fused softmax / sigmoid cross-entropy).
+        dstate : optional dict node -> (N, D, size), gradient w.r.t. ``cache.state``
+            (when the final state feeds something else, e.g. a decoder).
+
+        Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
+        and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
+        """
+        kernels = kernels_for(self._backend)
+        with fast.threads_for(kernels, self._plan, cache.N):
+            return self._backward_full(kernels, dy, cache, dstate)
+
+    def _backward_full(self, kernels, dy, cache, dstate):
+        N, T = cache.N, cache.T
+        valid = _valid_mask(cache.lengths, T)                             # (T, N, 1), None: no padding
+        is_fused = (getattr(dy, "activation", None) == self.layers[self.output].activation
+                    and getattr(dy, "dz", None) is not None)
+        g = self._check_dy(dy.dz if is_fused else dy, N, T, "dy.dz" if is_fused else "dy")   # (N, T, n_out)
+        if valid is not None:                                             # nothing flows back from a padded step
+            g = np.where(np.swapaxes(valid, 0, 1), g, 0.0)
+        dstate = self._check_dstate(dstate, cache)
+        buffers = cache.buffers
+        if buffers is None or not buffers.holds(cache.A, cache.Z, cache.weights):   # a cache built by hand
+            buffers = PassBuffers(self._plan, N, T, self.dtype)
+            for name in list(self.inputs) + list(self.layers):
+                buffers.a(name)[...] = cache.A[name]
+            for name in self.layers:
+                buffers.z(name)[...] = cache.Z[name]
+            buffers.set_weights(cache.weights)       # (the biases only the forward loops read)
+        how, whole = self._how(kernels, buffers, cache.weights, cache.given,
+                               backward=(cache.input_grads, is_fused, frozenset(dstate)))
+        if whole is not None:
+            return program.run_backward(self, kernels, whole, cache, buffers, g, dstate)
+        g = np.swapaxes(g, 0, 1)                                          # (T, N, n_out)
+        dy_tm, fused = (None, np.ascontiguousarray(g)) if is_fused else (g, None)
+        if how is reference:
+            return reference.backward(self, cache, dy_tm, fused, dstate)
+        return fast.backward(self, kernels, cache, buffers, dy_tm, fused, dstate)
+
+    def _check_dstate(self, dstate, cache):
+        """``dstate`` (node -> (N, D, size), dDIV/d``cache.state``) checked, as arrays of the dtype."""
+        checked = {}
+        for name, g in (dstate or {}).items():
+            if name not in cache.state:
+                raise ValueError(f"dstate names {name!r}, which has no final state; "
+                                 f"expected some of {sorted(cache.state)}")
+            checked[name] = np.asarray(g, dtype=self.dtype)
+            if checked[name].shape != cache.state[name].shape:
+                raise ValueError(f"dstate[{name!r}] must have shape {cache.state[name].shape}, "
+                                 f"got {checked[name].shape}")
+        return checked
+
+    # ------------------------------------------------------------------ backends
+    @property
+    def backend(self):
+        """``"fast"`` (compiled time loops) or ``"numpy"`` (the reference loops); settable.
+
+        ``None`` (the default) follows :func:`set_default_backend`: ``"fast"`` when numba
+        is installed (and NumPy's BLAS found), else ``"numpy"``. Both compute the same
+        column; they differ by the rounding of a sum's order (and float32 ``tanh``, to a
+        few ulp).
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, name):
+        self._backend = None if name is None else check_backend(name)
+
+    # --------------------------------------------------------------- validation
+    def _gather_inputs(self, x, inputs):
+        given = dict(inputs)
+        if x is not None:
+            given["x"] = x
+        unknown = set(given) - set(self.inputs)
+        if unknown:
+            raise ValueError(f"unknown input(s) {sorted(unknown)}: this network reads {list(self.inputs)}")
+        missing = set(self.inputs) - set(given)
+        if missing:
+            name = sorted(missing)[0]
+            raise ValueError(f"this network reads the input {name!r}: pass {name}= an array of shape "
+                             f"(N, T, {self.inputs[name]})")
+        seqs, shape = {}, None
+        for name in self.inputs:
+            arr = as_float_array(given[name], self.dtype, name)
+            if arr.ndim != 3 or arr.shape[2] != self.inputs[name]:
+                raise ValueError(f"expected {name} of shape (N, T, {self.inputs[name]}), got {arr.shape}")
+            if arr.shape[1] == 0:
+                raise ValueError(f"{name} has no time steps (T = 0)")
+            if shape is not None and arr.shape[:2] != shape:
+                raise ValueError(f"all inputs must share (N, T): {name} has {arr.shape[:2]}, expected {shape}")
+            shape = arr.shape[:2]
+            seqs[name] = arr
+        return seqs
+
+    def _check_state(self, state, N):
+        if state is None:
+            return {}
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict node -> (N, D, size) array, got {type(state).__name__}")
+        checked = {}
+        for name, value in state.items():
+            if name not in self.depth or self.depth[name] == 0:
+                raise ValueError(f"state names {name!r}, which no link reads with a delay; "
+                                 f"expected some of {sorted(n for n, d in self.depth.items() if d)}")
+            shape = (N, self.depth[name], self._size(name))
+            arr = as_float_array(value, self.dtype, f"state[{name!r}]")
+            if arr.shape != shape:
+                raise ValueError(f"expected state[{name!r}] of shape {shape} (N, D, size), got {arr.shape}")
+            checked[name] = np.swapaxes(arr, 0, 1)   # (D, N, size)
+        return checked
+
+    def _check_dy(self, dy, N, T, name="dy"):
+        arr = as_float_array(dy, self.dtype, name)
+        shape = (N, T, self.n_out)
+        if arr.shape != shape:
+            raise ValueError(f"expected {name} of shape {shape} like the outputs, got {arr.shape}")
+        return arr
+
+
+def _valid_mask(lengths, T):
+    """(T, N, 1) bool, True at the valid steps of each sequence; None when nothing is padded."""
+    if len(lengths) == 0 or (lengths.size < 64 and min(lengths.tolist()) == T) or lengths.min() == T:
+        return None
+    return (np.arange(T)[:, None] < lengths[None, :])[..., None]

@@ -1,0 +1,183 @@
+"""The NumPy reference: the lecture's ``RNN_forward`` and ``RNN_bptt``, for any column.
+
+This is the readable way a pass runs (``backend="numpy"``), and the oracle the compiled
+ones (``engine.fast``, ``engine.program``) are tested against. It follows the lecture's
+pseudocode, generalised from "layers 1 .. L, each reading the one below and itself one
+step back" to any column of layers and delayed links:
+
+``forward`` (RNN_forward)::
+
+    for each component of the schedule (graph.schedule), in order:
+        z(t) = b + sum over links from outside the component  W a_src(t - d)   (all t at once)
+        acyclic:  a(t) = f(z(t))                                              (all t at once)
+        cyclic:   for t = 0 .. T-1, for each member in delay-0 order:
+                      z(t) += sum over links inside  W a_src(t - d);  a(t) = f(z(t))
+
+``backward`` (RNN_bptt), over the schedule of the gradient graph, reversed::
+
+    dDIV/da_out(t) = dy(t)
+    for each component, last first:
+        acyclic:  dz(t) = f'(z(t)) dDIV/da(t)                                 (all t at once)
+        cyclic:   for t = T-1 .. 0, for each member, last first:
+                      dz(t) = f'(z(t)) dDIV/da(t)
+                      dDIV/da_src(t - d) += W^T dz(t)     for every link inside
+        dW = sum_t dz(t) a_src(t - d)^T,  db = sum_t dz(t)                     (pooled over t)
+        dDIV/da_src(t - d) += W^T dz(t)   for every link from outside          (all t at once)
+    dDIV/d init = what reached t < 0, summed over the batch
+
+Arrays are time major: a node's activations ``A[name]`` are (D + T, N, size), the first
+D rows its history (a(-D) .. a(-1)), so a_src(t - d) for all t is the slice
+``[D - d : D - d + T]``; pre-activations ``Z[name]`` are (T, N, H).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations
+from .plan import transposed_copy
+
+__all__ = ["forward", "backward", "forward_loop", "backward_loop", "fill_histories", "add_dstate",
+           "collect_gradients", "shifted"]
+
+
+def shifted(A, depth, node, delay, T):
+    """a_node(t - delay) for t = 0 .. T-1: a (T, N, size) view of the history buffer."""
+    D = depth[node]
+    return A[node][D - delay: D - delay + T]
+
+
+def fill_histories(net, A, given):
+    """Every delayed node's history rows a(-D) .. a(-1), unless the caller ``given`` them:
+    the learned ``init[name]`` (the lecture's h(-1), shared by the batch) or zeros."""
+    for name in list(net.inputs) + list(net.layers):
+        D = net.depth[name]
+        if D and name not in given:
+            init = net.params.get(f"init[{name}]")
+            A[name][:D] = 0.0 if init is None else init[:, None, :]          # (D, N, size)
+
+
+def forward(net, A, Z, W, T, given):
+    """RNN_forward: fill ``A`` (activations) and ``Z`` (pre-activations) of every layer,
+    the inputs' steps and the ``given`` histories being in ``A`` already."""
+    plan = net._plan
+    fill_histories(net, A, given)
+    for component, cyclic in net.schedule:
+        for name in component:                 # what comes from outside the component: all t at once
+            z = Z[name]                                                   # (T, N, H)
+            b = net.params.get(f"b[{name}]")
+            z[...] = 0.0 if b is None else b
+            for link in plan.outside[name]:
+                z += shifted(A, net.depth, link.src, link.delay, T) @ W[link.key].T
+        if cyclic:
+            forward_loop(net, component, A, Z, W, T)
+        else:
+            (name,) = component
+            activations.get(net.layers[name].activation).forward(Z[name], out=A[name][net.depth[name]:])
+
+
+def forward_loop(net, component, A, Z, W, T):
+    """The recurrence of a cyclic component, step by step.
+
+    On entry ``Z[name]`` holds what comes from outside the component (hoisted); the loop
+    adds the links inside it, one step at a time, and applies the activations.
+    ``kernels.compiled.forward_loop`` is this loop compiled.
+    """
+    members = set(component)
+    inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members] for name in component}
+    for t in range(T):
+        for name in component:
+            zt = Z[name][t]                                               # (N, H)
+            for link in inside[name]:
+                src_t = A[link.src][net.depth[link.src] + t - link.delay]     # (N, S)
+                zt += src_t @ W[link.key].T
+            act = activations.get(net.layers[name].activation)
+            act.forward(zt, out=A[name][net.depth[name] + t])
+
+
+def backward(net, cache, dy, fused, dstate):
+    """RNN_bptt: ``(grads, dinputs, dstate_in)`` (see ``Network.backward_full``).
+
+    ``dy`` (T, N, n_out) is dDIV/dy, zero at padded steps, or None when ``fused``
+    (T, N, n_out) holds the output layer's dz instead; ``dstate`` (checked) is added at
+    each sequence's last steps."""
+    A, Z, W, T = cache.A, cache.Z, cache.weights, cache.T
+    dA = {name: np.zeros_like(a) for name, a in A.items()}               # (D + T, N, size)
+    out = net.output
+    if dy is not None:
+        dA[out][net.depth[out]:] = dy
+    add_dstate(dA, dstate, cache.lengths, net.depth)
+    need_a, need_z, schedule = net._plan.gradient_graph(cache.given, cache.input_grads)
+    dZ, grads = {}, {}
+    for component, cyclic in reversed(schedule):
+        members = set(component)
+        if cyclic:
+            backward_loop(net, component, A, Z, dA, dZ, W, fused, T)
+        else:
+            (name,) = component
+            if not need_z[name]:
+                continue          # nothing it holds or feeds needs a gradient
+            D = net.depth[name]
+            dZ[name] = activations.get(net.layers[name].activation).backward(dA[name][D:], A[name][D:], Z[name])
+            if name == out and fused is not None:
+                dZ[name] += fused
+        for name in component:    # pooled over time: the weight gradients, and what goes outside
+            dz = dZ[name]                                                 # (T, N, H)
+            if f"b[{name}]" in net.params:
+                grads[f"b[{name}]"] = dz.sum(axis=(0, 1))
+            for link in net._plan.incoming[name]:
+                src = shifted(A, net.depth, link.src, link.delay, T)      # (T, N, S)
+                if link.key in net.params:                                # sum_t dz(t)^T a_src(t - d)
+                    grads[link.key] = dz.reshape(-1, dz.shape[-1]).T @ src.reshape(-1, src.shape[-1])
+                if link.gradient == "full" and link.src not in members and need_a[link.src]:
+                    da_src = shifted(dA, net.depth, link.src, link.delay, T)  # (T, N, S)
+                    da_src += dz @ W[link.key]
+    return collect_gradients(net, cache, dA, grads, need_a)
+
+
+def backward_loop(net, component, A, Z, dA, dZ, W, fused, T):
+    """BPTT through a cyclic component of the gradient graph, step by step.
+
+    On entry ``dA`` holds what reached the members from outside the component; going
+    back in time, each member's dDIV/da(t) gathers what the links inside send back
+    (delay-0 links from the same step, delay-d links from step t+d), times the
+    activation's Jacobian. Writes ``dZ[name]`` (T, N, H). ``kernels.compiled.backward_loop``
+    is this loop compiled.
+    """
+    members = set(component)
+    inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members and lk.gradient == "full"]
+              for name in component}
+    for name in component:
+        dZ[name] = np.empty_like(Z[name])
+    for t in range(T - 1, -1, -1):
+        for name in reversed(component):
+            row = net.depth[name] + t
+            act = activations.get(net.layers[name].activation)
+            dz = act.backward(dA[name][row], A[name][row], Z[name][t])   # (N, H)
+            if name == net.output and fused is not None:
+                dz += fused[t]
+            dZ[name][t] = dz
+            for link in inside[name]:
+                dA[link.src][net.depth[link.src] + t - link.delay] += dz @ W[link.key]
+
+
+def add_dstate(dA, dstate, lengths, depth):
+    """Add ``dstate`` (node -> (N, D, size), dDIV/d of the final state) into dA at each
+    sequence's last D steps; ``dA`` maps a node to its (D + T, N, size) gradient."""
+    for name, g in dstate.items():
+        rows = lengths[:, None] + np.arange(depth[name])[None, :]      # (N, D) buffer rows
+        np.add.at(dA[name], (rows, np.arange(len(lengths))[:, None]), g)
+
+
+def collect_gradients(net, cache, dA, grads, need_a):
+    """``(grads, dinputs, dstate_in)`` once BPTT is through: the initial histories' gradients
+    (what reached t < 0), the inputs' (batch first), and those of the given histories."""
+    for name in net.layers:
+        key = f"init[{name}]"
+        if key in net.params:
+            D = net.depth[name]
+            grads[key] = np.zeros_like(net.params[key]) if name in cache.given else dA[name][:D].sum(axis=1)
+    dinputs = {name: transposed_copy(dA[name][net.depth[name]:]) for name in net.inputs if need_a[name]}
+    dstate_in = {name: np.ascontiguousarray(np.swapaxes(dA[name][:net.depth[name]], 0, 1)) for name in cache.given}
+    grads = {key: grads[key].astype(net.dtype, copy=False) for key in net.params}
+    return grads, dinputs, dstate_in

@@ -1,0 +1,61 @@
+"""CharRNN: an RNN over the characters of an alphabet that its saved file carries."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..generate import generate, one_hot
+from ..registry import register_model
+from .rnn import RNN
+
+__all__ = ["CharRNN"]
+
+
+@register_model
+class CharRNN(RNN):
+    """An ``RNN`` over the characters of ``alphabet``: one-hot in, softmax out.
+
+    Exactly ``RNN(len(alphabet), len(alphabet), hidden=..., output="softmax", ...)``
+    (the same weights from the same seed), with the alphabet kept in its config, so
+    ``unrolled.save`` stores it in the model file and ``unrolled.load`` gives it back:
+    symbol i is ``alphabet[i]``.
+    """
+
+    def __init__(self, alphabet, *, hidden=(128,), activation="tanh", skip_input=False, skip_output=False,
+                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
+        if not isinstance(alphabet, str) or not alphabet:
+            raise TypeError(f"alphabet must be a non-empty str, got {alphabet!r:.80}")
+        if len(set(alphabet)) != len(alphabet):
+            raise ValueError(f"alphabet must not repeat a character, got {alphabet!r:.200}")
+        V = len(alphabet)
+        super().__init__(V, V, hidden=hidden, activation=activation, output="softmax", skip_input=skip_input,
+                         skip_output=skip_output, learn_init=learn_init, bias=bias, output_bias=output_bias,
+                         dtype=dtype, seed=seed)
+        config = {k: v for k, v in self._config.items() if k not in ("n_in", "n_out", "output")}
+        self._config = {"alphabet": alphabet, **config}
+        self._index = {c: i for i, c in enumerate(alphabet)}
+
+    @property
+    def alphabet(self):
+        return self._config["alphabet"]
+
+    def encode(self, text):
+        """(len(text),) int64 symbol indices; ValueError naming characters not in the alphabet."""
+        unknown = sorted(set(text) - set(self._index))
+        if unknown:
+            raise ValueError(f"characters not in the model's alphabet: {''.join(unknown)!r}; "
+                             f"it knows {self.alphabet!r}")
+        return np.array([self._index[c] for c in text], dtype=np.int64)
+
+    def decode(self, indices):
+        return "".join(self.alphabet[int(i)] for i in indices)
+
+    def sample(self, prime="\n", steps=200, *, temperature=1.0, greedy=False, seed=None):
+        """``steps`` characters generated after reading ``prime`` (at least one character):
+        each drawn from the softmax output (``temperature``; ``greedy``: the argmax) and fed
+        back. See :func:`unrolled.generate.generate`."""
+        if not prime:
+            raise ValueError("prime must hold at least one character")
+        x = one_hot(self.encode(prime), len(self.alphabet), self.dtype)
+        out = generate(self, x, steps, temperature=temperature, greedy=greedy, seed=seed)
+        return self.decode(out)

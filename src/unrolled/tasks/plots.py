@@ -1,0 +1,137 @@
+"""The PNGs the command line and the examples write.
+
+matplotlib is imported only when a plot is drawn (with the Agg backend), so importing
+this module, ``unrolled.tasks`` or ``unrolled`` does not import it; each file is written
+atomically (a temporary file in the same folder, then renamed) with a new file's mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .series import SUNSPOT_SPLIT, SunspotResult
+
+__all__ = ["plot_confusion", "plot_forecast", "plot_series", "plot_impulse", "plot_forecaster", "plot_task"]
+
+
+def plot_confusion(cm, path, title, what="class"):
+    """A PNG of a confusion matrix ``cm`` (rows true ``what``, columns predicted), counts written in."""
+    cm = np.asarray(cm)
+    C = cm.shape[0]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=120)
+    ax.imshow(cm, cmap="Blues")
+    for i in range(C):
+        for j in range(C):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+    ax.set_xticks(range(C))
+    ax.set_yticks(range(C))
+    ax.set_xlabel(f"predicted {what}")
+    ax.set_ylabel(f"true {what}")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(plt, fig, path)
+
+
+def plot_forecast(result, path, title):
+    """A PNG of the series and the model's one-step forecasts, test years shaded."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
+    ax.plot(result.years, result.truth, color="black", lw=1.2, label="observed")
+    ax.plot(result.years, result.forecasts["model"], color="tab:red", lw=1.0, label="model, one step ahead")
+    ax.plot(result.years, result.forecasts["AR(12)"], color="tab:blue", lw=0.8, ls="--", label="AR(12)")
+    for part in ("test1", "test2"):
+        lo, hi = SUNSPOT_SPLIT[part]
+        ax.axvspan(lo, hi, color="0.9", zorder=0)
+        row = result.table["model"][part]
+        ax.text((lo + hi) / 2, ax.get_ylim()[1] * 0.95, f"ARV {row:.3f}", ha="center", va="top", fontsize=8)
+    ax.set_xlabel("year")
+    ax.set_ylabel("yearly mean sunspot number")
+    _finish(plt, fig, ax, path, title, legend_loc="upper left")
+
+
+def plot_series(result, path, title):
+    """A PNG of the test part of a series and the model's one-step forecasts."""
+    plt = _pyplot()
+    fit_end, val_end = result.bounds
+    t = np.arange(len(result.truth))
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
+    ax.plot(t[val_end:], result.truth[val_end:], color="black", lw=0.8, label="observed")
+    ax.plot(t[val_end:], result.forecasts["model"][val_end:], color="tab:red", lw=0.8,
+            label="model, one step ahead")
+    ax.set_xlabel("step (test part)")
+    _finish(plt, fig, ax, path, title, legend_loc="upper left")
+
+
+def plot_impulse(response, path, title):
+    """A PNG of each layer's response (the output's, and the norm of every other's) over time."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+    for name, r in response.items():
+        if name == "y":
+            ax.plot(r[:, 0], color="black", lw=1.5, marker=".", label="output y")
+        else:
+            ax.plot(np.linalg.norm(r, axis=1), lw=1.0, label=f"|{name}|")
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set_xlabel("t (impulse at t = 0)")
+    ax.set_ylabel("response")
+    _finish(plt, fig, ax, path, title)
+
+
+def plot_forecaster(run, path):
+    """The forecast plot of a :class:`~unrolled.tasks.series.ForecasterRun`: the whole
+    sunspot series (:func:`plot_forecast`) or the test part of any other (:func:`plot_series`)."""
+    plot = plot_forecast if isinstance(run.result, SunspotResult) else plot_series
+    plot(run.result, path, title=run.title)
+
+
+def plot_task(result, path):
+    """The plot of a task that has one: the confusion matrix of spoken digits on its test set."""
+    title = (f"spoken digits, test ({len(result.labels)}), BiRNN seed {result.seed}: "
+             f"accuracy {result.metrics['accuracy']:.3f}")
+    plot_confusion(result.confusion, path, title, what="digit")
+
+
+def _finish(plt, fig, ax, path, title, legend_loc="best"):
+    """Title, legend, layout, then write the PNG atomically and free the figure."""
+    ax.set_title(title)
+    ax.legend(loc=legend_loc, fontsize=8)
+    fig.tight_layout()
+    _save(plt, fig, path)
+
+
+def _save(plt, fig, path):
+    """Write ``fig`` to ``path`` as a PNG, atomically, and free it."""
+    _atomic_savefig(fig, Path(path))
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _atomic_savefig(fig, path):
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp made it 0600; give it a new file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
