@@ -4,6 +4,8 @@
     python benchmarks/run.py --only rnn      # the RNN table; also: family, memory, machine
     python benchmarks/run.py --only rnn --impls unrolled,unrolled-unsplit --configs 1x1024,8x1024
                                              # what the engine's own threads give
+    python benchmarks/run.py --only rnn --baseline /path/to/other/checkout/src
+                                             # this checkout against another one, alternating
     pip install ".[bench]"                   # the peers: PyTorch (pinned) and JAX
 
 The task: a 1-layer tanh RNN with a linear output, input 32, output 8, T = 200,
@@ -43,7 +45,9 @@ IMPLS = {  # name -> (worker, variant, label, needs)
     "numba-hand": ("bench_numba.py", "", "hand-specialised Numba loop", "numba"),
     "unrolled-numpy": ("bench_unrolled.py", "numpy", "unrolled (backend='numpy')", None),
     "unrolled-unsplit": ("bench_unrolled.py", "unsplit", "unrolled, never split over its own threads", "numba"),
+    "baseline": ("bench_unrolled.py", "", "unrolled of --baseline (another checkout)", None),
 }
+BASELINE = {"src": None}    # --baseline: the src/ folder the "baseline" workers import unrolled from
 DEFAULT_IMPLS = [name for name in IMPLS if name != "unrolled-unsplit"]   # that one on request (--impls)
 
 
@@ -89,11 +93,16 @@ def worker(script, args, timeout=600, log=lambda m: None):
     """Run a worker in its own process; with QUIET on, rerun it while other processes used
     more than QUIET["threshold"] of the CPUs during its run (a shared machine)."""
     cmd = [sys.executable, os.path.join(HERE, script)] + [str(a) for a in args]
+    env = None
+    if "--baseline" in args:
+        args = [a for a in args if a != "--baseline"]
+        cmd = [sys.executable, os.path.join(HERE, script)] + [str(a) for a in args]
+        env = {**os.environ, "UNROLLED_SRC": BASELINE["src"]}
     for attempt in range(8):
         if QUIET["on"]:
             wait_quiet(log)
         before, usage0 = cpu_jiffies(), os.times()
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE, env=env)
         usage1 = os.times()
         own = (usage1.children_user - usage0.children_user) + (usage1.children_system - usage0.children_system)
         share = others_share(before, cpu_jiffies(), own)
@@ -108,6 +117,8 @@ def worker(script, args, timeout=600, log=lambda m: None):
 
 
 def available(impl):
+    if impl == "baseline":
+        return BASELINE["src"] is not None
     need = IMPLS[impl][3]
     return need is None or importlib.util.find_spec(need) is not None
 
@@ -123,6 +134,8 @@ def time_all(jobs, impls, passes, repeats, log):
                 args = ["--model", model, "--N", N, "--H", H, "--repeats", repeats]
                 if variant:
                     args += ["--variant", variant]
+                if impl == "baseline":
+                    args += ["--baseline"]
                 r = worker(script, args, log=log)
                 med = float(np.median(r["times"]))
                 results.setdefault((impl, model, N, H), []).append(med)
@@ -163,8 +176,15 @@ def main():
     ap.add_argument("--no-wait", action="store_true",
                     help="time even while other processes use the CPUs (default: wait, and rerun a "
                          "worker during whose run others used more than 10%% of the CPUs)")
+    ap.add_argument("--baseline", metavar="SRC",
+                    help="also time the unrolled imported from SRC (another checkout's src/), in its own "
+                         "processes alternating with this one's; adds the row unrolled / baseline")
     args = ap.parse_args()
     QUIET["on"] = not args.no_wait
+    if args.baseline:
+        BASELINE["src"] = os.path.abspath(args.baseline)
+        if "baseline" not in args.impls.split(","):
+            args.impls += ",baseline"
     only = set(args.only or ["machine", "rnn", "family", "memory"])
     configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
     impls = [i for i in args.impls.split(",") if available(i)]
@@ -200,7 +220,7 @@ def main():
             lines.append(f"| {IMPLS[impl][2]} | " + " | ".join(cell(res[(impl, 'rnn', N, H)])
                                                         for N, H in configs) + " |")
         med = {k: float(np.median(v)) for k, v in res.items()}
-        for peer in ("jax", "torch", "numba-hand", "numpy-hand", "unrolled-unsplit"):
+        for peer in ("jax", "torch", "numba-hand", "numpy-hand", "unrolled-unsplit", "baseline"):
             if peer in impls:
                 lines.append(f"| unrolled / {peer} | " + " | ".join(
                     ratio_cell(res[("unrolled", "rnn", N, H)], res[(peer, "rnn", N, H)]) for N, H in configs) + " |")
