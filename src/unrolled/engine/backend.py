@@ -16,6 +16,8 @@ import importlib.util
 import os
 import warnings
 
+from .kernels import blas
+
 __all__ = ["BACKENDS", "check_backend", "set_default_backend", "default_backend", "numba_installed",
            "compiled_kernels", "kernels_for"]
 
@@ -89,8 +91,6 @@ def kernels_for(backend):
     if name == "numpy" or (name == "auto" and not numba_installed()):
         return None
     kernels = compiled_kernels()
-    if name == "auto" and kernels is not None:
-        from .kernels import blas
-        if not blas.BLAS:
-            return None
+    if name == "auto" and kernels is not None and not blas.BLAS:
+        return None
     return kernels

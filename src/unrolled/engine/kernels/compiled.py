@@ -219,17 +219,6 @@ def _axpy(n, s, x, xo, y, yo):
 
 
 @njit(**_jit)
-def _put(x, y, add):
-    """y = x, or y += x with ``add`` (1-D slices of one length)."""
-    if add:
-        for c in range(y.size):
-            y[c] += x[c]
-    else:
-        for c in range(y.size):
-            y[c] = x[c]
-
-
-@njit(**_jit)
 def _bias(n, h, W, bo, z, zo, ldz, add):
     """The (n, h) rows at z[zo:] (row stride ldz) get the bias W[bo:bo+h]: added to them
     (``add``) or written over them; bo < 0: no bias (nothing added, or zeros written)."""
@@ -242,7 +231,13 @@ def _bias(n, h, W, bo, z, zo, ldz, add):
         return
     b = W[bo: bo + h]
     for i in range(n):
-        _put(b, z[zo + i * ldz: zo + i * ldz + h], add)
+        row = z[zo + i * ldz: zo + i * ldz + h]
+        if add:
+            for j in range(h):
+                row[j] += b[j]
+        else:
+            for j in range(h):
+                row[j] = b[j]
 
 
 # ------------------------------------------------------------------ activations
@@ -598,8 +593,14 @@ def run_program(ops, mems, lnks, buffers, N, T, sync):
             I, J, S = op[5], op[6], op[7]
             for a in range(I):
                 for b in range(J):
-                    _put(src[op[2] + (a * J + b) * S: op[2] + (a * J + b + 1) * S],
-                         dst[op[4] + (b * I + a) * S: op[4] + (b * I + a + 1) * S], op[8] != 0)
+                    x = src[op[2] + (a * J + b) * S: op[2] + (a * J + b + 1) * S]
+                    y = dst[op[4] + (b * I + a) * S: op[4] + (b * I + a + 1) * S]
+                    if op[8]:
+                        for c in range(S):
+                            y[c] += x[c]
+                    else:
+                        for c in range(S):
+                            y[c] = x[c]
         else:                         # SUM_HISTORY: D, N, h, dA offset, G offset: G (D, h) = sum over N
             for d in range(op[1]):
                 _sum_rows_into(op[2], op[3], dA, op[4] + d * op[2] * op[3], G, op[5] + d * op[3])
