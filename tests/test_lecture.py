@@ -1,8 +1,8 @@
 """The library against a literal transcription of the lecture's pseudocode.
 
-Reference: /work/shared/reference/recurrent-networks-1.txt ("Recurrent Neural Net",
-"BPTT", "Bidirectional RNN block: inference", "Bidirectional RNN: Simplified code",
-"First: backprop through a recurrent net" and "BRNN block: gradient computation").
+The slides transcribed: "Recurrent Neural Net", "BPTT", "Bidirectional RNN block:
+inference", "Bidirectional RNN: Simplified code", "First: backprop through a recurrent
+net" and "BRNN block: gradient computation".
 
 The functions below follow the slides line by line, for ONE training instance ("Will
 only focus on *one* training instance"), with the slide's names:
