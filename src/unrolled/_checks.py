@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 __all__ = ["as_float_array", "check_lengths", "check_dtype", "positive_int", "check_hidden", "check_delay",
-           "seed_for_config"]
+           "check_seed", "seed_for_config", "first_nonfinite"]
 
 
 def as_float_array(value, dtype, name):
@@ -33,8 +33,11 @@ def check_lengths(lengths, N, T):
         return np.full(N, T, dtype=np.int64)
     arr = np.asarray(lengths)
     if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
+        elif np.issubdtype(arr.dtype, np.floating):
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))].ravel()[0]
+            raise TypeError(f"lengths must be whole numbers of steps, got {bad!r}")
         else:
             raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
     if arr.shape != (N,):
@@ -81,7 +84,39 @@ def check_hidden(hidden):
     return tuple(int(h) for h in hidden)
 
 
+def check_seed(seed, name="seed"):
+    """``seed`` if ``numpy.random.default_rng`` takes it as a seed: None, an int >= 0, a
+    ``numpy.random.Generator`` or ``SeedSequence``; TypeError / ValueError otherwise."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be None, an int >= 0 or a numpy.random.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be >= 0, got {seed}")
+    return int(seed)
+
+
+def first_nonfinite(arr, name, lengths=None):
+    """None if ``arr`` holds only finite values (at the valid steps, with ``lengths``: arr is
+    (N, T, ...) then), else a message naming the first one: sequence, step, feature."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "fc":
+        return None
+    bad = ~np.isfinite(arr)
+    if lengths is not None and arr.ndim >= 2:
+        valid = np.arange(arr.shape[1])[None, :] < np.asarray(lengths)[:, None]           # (N, T)
+        bad &= valid.reshape(valid.shape + (1,) * (arr.ndim - 2))
+    if not bad.any():
+        return None
+    where = np.unravel_index(np.argmax(bad), arr.shape)
+    parts = ["sequence", "step", "feature"][:arr.ndim] + [f"axis {i}" for i in range(3, arr.ndim)]
+    at = ", ".join(f"{part} {int(i)}" for part, i in zip(parts, where))
+    return f"{name} holds {arr[where]} at {at} ({int(bad.sum())} non-finite value(s) in all)"
+
+
 def seed_for_config(seed):
     """What a model's config records of the ``seed`` it was built with: the seed itself, or
-    None for a ``numpy.random.Generator`` (whose state a config cannot hold)."""
-    return None if isinstance(seed, np.random.Generator) else seed
+    None for a ``numpy.random.Generator`` or ``SeedSequence`` (whose state a config cannot
+    hold). TypeError / ValueError for what is no seed at all (``check_seed``)."""
+    seed = check_seed(seed)
+    return None if isinstance(seed, (np.random.Generator, np.random.SeedSequence)) else seed

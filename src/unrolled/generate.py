@@ -23,29 +23,29 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, check_lengths
+from ._checks import as_float_array, check_lengths, check_seed
 
 __all__ = ["generate", "teacher_forcing", "one_hot", "output_activation"]
 
 
-def output_activation(model):
+def output_activation(model, default="identity"):
     """The activation of ``model``'s output layer ("softmax", "identity", ...).
 
-    Found through a Network's output layer, a named model's ``network``, or the top
-    block of a ``Stack``; "identity" when the model does not say.
+    Found through a Network's output layer, a named model's ``network``, the top block
+    of a ``Stack`` or a Seq2Seq's decoder; ``default`` when the model does not say.
     """
     layers = getattr(model, "layers", None)
     if isinstance(layers, dict) and getattr(model, "output", None) in layers:
         return layers[model.output].activation
     if getattr(model, "network", None) is not None:
-        return output_activation(model.network)
+        return output_activation(model.network, default)
     blocks = getattr(model, "blocks", None)
     if blocks:
-        return output_activation(blocks[-1])
+        return output_activation(blocks[-1], default)
     decoder = getattr(model, "decoder", None)
     if decoder is not None:
-        return output_activation(decoder)
-    return "identity"
+        return output_activation(decoder, default)
+    return default
 
 
 def one_hot(indices, size, dtype=np.float32):
@@ -128,7 +128,7 @@ def generate(model, prime, steps, *, temperature=1.0, greedy=False, seed=None, l
     if not symbols and model.n_out != model.n_in:
         raise ValueError(f"generation feeds each output back as the next input: it needs n_out == n_in, "
                          f"got n_out = {model.n_out} and n_in = {model.n_in}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
 
     y, cache = model.forward(x, lengths=lengths, state=state)
     last = y[np.arange(N), lengths - 1]                                   # (N, n_out)

@@ -218,10 +218,15 @@ def clip_grad_norm(grads, max_norm):
 
     grads: dict name -> ndarray. Returns (clipped, total): a new dict of new
     arrays (the input is not mutated) and the norm before clipping (float).
+    ValueError for a gradient that holds inf or nan.
     """
     _positive("max_norm", max_norm)
     norms = [np.linalg.norm(np.ravel(g)) for g in grads.values()]
     total = float(np.linalg.norm(norms)) if norms else 0.0
+    if not math.isfinite(total):
+        bad = next(k for k, n in zip(grads, norms) if not np.isfinite(n))
+        raise ValueError(f"grads[{bad!r}] holds non-finite values: clipping would spread them to every gradient "
+                         "(a diverged step; fit refuses it before clipping)")
     coef = min(1.0, max_norm / (total + 1e-6))
     clipped = {k: np.asarray(g) * coef for k, g in grads.items()}
     return clipped, total

@@ -20,8 +20,9 @@ import numpy as np
 
 from . import divergences as _divergences
 from . import optim as _optim
-from ._checks import check_lengths
+from ._checks import check_lengths, check_seed, first_nonfinite
 from .engine import ForwardCache
+from .generate import output_activation
 
 __all__ = ["fit", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau", "Checkpoint",
            "ProgressBar", "evaluate"]
@@ -56,25 +57,31 @@ class Callback:
         """Called by ``fit`` before training with the optimizer it steps (whose ``lr`` a
         callback may change between epochs)."""
 
+    def check(self, model, epochs):
+        """Called by ``fit`` before anything changes: raise ValueError / TypeError for what
+        would fail later (the model and the optimizer are still untouched)."""
+
     def on_train_begin(self, model, epochs):
-        pass
+        """Training starts (``epochs`` at most)."""
 
     def on_batch_end(self, model, batch, n_batches, loss):
-        pass
+        """A minibatch was trained on: its ``loss``."""
 
     def on_epoch_end(self, model, epoch, logs):
+        """An epoch ended: ``logs`` has ``loss`` (and ``val_loss``); return True to stop."""
         return False
 
     def on_train_end(self, model, history):
-        pass
+        """Training ended (the :class:`History` is complete but for ``seconds``)."""
+
 
 
 class EarlyStopping(Callback):
     """Stop when ``val_loss`` has not improved for ``patience`` epochs; restore the best weights."""
 
     def __init__(self, patience=10, min_delta=0.0, restore_best=True):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
         self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
 
     def on_train_begin(self, model, epochs):
@@ -122,11 +129,20 @@ class LearningRateSchedule(_SetsLearningRate):
             raise TypeError(f"schedule must be a callable (epoch, lr) -> lr, got {type(schedule).__name__}")
         self.schedule, self.optimizer = schedule, optimizer
 
-    def _set(self, epoch):
-        lr = self.schedule(epoch, self.optimizer.lr)
-        if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
+    def _next(self, epoch, lr):
+        lr = self.schedule(epoch, lr)
+        if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"the schedule gave the learning rate {lr!r} for epoch {epoch}; expected a positive number")
-        self.optimizer.lr = float(lr)
+        return float(lr)
+
+    def _set(self, epoch):
+        self.optimizer.lr = self._next(epoch, self.optimizer.lr)
+
+    def check(self, model, epochs):
+        """Every rate the schedule will give, worked out ahead (from the optimizer's rate now)."""
+        lr = self.optimizer.lr
+        for epoch in range(epochs):
+            lr = self._next(epoch, lr)
 
     def on_train_begin(self, model, epochs):
         self.epochs = epochs
@@ -226,7 +242,7 @@ class ProgressBar(Callback):
 
 def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths=None,
         validation=None, validation_divergence=None, patience=None, clip=None, bptt=None, shuffle=True, seed=None,
-        callbacks=(), progress=True, checkpoint=None, inputs=None):
+        callbacks=(), progress=True, checkpoint=None, inputs=None, check_output=True):
     """Train ``model`` on sequences by BPTT; returns a :class:`History`.
 
     Parameters
@@ -252,6 +268,19 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     checkpoint : a path; the model is saved there after every epoch (the best one
         when ``validation`` is given).
     inputs : dict name -> (N, T, width) further external inputs of the network.
+    check_output : refuse a divergence made for another output activation
+        (``CrossEntropy`` wants a softmax output, ``BinaryCrossEntropy`` a sigmoid one);
+        False when the outputs are what the divergence wants by construction.
+
+    Everything is checked before the first update: the settings, the shapes and the
+    finiteness of x, d and the validation data (the first non-finite value named by
+    sequence, step and feature), the targets against the model's outputs (class labels
+    in range, one forward pass on one sequence), the divergence against the output
+    activation, the callbacks and a learning-rate schedule's every value; a call that
+    is refused leaves the model and the optimizer as they were. During training every
+    update is checked before it is applied (the loss and the gradient's norm): on a
+    non-finite one fit raises ``FloatingPointError`` saying what is likely to blame, and
+    the model keeps its last finite weights (the best ones, under early stopping).
     """
     div = _divergences.get(divergence)
     val_div = div if validation_divergence is None else _divergences.get(validation_divergence)
@@ -261,15 +290,87 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if bptt is not None and (not isinstance(bptt, (int, np.integer)) or bptt < 1):
+    if bptt is not None and (isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1):
         raise ValueError(f"bptt must be a positive number of steps, got {bptt!r}")
-    if clip is not None and not clip > 0:
+    if clip is not None and not (isinstance(clip, (int, float, np.floating)) and math.isfinite(clip) and clip > 0):
         raise ValueError(f"clip must be a positive norm, got {clip!r}")
+    seed = check_seed(seed)
 
     x, d, lengths, inputs = _check_data(x, d, lengths, _with_fit_inputs(model, x, d, inputs), "x")
+    _check_against_model(model, x, d, lengths, inputs, div, bptt, check_output)
     if validation is not None:
-        validation = _check_validation(model, validation)
-    callbacks = list(callbacks)
+        validation = _check_validation(model, validation, val_div)
+    callbacks = _all_callbacks(callbacks, patience, validation, checkpoint, progress)
+    for cb in callbacks:
+        if hasattr(cb, "set_optimizer"):
+            cb.set_optimizer(opt)
+    for cb in callbacks:
+        getattr(cb, "check", lambda model, epochs: None)(model, epochs)
+
+    rng = np.random.default_rng(seed)
+    N = len(lengths)
+    history = History()
+    start = time.perf_counter()
+    guard = _Guard(model, opt, clip, x, d)
+    for cb in callbacks:
+        cb.on_train_begin(model, epochs)
+    # NumPy's overflow and invalid-value signals are the guard's to answer (it checks every
+    # loss and gradient, and names the cause), not a warning or an error from deep inside.
+    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    try:
+        quiet.__enter__()
+        for epoch in range(epochs):
+            order = rng.permutation(N) if shuffle else np.arange(N)
+            batches = [order[i:i + batch_size] for i in range(0, N, batch_size)]
+            total = 0.0
+            for b, idx in enumerate(batches):
+                guard.at = (epoch, b)
+                xb = None if x is None else x[idx]
+                extra = {k: v[idx] for k, v in inputs.items()}
+                loss = _train_batch(model, xb, d[idx], lengths[idx], extra, _restrict(div, rows=idx), opt, clip,
+                                    bptt, guard)
+                total += loss
+                for cb in callbacks:
+                    cb.on_batch_end(model, b, len(batches), loss)
+            logs = {"loss": total / len(batches)}
+            history.loss.append(logs["loss"])
+            if validation is not None:
+                xv, dv, lv = validation
+                logs["val_loss"] = evaluate(model, xv, dv, lv, divergence=val_div,
+                                            inputs=_with_fit_inputs(model, xv, dv, None))
+                if not math.isfinite(logs["val_loss"]):
+                    guard.fail("validation", logs["val_loss"])
+                history.val_loss.append(logs["val_loss"])
+            stop = False
+            for cb in callbacks:
+                stop = bool(cb.on_epoch_end(model, epoch, logs)) or stop
+            if stop and epoch + 1 < epochs:
+                history.stopped_early = True
+                break
+    except _Diverged as exc:
+        raise FloatingPointError(str(exc) + _restore_best(model, callbacks)) from None
+    finally:
+        quiet.__exit__(None, None, None)
+    history.best_epoch = history.epochs - 1
+    for cb in callbacks:
+        cb.on_train_end(model, history)
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _all_callbacks(callbacks, patience, validation, checkpoint, progress):
+    """The user's callbacks (checked) and those ``fit``'s own arguments ask for."""
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}") from None
+    hooks = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+    for i, cb in enumerate(callbacks):
+        if not all(callable(getattr(cb, hook, None)) for hook in hooks):
+            raise TypeError(f"callbacks[{i}] must be an unrolled.Callback (with {', '.join(hooks)}), "
+                            f"got {type(cb).__name__}")
     if patience is not None:
         if validation is None:
             raise ValueError("patience needs validation data: pass validation=(x_val, d_val)")
@@ -278,48 +379,7 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
         callbacks.append(Checkpoint(checkpoint, best_only=validation is not None))
     if progress:
         callbacks.append(ProgressBar())
-
-    rng = np.random.default_rng(seed)
-    N = len(lengths)
-    history = History()
-    start = time.perf_counter()
-    for cb in callbacks:
-        if hasattr(cb, "set_optimizer"):
-            cb.set_optimizer(opt)
-    for cb in callbacks:
-        cb.on_train_begin(model, epochs)
-    for epoch in range(epochs):
-        order = rng.permutation(N) if shuffle else np.arange(N)
-        batches = [order[i:i + batch_size] for i in range(0, N, batch_size)]
-        total = 0.0
-        for b, idx in enumerate(batches):
-            xb = None if x is None else x[idx]
-            extra = {k: v[idx] for k, v in inputs.items()}
-            loss = _train_batch(model, xb, d[idx], lengths[idx], extra, _restrict(div, rows=idx), opt, clip, bptt)
-            total += loss
-            for cb in callbacks:
-                cb.on_batch_end(model, b, len(batches), loss)
-        logs = {"loss": total / len(batches)}
-        if not np.isfinite(logs["loss"]):
-            raise FloatingPointError(f"the divergence became {logs['loss']} in epoch {epoch}: "
-                                     "lower the learning rate or clip the gradient (clip=1.0)")
-        history.loss.append(logs["loss"])
-        if validation is not None:
-            xv, dv, lv = validation
-            logs["val_loss"] = evaluate(model, xv, dv, lv, divergence=val_div,
-                                        inputs=_with_fit_inputs(model, xv, dv, None))
-            history.val_loss.append(logs["val_loss"])
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb.on_epoch_end(model, epoch, logs)) or stop
-        if stop and epoch + 1 < epochs:
-            history.stopped_early = True
-            break
-    history.best_epoch = history.epochs - 1
-    for cb in callbacks:
-        cb.on_train_end(model, history)
-    history.seconds = time.perf_counter() - start
-    return history
+    return callbacks
 
 
 def evaluate(model, x, d, lengths=None, *, divergence, inputs=None):
@@ -347,13 +407,10 @@ def _with_fit_inputs(model, x, d, inputs):
     return extra
 
 
-def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt):
+def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt, guard):
     T = (x if x is not None else next(iter(inputs.values()))).shape[1]
     if bptt is None or bptt >= T:
-        return _step(model, x, d, lengths, inputs, None, div, opt, clip)[0]
-    if d.ndim < 2 or d.shape[1] != T:
-        raise ValueError(f"truncated BPTT cuts the targets in time: expected d with T={T} steps "
-                         f"on axis 1, got shape {d.shape}")
+        return _step(model, x, d, lengths, inputs, None, div, opt, clip, guard)[0]
     state, total = None, 0.0
     for s in range(0, T, bptt):
         win = np.clip(lengths - s, 0, bptt)
@@ -361,21 +418,96 @@ def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt):
             break
         sl = slice(s, s + bptt)
         loss, state = _step(model, None if x is None else x[:, sl], d[:, sl], win,
-                            {k: v[:, sl] for k, v in inputs.items()}, state, _restrict(div, steps=sl), opt, clip)
+                            {k: v[:, sl] for k, v in inputs.items()}, state, _restrict(div, steps=sl), opt, clip,
+                            guard)
         total += loss
     return total
 
 
-def _step(model, x, d, lengths, inputs, state, div, opt, clip):
+def _step(model, x, d, lengths, inputs, state, div, opt, clip, guard):
+    """One update; ``guard`` checks the loss and the gradient's norm before it is applied."""
     y, cache = model.forward(x, lengths=lengths, state=state, **inputs)
     value, dy = div(y, d, lengths=lengths)
+    value = float(value)
+    if not math.isfinite(value):
+        guard.fail("loss", value)
     if isinstance(cache, ForwardCache):
         cache.input_grads = False                 # only the parameters' gradients are read here
     grads, _ = model.backward(dy, cache)
+    norm2 = getattr(grads, "squared_norm", None)  # (the engine's gradients know it; sum it otherwise)
+    if norm2 is None:
+        norm2 = float(sum(np.vdot(g, g) for g in grads.values()))
+    if not math.isfinite(norm2):
+        guard.fail("gradient", norm2)
     if clip is not None:
         grads, _ = _optim.clip_grad_norm(grads, clip)
     opt.step(model.params, grads)
-    return float(value), getattr(cache, "state", None)
+    guard.updates += 1
+    return value, getattr(cache, "state", None)
+
+
+class _Diverged(Exception):
+    """A non-finite loss or gradient met by ``_Guard`` (fit raises it as FloatingPointError)."""
+
+
+class _Guard:
+    """What ``fit`` needs to say why training diverged: the model, optimizer, clip, data,
+    where it is (epoch, minibatch) and how many updates it has applied."""
+
+    def __init__(self, model, opt, clip, x, d):
+        self.model, self.opt, self.clip, self.x, self.d = model, opt, clip, x, d
+        self.updates, self.at = 0, (0, 0)
+
+    def fail(self, what, value):
+        epoch, batch = self.at
+        where = (f"the validation divergence became {value} after epoch {epoch}" if what == "validation" else
+                 f"the {'divergence' if what == 'loss' else 'squared norm of the gradient'} became {value} "
+                 f"in epoch {epoch}, minibatch {batch}")
+        raise _Diverged(f"{where}; no non-finite update was applied. {self.blame()}")
+
+    def blame(self):
+        """What is likely to blame, from what the data, the weights and the recurrences show."""
+        scale = max(_largest(self.x), _largest(self.d))
+        if self.updates == 0:
+            return (f"Before any update: the data reach {scale:.3g} in magnitude (finite, as checked); "
+                    "scale x and d to about unit size, or start from smaller weights.")
+        weights = max(_largest(p) for p in self.model.params.values())
+        radius = _recurrent_radius(self.model)
+        lr = getattr(self.opt, "lr", None)
+        clip_hint = "" if self.clip is not None else ", clip the gradient (clip=1.0)"
+        if radius > 1.0:
+            return (f"The recurrence explodes: a recurrent weight matrix has spectral radius {radius:.3g} > 1, "
+                    f"so its gradient grows with every step back in time; lower the learning rate{clip_hint}, "
+                    "or shorten the window (bptt=).")
+        return (f"After {self.updates} updates the weights reach {weights:.3g}: the learning rate {lr} is too large "
+                f"for these data (of magnitude up to {scale:.3g}); lower it{clip_hint}.")
+
+
+def _largest(a):
+    a = np.asarray(a) if a is not None else np.zeros(0)
+    return float(np.max(np.abs(a))) if a.size and a.dtype.kind == "f" else 0.0
+
+
+def _recurrent_radius(model):
+    """The largest spectral radius of the square weights on delayed self-links (``W[h->h@d]``)."""
+    radius = 0.0
+    for key, w in model.params.items():
+        name = key.rsplit(".", 1)[-1]
+        if name.startswith("W[") and "@0]" not in name and w.ndim == 2 and w.shape[0] == w.shape[1]:
+            src, dst = name[2:].split("->")[0], name.split("->")[1].split("@")[0]
+            if src == dst and np.all(np.isfinite(w)):
+                radius = max(radius, float(np.max(np.abs(np.linalg.eigvals(w.astype(np.float64))))))
+    return radius
+
+
+def _restore_best(model, callbacks):
+    """Restore early stopping's best weights, if it holds some; says so."""
+    for cb in callbacks:
+        if isinstance(cb, EarlyStopping) and cb.restore_best and cb.weights is not None:
+            for key, value in cb.weights.items():
+                np.copyto(model.params[key], value)
+            return f" The weights are those of epoch {cb.best_epoch}, the best on the validation data."
+    return ""
 
 
 def _check_data(x, d, lengths, inputs, name):
@@ -388,6 +520,8 @@ def _check_data(x, d, lengths, inputs, name):
     if first is None:
         raise ValueError("fit needs input sequences: x or inputs=")
     N, T = np.shape(first)[:2]
+    if N == 0:
+        raise ValueError(f"{name} holds no sequence (N = 0): fit needs at least one")
     d = np.asarray(d)
     if d.shape[:1] != (N,):
         raise ValueError(f"expected targets d with N={N} sequences on axis 0 like x, got shape {d.shape}")
@@ -395,13 +529,52 @@ def _check_data(x, d, lengths, inputs, name):
         inputs[key] = np.asarray(value)
         if inputs[key].shape[:2] != (N, T):
             raise ValueError(f"input {key!r} must have (N, T) = {(N, T)} like x, got {inputs[key].shape}")
-    return x, d, check_lengths(lengths, N, T), inputs
+    lengths = check_lengths(lengths, N, T)
+    target = "d" if name == "x" else "d_val"
+    for arr, what, per_step in [(x, name, True), (d, target, d.ndim >= 2 and d.shape[1] == T)] + \
+            [(v, f"input {k!r}", True) for k, v in inputs.items()]:
+        message = None if arr is None else first_nonfinite(arr, what, lengths if per_step else None)
+        if message:
+            raise ValueError(f"{message}; fit trains on finite data only (padded steps may hold anything)")
+    return x, d, lengths, inputs
 
 
-def _check_validation(model, validation):
+def _check_against_model(model, x, d, lengths, inputs, div, bptt, check_output):
+    """The data against the model before any update: one forward pass over the first
+    sequence (the inputs' shapes), then the divergence on every target with outputs of
+    the right shape (labels in range, target shapes); and the divergence against the
+    model's output activation."""
+    expected = getattr(div, "activation", None) or getattr(getattr(div, "div", None), "activation", None)
+    actual = output_activation(model, default=None)
+    if check_output and expected and actual and actual != expected:
+        raise ValueError(f"{type(div).__name__} expects the outputs of a {expected} layer, but this model's output "
+                         f"activation is {actual!r}\n- help: build the model with output={expected!r}, or pass "
+                         f"check_output=False if its outputs are what {type(div).__name__} expects by construction")
+    n_in = getattr(model, "n_in", None)
+    if x is not None and isinstance(n_in, (int, np.integer)) and x.shape[2] != n_in:
+        raise ValueError(f"expected x of shape (N, T, {n_in}) for this model (n_in={n_in}), got {x.shape}")
+    window = slice(None) if bptt is None else slice(0, bptt)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        y, _ = model.forward(None if x is None else x[:1, window],
+                             lengths=np.minimum(lengths[:1], bptt or lengths[0]),
+                             **{k: v[:1, window] for k, v in inputs.items()})
+    T = y.shape[1] if bptt is None else (x if x is not None else next(iter(inputs.values()))).shape[1]
+    if bptt is not None and (d.ndim < 2 or d.shape[1] != T):
+        raise ValueError(f"truncated BPTT cuts the targets in time: expected d with T={T} steps "
+                         f"on axis 1, got shape {d.shape}")
+    probe = np.full((len(lengths), T, y.shape[2]), 1.0 / max(y.shape[2], 1), dtype=y.dtype)
+    div(probe, d, lengths=lengths)
+
+
+def _check_validation(model, validation, div):
     if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
         raise ValueError("validation must be (x_val, d_val) or (x_val, d_val, lengths_val)")
     xv, dv = validation[0], validation[1]
     lv = validation[2] if len(validation) == 3 else None
     xv, dv, lv, _ = _check_data(xv, dv, lv, _with_fit_inputs(model, xv, dv, None), "x_val")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        value = evaluate(model, xv, dv, lv, divergence=div, inputs=_with_fit_inputs(model, xv, dv, None))
+    if not math.isfinite(value):
+        raise ValueError(f"the validation divergence of the untrained model is {value}: the validation data "
+                         "are finite, so the divergence overflows on them; scale x_val and d_val to about unit size")
     return xv, dv, lv

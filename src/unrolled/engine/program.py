@@ -30,10 +30,10 @@ import numpy as np
 
 from .kernels import blas, threads
 from .kernels.opcodes import (ACT, ACTIVATE, ACTIVATE_BACK, ACTS, D_ACTS, D_PREACTS, FUSED, GEMM, GRADS, LOOP,
-                              LOOP_BACK, OP_WIDTH, OUTPUTS, PREACTS, REPEAT, SUM_HISTORY, SUM_ROWS, SWAP, WEIGHTS,
-                              ZERO)
+                              LOOP_BACK, OP_WIDTH, OUTPUTS, PREACTS, REPEAT, SUM_HISTORY, SUM_ROWS, SUM_SQUARES, SWAP,
+                              WEIGHTS, ZERO)
 from .plan import POOL, aligned, transposed_copy
-from .reference import add_dstate
+from .reference import Gradients, add_dstate
 
 __all__ = ["Program", "forward_program", "backward_program", "forward_for", "backward_for", "run_forward",
            "run_backward", "WHOLE_PASS"]
@@ -73,7 +73,7 @@ class Program:
             offsets[key] = off
             self.gviews.append((key, off, value.size, value.shape))
             off = aligned(off + value.size)
-        self.gsize = off
+        self.norm_slot, self.gsize = off, off + 1      # then one slot: the squared norm of them all
         return offsets
 
     def loop(self, code, mem, lnk, *extra):
@@ -188,6 +188,8 @@ def backward_program(net, buffers, given, input_grads, fused, preset=frozenset()
             dA.whole(name)
     if written != set(net.params):
         return None
+    for i, (key, off, size, _) in enumerate(p.gviews):     # the gradients' squared norm, for fit's check
+        p.op(SUM_SQUARES, off, size, p.norm_slot, int(i > 0))
     # Where every weight gradient is a small result pooled over many rows, BLAS is faster on
     # one thread for them, and those products are most of BPTT: it runs on one (32 x 32,
     # N = 32: 0.94 against 1.39 ms).
@@ -323,7 +325,8 @@ def run_backward(net, kernels, program, cache, buffers, dy, dstate):
         kernels.run_program(program.ops, program.mem_table, program.lnk_table,
                             (buffers.acts, buffers.preacts, buffers.weights, dA, dZ, G, E.reshape(-1), F),
                             N, T, threads.NO_SYNC)
-    grads = {key: G[off: off + size].reshape(shape) for key, off, size, shape in program.gviews}
+    grads = Gradients({key: G[off: off + size].reshape(shape) for key, off, size, shape in program.gviews})
+    grads.squared_norm = float(G[program.norm_slot]) if program.gviews else 0.0
     need_a = net._plan.gradient_graph(cache.given, cache.input_grads)[0]
     dinputs = {name: transposed_copy(buffers.a(name, dA)[net.depth[name]:]) for name in net.inputs if need_a[name]}
     dstate_in = {name: np.ascontiguousarray(np.swapaxes(buffers.a(name, dA)[:net.depth[name]], 0, 1))

@@ -37,8 +37,26 @@ import numpy as np
 from .. import activations
 from .plan import transposed_copy
 
-__all__ = ["forward", "backward", "forward_loop", "backward_loop", "fill_histories", "add_dstate",
+__all__ = ["Gradients", "forward", "backward", "forward_loop", "backward_loop", "fill_histories", "add_dstate",
            "collect_gradients", "shifted"]
+
+
+class Gradients(dict):
+    """The parameters' gradients, name -> array (a dict), and their squared L2 norm over all
+    of them, ``squared_norm``: computed in the pass where it runs compiled, else on first read
+    (``fit`` checks it before every update; inf or nan says the update must not be applied)."""
+
+    _squared_norm = None
+
+    @property
+    def squared_norm(self):
+        if self._squared_norm is None:
+            self._squared_norm = float(sum(np.vdot(g, g) for g in self.values()))
+        return self._squared_norm
+
+    @squared_norm.setter
+    def squared_norm(self, value):
+        self._squared_norm = value
 
 
 def shifted(A, depth, node, delay, T):
@@ -179,5 +197,5 @@ def collect_gradients(net, cache, dA, grads, need_a):
             grads[key] = np.zeros_like(net.params[key]) if name in cache.given else dA[name][:D].sum(axis=1)
     dinputs = {name: transposed_copy(dA[name][net.depth[name]:]) for name in net.inputs if need_a[name]}
     dstate_in = {name: np.ascontiguousarray(np.swapaxes(dA[name][:net.depth[name]], 0, 1)) for name in cache.given}
-    grads = {key: grads[key].astype(net.dtype, copy=False) for key in net.params}
+    grads = Gradients({key: grads[key].astype(net.dtype, copy=False) for key in net.params})
     return grads, dinputs, dstate_in

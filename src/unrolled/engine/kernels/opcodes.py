@@ -6,7 +6,7 @@ integer tables with these names whether or not the compiled loops ever run.
 
 __all__ = ["ACT", "DENSE", "SCALED_IDENTITY", "BUFFERS", "ACTS", "PREACTS", "WEIGHTS", "D_ACTS", "D_PREACTS",
            "GRADS", "OUTPUTS", "FUSED", "GEMM", "ACTIVATE", "ACTIVATE_BACK", "LOOP", "LOOP_BACK", "SUM_ROWS",
-           "ZERO", "REPEAT", "SWAP", "SUM_HISTORY", "OP_WIDTH"]
+           "ZERO", "REPEAT", "SWAP", "SUM_HISTORY", "SUM_SQUARES", "OP_WIDTH"]
 
 # Activations by code (the compiled ``_activate`` / ``_activate_back`` switch on these).
 ACT = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softmax": 4}
@@ -24,5 +24,5 @@ BUFFERS = ("ACTS", "PREACTS", "WEIGHTS", "D_ACTS", "D_PREACTS", "GRADS", "OUTPUT
 ACTS, PREACTS, WEIGHTS, D_ACTS, D_PREACTS, GRADS, OUTPUTS, FUSED = range(8)
 
 # A program's opcodes (column 0 of a row; the operands of each are in ``compiled.run_program``).
-GEMM, ACTIVATE, ACTIVATE_BACK, LOOP, LOOP_BACK, SUM_ROWS, ZERO, REPEAT, SWAP, SUM_HISTORY = range(10)
+GEMM, ACTIVATE, ACTIVATE_BACK, LOOP, LOOP_BACK, SUM_ROWS, ZERO, REPEAT, SWAP, SUM_HISTORY, SUM_SQUARES = range(11)
 OP_WIDTH = 16        # int64 columns of a row
