@@ -4,13 +4,21 @@ import io as stdio
 import json
 import os
 import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import unrolled
 import unrolled.io as uio
+from unrolled import Layer, Link, Network
+from unrolled.blocks import recurrent_network
 from unrolled.io import HEADER_KEY, _decode, _encode, load, register_model, save
 
 
@@ -420,3 +428,355 @@ def test_zip_member_that_is_not_npy(tmp_path):
     path.write_bytes(buf.getvalue())
     with pytest.raises(ValueError, match="not an unrolled model file"):
         load(Path(path))
+
+
+# ---------------------------------------------------------------- every model class
+
+PACKAGE_MODELS = {
+    "RNN": lambda: unrolled.RNN(2, 3, hidden=(4, 3), skip_output=True, output="softmax", seed=1),
+    "RNN big seed": lambda: unrolled.RNN(2, 1, hidden=(3,), seed=2**62 + 12345),
+    "TDNN": lambda: unrolled.TDNN(2, 2, width=3, hidden=(4, 3), seed=1),
+    "NARX closed": lambda: unrolled.NARX(2, 2, input_delays=[0, 2], output_delays=3, hidden=4, seed=1),
+    "NARX open": lambda: unrolled.NARX(2, 2, input_delays=1, output_delays=[1, 4], feedback="open", seed=1),
+    "NARX n_in=0": lambda: unrolled.NARX(0, 1, input_delays=None, output_delays=5, hidden=(3, 3), seed=1),
+    # delays longer than the 11 saved values: a delay sizes no weight
+    "NARX long taps": lambda: unrolled.NARX(1, 1, input_delays=[0, 400], output_delays=[365], hidden=(2,)),
+    "Jordan": lambda: unrolled.Jordan(2, 2, hidden=4, decay=0.25, output="sigmoid", seed=1),
+    "Elman": lambda: unrolled.Elman(2, 2, hidden=(4, 3), seed=1),
+    "Elman full": lambda: unrolled.Elman(2, 2, hidden=4, context_gradient="full", seed=1),
+    "StateSpace": lambda: unrolled.StateSpace(2, 2, hidden=4, activation="relu", seed=1),
+    "BiRNN": lambda: unrolled.BiRNN(2, 3, hidden=(4, 3), blocks=2, output="softmax", seed=1),
+    "Seq2Seq": lambda: unrolled.Seq2Seq(recurrent_network(2, (3, 2), seed=0),
+                                        unrolled.RNN(4, 3, hidden=(3, 2), output="softmax", seed=1)),
+    "Bidirectional": lambda: unrolled.Bidirectional(recurrent_network(2, (3,), seed=1),
+                                                    unrolled.RNN(2, 2, hidden=(2,), seed=2)),
+    "Stack": lambda: unrolled.Stack(
+        unrolled.Bidirectional(recurrent_network(2, (3,), seed=1), unrolled.RNN(2, 2, hidden=(2,), seed=2)),
+        Network({"x": 5}, {"y": Layer(1, "identity")}, [Link("x", "y")], "y"), names=["bi", "out"]),
+    "Network": lambda: Network(
+        {"x": 2}, {"h": Layer(2), "c": Layer(2, "identity", bias=False, init="zeros")},
+        [Link("x", "h"), Link("c", "h"), Link("h", "c", 1, weight=1.0, trainable=False, gradient="blocked"),
+         Link("x", "c", weight=np.array([[1.0, 2.0], [3.0, 4.0]]), trainable=False)], "h", seed=0),
+    # no parameters at all: its sizes pass under the floor
+    "Network without weights": lambda: Network(
+        {"x": 3}, {"y": Layer(3, "identity", bias=False, init="zeros")},
+        [Link("x", "y", weight=2.0, trainable=False)], "y"),
+    "CharRNN": lambda: unrolled.CharRNN("ab c\n", hidden=(5,), seed=3),
+}
+
+
+@pytest.mark.parametrize("name", PACKAGE_MODELS)
+def test_every_model_class_saves_and_loads(name, tmp_path):
+    m = PACKAGE_MODELS[name]()
+    rng = np.random.default_rng(7)
+    for v in m.params.values():
+        v[...] = rng.normal(size=v.shape)
+    save(m, tmp_path / "m.npz")
+    back = load(tmp_path / "m.npz")
+    assert type(back) is type(m)
+    assert json.dumps(_encode(back.get_config())) == json.dumps(_encode(m.get_config()))
+    assert list(back.params) == list(m.params)
+    for k, v in m.params.items():
+        assert back.params[k].dtype == v.dtype and back.params[k].tobytes() == v.tobytes(), k
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+# ---------------------------------------------------------------- load checks before it builds
+
+
+def edit_file(src, dst, header=None, arrays=None):
+    """Copy the saved file ``src`` to ``dst``, applying ``header(h)`` / ``arrays(a)`` in place."""
+    with np.load(src, allow_pickle=False) as npz:
+        a = {k: npz[k] for k in npz.files}
+    h = json.loads(a[HEADER_KEY].tobytes().decode("utf-8"))
+    if header is not None:
+        header(h)
+    a[HEADER_KEY] = np.frombuffer(json.dumps(h).encode("utf-8"), dtype=np.uint8)
+    if arrays is not None:
+        arrays(a)
+    write_npz(dst, **a)
+    return dst
+
+
+def huge_rnn_file(tmp_path, pad=0):
+    """The reported file: a small RNN's weights under a config of n_in = hidden = 200000
+    (a 298 GiB model); ``pad`` adds a zero array of that many values (compressed to little)."""
+    save(unrolled.RNN(2, 1, hidden=(3,), seed=0), tmp_path / "small.npz")
+
+    def header(h):
+        h["config"].update(n_in=200000, hidden=[200000])
+        if pad:
+            h["params"].append("pad")
+
+    def arrays(a):
+        if pad:
+            a["pad"] = np.zeros(pad, np.float32)
+
+    return edit_file(tmp_path / "small.npz", tmp_path / "huge.npz", header, arrays)
+
+
+def test_huge_config_fails_before_building(tmp_path, monkeypatch):
+    path = huge_rnn_file(tmp_path)
+    assert path.stat().st_size < 2000  # the issue's 1.7 kB file
+
+    def forbidden(cls, config):
+        raise AssertionError("load built the model before checking its sizes")
+
+    monkeypatch.setattr(unrolled.RNN, "from_config", classmethod(forbidden))
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as info:
+        load(path)
+    assert time.perf_counter() - start < 1.0
+    msg = str(info.value)
+    assert str(path) in msg and "config['n_in'] is 200000" in msg
+    assert "25 parameter values saved in the file" in msg
+
+
+def test_huge_config_beside_padding_fails_as_value_error_within_a_memory_limit(tmp_path):
+    """Zeros compress ~1000:1, so a few kB can pad the saved values past the sizes; then the
+    build itself asks for the memory, and that failure is a ValueError naming the file
+    (run under RLIMIT_AS, so nothing can really take 298 GiB)."""
+    pytest.importorskip("resource")
+    path = huge_rnn_file(tmp_path, pad=200000)
+    assert path.stat().st_size < 5000
+    script = textwrap.dedent(f"""
+        import resource, sys
+        import unrolled
+        with open("/proc/self/status") as f:
+            vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (2 << 30), resource.getrlimit(resource.RLIMIT_AS)[1]))
+        try:
+            unrolled.load({str(path)!r})
+        except ValueError as exc:
+            print("ValueError:", exc)
+    """)
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("needs /proc to size the address-space limit")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ValueError:") and str(path) in out.stdout
+    assert "cannot build a RNN" in out.stdout and "MemoryError" in out.stdout
+
+
+def test_sizes_over_the_absolute_cap(tmp_path):
+    save(unrolled.NARX(1, 1, input_delays=[0, 2], output_delays=[1], hidden=(2,)), tmp_path / "n.npz")
+    path = edit_file(tmp_path / "n.npz", tmp_path / "far.npz",
+                     header=lambda h: h["config"].update(input_delays=[0, 2**24 + 1]))
+    with pytest.raises(ValueError, match=r"far\.npz: config\['input_delays'\]\[1\] is 16777217, over the limit"):
+        load(path)
+    # a count (not a delay's value) is bounded by the saved values
+    path = edit_file(tmp_path / "n.npz", tmp_path / "many.npz",
+                     header=lambda h: h["config"].update(input_delays=100000))
+    with pytest.raises(ValueError, match=r"many\.npz: config\['input_delays'\] is 100000, larger than any "
+                                         r"size in a model of the 11 "):
+        load(path)
+    # as is a list's length (a tiny header of a million layers)
+    path = edit_file(tmp_path / "n.npz", tmp_path / "deep.npz",
+                     header=lambda h: h["config"].update(hidden=[1] * 10**6))
+    assert path.stat().st_size < 10000
+    with pytest.raises(ValueError, match=r"deep\.npz: config\['hidden'\] has length 1000000"):
+        load(path)
+
+
+def test_unknown_config_key_is_a_value_error_naming_the_file(tmp_path):
+    save(unrolled.RNN(2, 1, hidden=(3,), seed=0), tmp_path / "rnn.npz")
+    path = edit_file(tmp_path / "rnn.npz", tmp_path / "bogus.npz", header=lambda h: h["config"].update(bogus=1))
+    with pytest.raises(ValueError, match=r"bogus\.npz: config \(a RNN config\) has keys \['bogus'\] that RNN\(\) "
+                                         r"does not take"):
+        load(path)
+
+    def drop_n_in(h):
+        del h["config"]["n_in"]
+
+    path = edit_file(tmp_path / "rnn.npz", tmp_path / "no_n_in.npz", header=drop_n_in)
+    with pytest.raises(ValueError, match=r"no_n_in\.npz: .*lacks the keys \['n_in'\]"):
+        load(path)
+    # a child of a composite, at any depth
+    save(PACKAGE_MODELS["Stack"](), tmp_path / "stack.npz")
+
+    def child_key(h):
+        h["config"]["blocks"][0]["config"]["backward_net"]["config"]["bogus"] = 1
+
+    path = edit_file(tmp_path / "stack.npz", tmp_path / "child.npz", header=child_key)
+    with pytest.raises(ValueError, match=r"child\.npz: config\['blocks'\]\[0\]\['config'\]\['backward_net'\]"
+                                         r"\['config'\] \(a RNN config\) has keys \['bogus'\]"):
+        load(path)
+
+    def child_class(h):
+        h["config"]["blocks"][1]["class"] = "NoSuchBlock"
+
+    path = edit_file(tmp_path / "stack.npz", tmp_path / "child_class.npz", header=child_class)
+    with pytest.raises(ValueError, match=r"child_class\.npz: config\['blocks'\]\[1\]: unknown model class"):
+        load(path)
+    # a class with its own from_config: its TypeError becomes a ValueError naming file and class
+    save(DummyModel(), tmp_path / "dummy.npz")
+    path = edit_file(tmp_path / "dummy.npz", tmp_path / "dummy_bogus.npz",
+                     header=lambda h: h["config"].update(bogus=1))
+    with pytest.raises(ValueError, match=r"dummy_bogus\.npz: cannot build a DummyModel .*TypeError.*bogus"):
+        load(path)
+
+
+@pytest.mark.parametrize("change", [{"hidden": "abc"}, {"n_in": "abc"}, {"dtype": "complex128"},
+                                    {"activation": 3}, {"n_in": -2}])
+def test_wrong_config_value_is_a_value_error_naming_the_file(tmp_path, change):
+    save(unrolled.RNN(2, 1, hidden=(3,), seed=0), tmp_path / "rnn.npz")
+    path = edit_file(tmp_path / "rnn.npz", tmp_path / "wrong.npz", header=lambda h: h["config"].update(change))
+    with pytest.raises(ValueError, match=r"wrong\.npz: cannot build a RNN from the saved config"):
+        load(path)
+
+
+def test_saved_shape_disagreeing_with_config_names_parameter_and_file(tmp_path, monkeypatch):
+    save(unrolled.RNN(2, 1, hidden=(3,), seed=0), tmp_path / "rnn.npz")
+    key = "W[x->h1@0]"
+    path = edit_file(tmp_path / "rnn.npz", tmp_path / "shape.npz",
+                     arrays=lambda a: a.update({key: np.zeros((3, 5), np.float32)}))
+    read = []
+    real = uio._read_member
+    monkeypatch.setattr(uio, "_read_member", lambda zf, n, *a: read.append(n) or real(zf, n, *a))
+    with pytest.raises(ValueError) as info:
+        load(path)
+    msg = str(info.value)
+    assert str(path) in msg and f"parameter {key!r} is saved with shape (3, 5)" in msg
+    assert "expects shape (3, 2)" in msg
+    assert read == [HEADER_KEY]  # no weight was read before the shapes were checked
+
+
+def test_npy_header_claiming_more_than_the_member_holds(tmp_path):
+    buf = stdio.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    arrays = valid_arrays()
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in (HEADER_KEY, "b"):
+            member = stdio.BytesIO()
+            np.lib.format.write_array(member, arrays[name])
+            zf.writestr(name + ".npy", member.getvalue())
+        zf.writestr("W.npy", buf.getvalue() + bytes(24))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"not an unrolled model file: .*liar\.npz: array 'W': its \.npy "
+                                         r"header says shape \(1000000000000,\) float32"):
+        load(path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_zip_member_claiming_more_than_it_stores(tmp_path):
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(HEADER_KEY + ".npy", b"\x93NUMPY" + bytes(100))
+    data = bytearray(path.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # uncompressed size, local and central
+        i = data.index(sig)
+        data[i + at:i + at + 4] = (4 * 10**9).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"not an unrolled model file: .*stored uncompressed in 106 bytes but "
+                                         r"claims 4000000000"):
+        load(path)
+
+
+# ---------------------------------------------------------------- killed saves
+
+SLOW_SAVE = textwrap.dedent("""
+    import io, sys, time
+    import numpy as np
+    import unrolled
+
+    real = np.savez_compressed
+
+    def slow(file, *args, **kwds):   # half of the real file, then a hang: killed mid-write
+        buf = io.BytesIO()
+        real(buf, *args, **kwds)
+        file.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+        file.flush()
+        time.sleep(600)
+
+    np.savez_compressed = slow
+    unrolled.save(unrolled.RNN(3, 2, hidden=(64,), seed=1), sys.argv[1])
+""")
+
+
+def temporaries(directory):
+    return sorted(p for p in os.listdir(directory) if uio._TMP_RE.fullmatch(p))
+
+
+def start_slow_save(target):
+    """A process saving to ``target`` that hangs mid-write; returns it once its temp file has data."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SAVE, str(target)])
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            tmps = temporaries(os.path.dirname(target))
+            if tmps and os.path.getsize(os.path.join(os.path.dirname(target), tmps[0])) > 0:
+                return proc, tmps[0]
+            assert proc.poll() is None, "the slow save exited early"
+            assert time.monotonic() < deadline, "the slow save never wrote its temporary file"
+            time.sleep(0.02)
+    except BaseException:
+        kill(proc)
+        raise
+
+
+def kill(proc):
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()  # reaped: a zombie still counts as a live pid
+
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and pids")
+
+
+@posix_only
+def test_killed_save_keeps_target_and_the_next_save_removes_its_temporary(tmp_path):
+    target = tmp_path / "m.npz"
+    save(make_model(0), target)
+    before = target.read_bytes()
+    proc, tmp = start_slow_save(target)
+    assert tmp.startswith(".m.npz.unrolled-%d-" % proc.pid)
+    kill(proc)
+    assert proc.returncode == -signal.SIGKILL
+    assert target.read_bytes() == before  # untouched
+    assert temporaries(tmp_path) == [tmp]  # the killed writer's file is left...
+    np.testing.assert_array_equal(load(target).params["b"], make_model(0).params["b"])
+    assert temporaries(tmp_path) == []  # ...until a load there removes it
+    # again, for save: a new target (absent before), then a save in the same folder
+    proc, tmp = start_slow_save(tmp_path / "new.npz")
+    kill(proc)
+    assert not (tmp_path / "new.npz").exists() and temporaries(tmp_path) == [tmp]
+    save(make_model(1), target)
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+@posix_only
+def test_live_writer_temporary_is_not_removed(tmp_path):
+    save(make_model(0), tmp_path / "other.npz")
+    proc, tmp = start_slow_save(tmp_path / "m.npz")
+    try:
+        save(make_model(1), tmp_path / "other.npz")
+        load(tmp_path / "other.npz")
+        save(make_model(1), tmp_path / "m.npz")  # even a save of the same target
+        assert temporaries(tmp_path) == [tmp]
+    finally:
+        kill(proc)
+    load(tmp_path / "other.npz")
+    assert sorted(os.listdir(tmp_path)) == ["m.npz", "other.npz"]
+
+
+@posix_only
+def test_cleanup_touches_only_dead_writers_files_of_this_host(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(done.stdout)
+    host = uio._host_tag()
+    other_host = "0" * 8 if host != "0" * 8 else "1" * 8
+    names = {
+        "dead": f".m.npz.unrolled-{dead}-{host}-{'a' * 16}.tmp",
+        "alive": f".m.npz.unrolled-{os.getpid()}-{host}-{'b' * 16}.tmp",
+        "other host": f".m.npz.unrolled-{dead}-{other_host}-{'c' * 16}.tmp",
+        "pid 0": f".m.npz.unrolled-0-{host}-{'d' * 16}.tmp",
+        "old scheme": ".m.npz.x1y2z3w4.tmp",
+        "someone's": f".notes.{dead}.tmp",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    os.mkdir(tmp_path / f".d.unrolled-{dead}-{host}-{'e' * 16}.tmp")  # not a file: kept
+    save(make_model(), tmp_path / "m.npz")
+    left = set(os.listdir(tmp_path))
+    assert names["dead"] not in left
+    assert left == {"m.npz", f".d.unrolled-{dead}-{host}-{'e' * 16}.tmp"} | (set(names.values()) - {names["dead"]})

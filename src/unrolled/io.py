@@ -12,9 +12,17 @@ A zip written by :func:`numpy.savez_compressed` holding
        "config": <model.get_config(), encoded by _encode>,
        "params": ["<name>", ...]}
 
-Loading uses ``numpy.load(..., allow_pickle=False)`` and ``json``: no pickle,
-no import of anything named in the file.  The class is looked up in a
-registry filled by :func:`unrolled.registry.register_model`.
+Loading reads the zip with :mod:`zipfile` and each member with
+``numpy.lib.format`` (``allow_pickle=False``) and the header with ``json``: no
+pickle, no import of anything named in the file.  The class is looked up in a
+registry filled by :func:`unrolled.registry.register_model`.  Every member's
+.npy header (shape, dtype) is read first, so the sizes in the config, its keys
+and, once the model is built, every parameter's shape are checked before any
+weight is read, and sizes before any model is built (see :func:`load`).
+
+``save`` writes ``.{name}.unrolled-{pid}-{host}-{token}.tmp`` beside the
+target and renames it into place; a later save or load in that directory
+removes such a file when its writer's process is gone (killed mid-write).
 
 Model protocol
 --------------
@@ -31,16 +39,21 @@ Every class saved or loaded here provides
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
-import tempfile
+import re
+import secrets
+import socket
 import zipfile
 import zlib
 from typing import Any
 
 import numpy as np
+from numpy.lib import format as npformat
 
-from .registry import register_model, registered_class, registered_name
+from .registry import check_config, register_model, registered_class, registered_name
 
 # (register_model is the registry's; it stays importable from here, where it always was)
 __all__ = ["FORMAT", "VERSION", "HEADER_KEY", "register_model", "save", "load"]
@@ -145,6 +158,68 @@ def _decode_array(obj: dict, where: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
+# Temporary files
+#
+# save writes ``.{basename}.unrolled-{pid}-{host}-{token}.tmp`` beside the target and
+# renames it onto the target when it is complete.  A writer killed mid-write (SIGKILL,
+# power loss, OOM killer) cannot remove its file, so the name says whose it is: the
+# writer's process id and a tag of its host.  Every save and every load looks in the
+# directory it works in and removes such files whose writer is gone: same host tag (a
+# pid means nothing on another machine sharing the directory) and no live process of
+# that pid.  A live writer's file is never touched.  A reused pid only delays the
+# removal; a name of any other shape (another program's file) is never touched.
+
+_TMP_RE = re.compile(r"\..*\.unrolled-(?P<pid>[0-9]{1,10})-(?P<host>[0-9a-f]{8})-[0-9a-f]{16}\.tmp")
+_TMP_BASENAME_CHARS = 128  # keeps the name under NAME_MAX (255) whatever the target's length
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _temp_name(target: str) -> str:
+    base = os.path.basename(target)[:_TMP_BASENAME_CHARS]
+    return f".{base}.unrolled-{os.getpid()}-{_host_tag()}-{secrets.token_hex(8)}.tmp"
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be writing (any doubt counts as alive)."""
+    if pid <= 0:  # os.kill(0, ...) and os.kill(-1, ...) address process groups
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # PermissionError: alive, someone else's
+        return True
+    return True
+
+
+def _remove_stale_temporaries(directory: str) -> list[str]:
+    """Remove the temporary files of dead writers in ``directory``; return their paths."""
+    if os.name != "posix":  # os.kill(pid, 0) terminates the process on Windows
+        return []
+    host = _host_tag()
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    for entry in entries:
+        m = _TMP_RE.fullmatch(entry.name)
+        if m is None or m["host"] != host or _writer_alive(int(m["pid"])):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            os.unlink(entry.path)
+        except OSError:  # gone already (another cleaner), or a read-only directory
+            continue
+        removed.append(entry.path)
+    return removed
+
+
+# --------------------------------------------------------------------------
 # Save
 
 
@@ -195,6 +270,17 @@ def _params_of(model) -> dict[str, np.ndarray]:
     return params
 
 
+def _create_temporary(target: str) -> tuple[str, int]:
+    directory = os.path.dirname(os.path.abspath(target))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(directory, _temp_name(target))
+        try:
+            return tmp, os.open(tmp, flags, 0o600)
+        except FileExistsError:  # a 64-bit token collided: draw another
+            continue
+
+
 def save(model, path: str | os.PathLike) -> None:
     """Write ``model`` (class name, config, parameters) to ``path``, atomically.
 
@@ -207,11 +293,13 @@ def save(model, path: str | os.PathLike) -> None:
     path : str or os.PathLike
         Used as given (no extension is added; ``.npz`` is customary).
 
-    The file is written to a temporary file in the same directory, flushed
-    and fsynced, then moved onto ``path`` with :func:`os.replace`: a reader
-    sees the old file or the new one, never a partial one.  On any error the
-    temporary file is removed and any previous file at ``path`` is left
-    untouched.
+    The file is written to a temporary file in the same directory
+    (``.{name}.unrolled-{pid}-{host}-{token}.tmp``), flushed and fsynced,
+    then moved onto ``path`` with :func:`os.replace`: a reader sees the old
+    file or the new one, never a partial one.  On any error the temporary
+    file is removed and any previous file at ``path`` is left untouched.  If
+    the process is killed mid-write, the next ``save`` or ``load`` in that
+    directory removes the temporary file (its writer's pid is gone).
     """
     target = _path(path)
     name = registered_name(model, "save")
@@ -234,20 +322,19 @@ def save(model, path: str | os.PathLike) -> None:
     arrays.update(params)
 
     directory = os.path.dirname(os.path.abspath(target))
+    _remove_stale_temporaries(directory)
     mode = _new_file_mode(target)
-    tmp = tempfile.NamedTemporaryFile(
-        dir=directory, prefix="." + os.path.basename(target) + ".", suffix=".tmp", delete=False
-    )
+    tmp, fd = _create_temporary(target)
     try:
-        with tmp:
-            np.savez_compressed(tmp, **arrays)  # object dtypes were refused above
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp.name, mode)
-        os.replace(tmp.name, target)
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)  # object dtypes were refused above
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
         try:
-            os.unlink(tmp.name)
+            os.unlink(tmp)
         except OSError:
             pass
         raise
@@ -280,34 +367,111 @@ def _not_ours(path: str, why: str) -> ValueError:
 # What reading a damaged zip member can raise: bad CRC or structure
 # (BadZipFile), truncation (EOFError, ValueError "EOF"), a damaged deflate
 # stream (zlib.error), object arrays or a bad .npy header (ValueError), zip
-# features Python lacks (NotImplementedError, RuntimeError).
+# features Python lacks (NotImplementedError, RuntimeError), a seek past the
+# end (OSError).
 _READ_ERRORS = (
     zipfile.BadZipFile, EOFError, ValueError, KeyError, zlib.error,
-    NotImplementedError, RuntimeError,
+    NotImplementedError, RuntimeError, OSError,
 )
 
+# Deflate encodes at most 258 bytes in a 2-bit code: 1032 bytes out per byte in.
+# A member that claims more than that (plus slack for the stream's own framing)
+# lies about its size, and numpy would allocate what the .npy header claims
+# before reading a byte of it.
+_MAX_DEFLATE_RATIO = 1032
+_RATIO_SLACK = 1 << 16
+_MAX_HEADER_BYTES = 1 << 27   # 128 MiB of JSON: far beyond any config, far below trouble
 
-def _member(npz, name: str, path: str) -> np.ndarray:
-    """Array ``name`` of an open NpzFile; ValueError if it cannot be read."""
+# Sizes in a config (see _check_sizes).
+_MAX_SIZE = 1 << 24           # no layer, input, tap count or delay beyond 16 777 216
+_SIZE_FLOOR = 256             # sizes up to this pass whatever was saved (models with few or no weights)
+_FREE_INT_KEYS = frozenset({"seed"})                                    # seeds an RNG, sizes nothing
+_DELAY_KEYS = frozenset({"delay", "input_delays", "output_delays"})    # a delay's value sizes no weight
+
+
+class _Member:
+    """A zip member holding one .npy array, as its header describes it (no data read)."""
+
+    __slots__ = ("info", "shape", "dtype", "size")
+
+    def __init__(self, info, shape, dtype):
+        self.info, self.shape, self.dtype = info, shape, dtype
+        self.size = math.prod(shape)
+
+
+def _scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: str) -> _Member:
+    """Read only the .npy header of ``info``; check it against the member's size."""
+    if info.flag_bits & 0x1:
+        raise _not_ours(path, f"array {name!r} is encrypted")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size != info.compress_size:
+            raise _not_ours(path, f"array {name!r} is stored uncompressed in {info.compress_size} bytes "
+                                  f"but claims {info.file_size}")
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + _RATIO_SLACK:
+            raise _not_ours(path, f"array {name!r} claims {info.file_size} bytes from {info.compress_size} "
+                                  "compressed bytes, more than deflate can encode")
+    else:
+        raise _not_ours(path, f"array {name!r} uses zip compression method {info.compress_type}; "
+                              "numpy.savez_compressed writes deflate (8)")
     try:
-        arr = npz[name]
+        with zf.open(info) as m:
+            version = npformat.read_magic(m)
+            if version == (1, 0):
+                shape, fortran, dtype = npformat.read_array_header_1_0(m)
+            elif version == (2, 0):
+                shape, fortran, dtype = npformat.read_array_header_2_0(m)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
+            offset = m.tell()
     except _READ_ERRORS as exc:
         raise _not_ours(path, f"cannot read array {name!r} ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(arr, np.ndarray):
-        raise _not_ours(path, f"entry {name!r} is not a .npy array")
+    if dtype.hasobject:
+        raise _not_ours(path, f"cannot read array {name!r}: it holds Python objects, which only "
+                              "pickle could read, and load never unpickles")
+    member = _Member(info, tuple(shape), dtype)
+    nbytes = member.size * dtype.itemsize
+    if offset + nbytes != info.file_size:
+        raise _not_ours(path, f"array {name!r}: its .npy header says shape {member.shape} {dtype} "
+                              f"({nbytes} bytes) but the member holds {info.file_size - offset} bytes")
+    return member
+
+
+def _scan(zf: zipfile.ZipFile, path: str) -> dict[str, _Member]:
+    members: dict[str, _Member] = {}
+    for info in zf.infolist():
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if info.is_dir() or name in members:
+            raise _not_ours(path, f"unexpected zip entry {info.filename!r}")
+        members[name] = _scan_member(zf, info, name, path)
+    return members
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, member: _Member, path: str) -> np.ndarray:
+    """The array ``name``, whose header :func:`_scan_member` checked."""
+    try:
+        with zf.open(member.info) as m:
+            arr = npformat.read_array(m, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise _not_ours(path, f"cannot read array {name!r} ({type(exc).__name__}: {exc})") from exc
+    if arr.shape != member.shape or arr.dtype != member.dtype:  # the same header, read twice
+        raise _not_ours(path, f"array {name!r} changed while it was read")
     return arr
 
 
-def _read_header(npz, path: str) -> dict:
-    if HEADER_KEY not in npz.files:
-        raise _not_ours(path, f"no {HEADER_KEY!r} header entry (arrays: {sorted(npz.files)[:10]})")
-    raw = _member(npz, HEADER_KEY, path)
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise _not_ours(path, f"header must be a 1-D uint8 array, got {raw.dtype} shape {raw.shape}")
+def _read_header(zf: zipfile.ZipFile, members: dict[str, _Member], path: str) -> dict:
+    if HEADER_KEY not in members:
+        raise _not_ours(path, f"no {HEADER_KEY!r} header entry (arrays: {sorted(members)[:10]})")
+    h = members[HEADER_KEY]
+    if h.dtype != np.uint8 or len(h.shape) != 1:
+        raise _not_ours(path, f"header must be a 1-D uint8 array, got {h.dtype} shape {h.shape}")
+    if h.size > _MAX_HEADER_BYTES:
+        raise _not_ours(path, f"header of {h.size} bytes is over the limit of {_MAX_HEADER_BYTES}")
+    raw = _read_member(zf, HEADER_KEY, h, path)
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _not_ours(path, f"header is not UTF-8 JSON ({exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _not_ours(path, f"header is not UTF-8 JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(header, dict):
         raise _not_ours(path, f"header must be a JSON object, got {type(header).__name__}")
     if header.get("format") != FORMAT:
@@ -329,6 +493,62 @@ def _read_header(npz, path: str) -> dict:
     return header
 
 
+def _check_sizes(config: dict, n_saved: int, path: str) -> None:
+    """Refuse, before any model is built, a config whose sizes the saved weights cannot hold.
+
+    A model's memory is set by the sizes in its config (a layer of H units and an
+    input of n_in mean an H x n_in weight), and the file's true size by its saved
+    arrays, whose shapes are known from their .npy headers without reading them.
+    Every size a model builds an array of (a layer, an input or output width, a
+    vocabulary, a count of layers, taps or blocks, each of which owns a weight)
+    appears as a dimension of at least one saved weight or bias, so it is at most
+    ``n_saved``, the total number of saved parameter values.  A config asking for
+    more (``n_in = hidden = 200000`` beside a few hundred saved values, which would
+    be a 298 GiB model) cannot be this file's model; building it first would
+    allocate all of it before the saved shapes could disagree.  So every int in the
+    config, at any depth (a composite's child configs too), and every list's
+    length must be at most ``n_saved`` (or ``_SIZE_FLOOR``, for models with few or
+    no weights) and at most ``_MAX_SIZE``.  Exempt: ``seed`` (it sizes nothing),
+    the values of delays (``delay``, the entries of ``input_delays`` /
+    ``output_delays``: a 12-step tap on a net of 11 weights is fine), which only
+    meet the absolute cap, and encoded arrays (bounded by the header's size, their
+    shape checked against their data by :func:`_decode`).
+
+    This bounds each size by the file; the arrays built from two sizes are then
+    checked against the saved ones after building (in :func:`load`), and a build
+    that still cannot get its memory fails as ValueError there.
+    """
+    limit = min(_MAX_SIZE, max(n_saved, _SIZE_FLOOR))
+
+    def too_big(where, value, bound, what):
+        if bound == limit and limit < _MAX_SIZE:
+            why = (f"larger than any size in a model of the {n_saved} parameter values saved in the "
+                   f"file (limit {limit}): the config does not describe the saved weights")
+        else:
+            why = f"over the limit of {_MAX_SIZE} on any size in a model config"
+        return ValueError(f"{path}: {where} {what} {value}, {why}; refusing to build the model")
+
+    stack = [(config, "config", None, False)]
+    while stack:
+        obj, where, key, in_list = stack.pop()
+        if isinstance(obj, dict):
+            if _ARRAY_KEY in obj:
+                continue
+            stack.extend((v, f"{where}[{k!r}]", k, False)   # reversed: popped in order
+                         for k, v in reversed(obj.items()) if k not in _FREE_INT_KEYS)
+        elif isinstance(obj, list):
+            if len(obj) > limit:
+                raise too_big(where, len(obj), limit, "has length")
+            stack.extend((obj[i], f"{where}[{i}]", key, True) for i in reversed(range(len(obj))))
+        elif isinstance(obj, int) and not isinstance(obj, bool):
+            delay = key == "delay" or (key in _DELAY_KEYS and in_list)
+            bound = _MAX_SIZE if delay else limit
+            if obj > bound:
+                raise too_big(where, obj, bound, "is")
+        elif isinstance(obj, str) and len(obj) > _MAX_SIZE:
+            raise too_big(where, len(obj), _MAX_SIZE, "is a str of length")
+
+
 def load(path: str | os.PathLike):
     """Read a model written by :func:`save` and return it, weights restored.
 
@@ -343,55 +563,89 @@ def load(path: str | os.PathLike):
         file, with every saved parameter copied into ``model.params`` (same
         names, shapes and dtypes, else ValueError naming the parameter).
 
+    Checks, in order, each failure a ValueError naming the file:
+
+    1. the zip and every member's .npy header (shape, dtype; no object
+       arrays; the bytes the member holds, which deflate bounds by the file's
+       size), reading no array data;
+    2. the JSON header (format, version, class, config, params) and that the
+       arrays are exactly the listed parameters;
+    3. the class is registered; every size in the config against the saved
+       arrays' total number of values and an absolute cap
+       (:func:`_check_sizes`); the config decodes;
+    4. the config's keys against the class's constructor (and each child
+       block's, for composites);
+    5. only then the model is built: any error of ``from_config`` (a wrong
+       type, a bad value, no memory) becomes ValueError naming the class;
+    6. the rebuilt parameters' names, shapes and dtypes against the saved
+       headers, then the arrays are read and copied in.
+
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
     ValueError
-        Not an unrolled model file (not a zip, truncated or corrupted, no or
-        foreign header, missing or extra arrays, object arrays), a newer
-        format version, an unregistered class name, or parameters that do
-        not match the rebuilt model.  Nothing in the file is unpickled.
+        Anything above.  Nothing in the file is unpickled, nothing it names
+        is imported.
+
+    A load also removes the temporary files of saves that were killed
+    mid-write in the file's directory (see :func:`save`).
     """
     p = _path(path)
     with open(p, "rb") as f:
+        _remove_stale_temporaries(os.path.dirname(os.path.abspath(p)))
         magic = f.read(4)
         if magic != b"PK\x03\x04":
             what = "empty file" if not magic else f"starts with {magic!r}, not a zip archive"
             raise _not_ours(p, what)
         f.seek(0)
         try:
-            npz = np.load(f, allow_pickle=False)
+            zf = zipfile.ZipFile(f)
         except _READ_ERRORS as exc:
             raise _not_ours(p, f"corrupted archive ({type(exc).__name__}: {exc})") from exc
-        with npz:
-            header = _read_header(npz, p)
+        with zf:
+            members = _scan(zf, p)
+            header = _read_header(zf, members, p)
             names = header["params"]
-            stored = set(npz.files) - {HEADER_KEY}
+            stored = set(members) - {HEADER_KEY}
             missing = [n for n in names if n not in stored]
             if missing:
                 raise _not_ours(p, f"parameter arrays missing: {missing}")
             extra = sorted(stored - set(names))
             if extra:
                 raise _not_ours(p, f"arrays not listed in the header: {extra}")
-            values = {n: _member(npz, n, p) for n in names}
+            saved = {n: members[n] for n in names}
 
-    cls_name = header["class"]
-    cls = registered_class(cls_name, where=f"{p}: ")
-    model = cls.from_config(_decode(header["config"]))
-    live = _params_of(model)
-    if set(live) != set(names):
-        raise ValueError(
-            f"{p}: saved parameters {sorted(names)} do not match the parameters "
-            f"{sorted(live)} of the {cls_name} rebuilt from its config"
-        )
-    for n in names:
-        a, v = live[n], values[n]
-        if a.shape != v.shape or a.dtype != v.dtype:
-            raise ValueError(
-                f"{p}: parameter {n!r} is saved with shape {v.shape} dtype {v.dtype}, "
-                f"the rebuilt {cls_name} expects shape {a.shape} dtype {a.dtype}"
-            )
+            cls_name = header["class"]
+            cls = registered_class(cls_name, where=f"{p}: ")
+            try:
+                _check_sizes(header["config"], sum(m.size for m in saved.values()), p)
+                try:
+                    config = _decode(header["config"])
+                except ValueError as exc:
+                    raise ValueError(f"{p}: {exc}") from exc
+                check_config(cls, config, where=f"{p}: ")
+            except RecursionError:
+                raise _not_ours(p, "config nested too deeply") from None
+            try:
+                model = cls.from_config(config)
+            except Exception as exc:
+                raise ValueError(f"{p}: cannot build a {cls_name} from the saved config: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+            live = _params_of(model)
+            if set(live) != set(names):
+                raise ValueError(
+                    f"{p}: saved parameters {sorted(names)} do not match the parameters "
+                    f"{sorted(live)} of the {cls_name} rebuilt from its config"
+                )
+            for n in names:
+                a, s = live[n], saved[n]
+                if a.shape != s.shape or a.dtype != s.dtype:
+                    raise ValueError(
+                        f"{p}: parameter {n!r} is saved with shape {s.shape} dtype {s.dtype}, "
+                        f"the rebuilt {cls_name} expects shape {a.shape} dtype {a.dtype}"
+                    )
+            values = {n: _read_member(zf, n, saved[n], p) for n in names}
     for n in names:
         np.copyto(live[n], values[n])
     return model

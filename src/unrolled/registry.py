@@ -9,7 +9,10 @@ looks the name up here.
 
 from __future__ import annotations
 
-__all__ = ["register_model", "registered_class", "registered_name", "block_config", "block_from_config"]
+import inspect
+
+__all__ = ["register_model", "registered_class", "registered_name", "block_config", "block_from_config",
+           "check_config"]
 
 _REGISTRY: dict[str, type] = {}
 
@@ -69,3 +72,65 @@ def block_from_config(spec):
     if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
         raise ValueError(f"expected a block spec {{'class': name, 'config': dict}}, got {spec!r:.200}")
     return registered_class(spec["class"]).from_config(spec["config"])
+
+
+def _is_block_spec(obj) -> bool:
+    return (isinstance(obj, dict) and set(obj) == {"class", "config"}
+            and isinstance(obj["class"], str) and isinstance(obj["config"], dict))
+
+
+def _constructor_keys(cls):
+    """``(accepted, required)`` config keys of ``cls``, or None where they cannot be known.
+
+    They are known where ``from_config`` is one of unrolled's own: those pass the config
+    to the constructor by keyword (``cls(**config)``, or key by key for the composites and
+    ``Network``), so the constructor's signature names the keys. A class that brings its
+    own ``from_config`` may map keys as it likes; its errors are caught by the caller.
+    ``accepted`` is None when the constructor takes ``**kwargs``.
+    """
+    func = getattr(getattr(cls, "from_config", None), "__func__", None)
+    if not (getattr(func, "__module__", None) or "").split(".")[0] == "unrolled":
+        return None
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None
+    params = sig.parameters.values()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    required = {p.name for p in params if p.kind in named and p.default is inspect.Parameter.empty}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None, required
+    accepted = {p.name for p in params if p.kind in named or p.kind is inspect.Parameter.VAR_POSITIONAL}
+    return accepted, required
+
+
+def check_config(cls, config, where="", at="config"):
+    """ValueError (``where``, e.g. a file's path, starting the message) unless ``config``
+    fits ``cls``: a dict whose keys its constructor takes, with every required one, and
+    likewise for every child block spec (``{"class": name, "config": dict}``) inside it,
+    whose class must be registered. ``at`` names the config in the message (a child's is
+    e.g. ``config['forward_net']['config']``). Nothing is built."""
+    name = getattr(cls, "__name__", repr(cls))
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}{at} (a {name} config) must be a dict, got {type(config).__name__}")
+    keys = _constructor_keys(cls)
+    if keys is not None:
+        accepted, required = keys
+        if accepted is not None:
+            unknown = sorted(set(config) - accepted)
+            if unknown:
+                raise ValueError(f"{where}{at} (a {name} config) has keys {unknown} that {name}() does "
+                                 f"not take; it takes {sorted(accepted)}")
+        missing = sorted(required - set(config))
+        if missing:
+            raise ValueError(f"{where}{at} (a {name} config) lacks the keys {missing} that {name}() requires")
+    stack = [(v, f"{at}[{k!r}]") for k, v in config.items()]
+    while stack:  # child block specs, at any depth (Stack's list, Bidirectional's nets, ...)
+        obj, here = stack.pop()
+        if _is_block_spec(obj):
+            check_config(registered_class(obj["class"], f"{where}{here}: "), obj["config"], where,
+                         f"{here}['config']")
+        elif isinstance(obj, dict):
+            stack.extend((v, f"{here}[{k!r}]") for k, v in obj.items())
+        elif isinstance(obj, list):
+            stack.extend((v, f"{here}[{i}]") for i, v in enumerate(obj))
