@@ -4,7 +4,14 @@
 sunspot series shipped in the package, print its one-step ARV on the classic split
 beside persistence and a linear AR(12), save the model and plot the forecasts.
 ``unrolled forecast MODEL`` runs a saved model closed loop past the end of the data;
-``unrolled impulse MODEL`` plots how long it remembers an impulse.
+``unrolled impulse MODEL`` plots how long it remembers an impulse. ``--data FILE.csv``
+trains on the user's own series instead: a header row, a date column (recognised and kept
+to label forecasts and plots), ``--column`` the target, ``--exog A,B`` exogenous inputs
+(none by default), ``--fill`` to interpolate bad cells (else each is an error naming its
+line and column).
+
+Every anticipated error (a bad file or argument, a model a command does not serve) is
+one line on stderr, ``unrolled COMMAND: error: ...``, and exit status 2.
 
 ``unrolled train --task NAME`` runs one of the sequence tasks of
 :mod:`unrolled.tasks.sequences` instead (speaker and digit classification, a character
@@ -71,17 +78,32 @@ TASK_HELP = {
 }
 
 #: the options of the series forecasters, which a --task does not take
-_SERIES_OPTIONS = ("data", "model", "column", "hidden", "taps", "lr")
+_SERIES_OPTIONS = ("data", "model", "column", "exog", "fill", "hidden", "taps", "lr")
 
 
-def _data_args(parser, default="sunspots"):
+def _names(text):
+    names = tuple(part.strip() for part in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names like A or A,B, got {text!r}")
+    return names
+
+
+def _data_args(parser, default="sunspots", exog=True):
     parser.add_argument("--data", default=default, metavar="{sunspots,stocks,PATH.csv}",
                         help="sunspots (yearly, the classic split; default), stocks (daily log returns "
                              "of --column, the other tickers as exogenous inputs), or a CSV file "
-                             "(a numeric --column, split 70/15/15 in time)")
+                             "(a header row; a date column, if any, labels forecasts and plots; "
+                             "split 70/15/15 in time)")
     parser.add_argument("--column", default=None,
                         help="stocks: the ticker to forecast (AAPL, IBM, MSFT; default IBM); "
-                             "CSV: the column (default: the last numeric one)")
+                             "CSV: the column to forecast (default: the only numeric one, or the last)")
+    if exog:
+        parser.add_argument("--exog", type=_names, default=None, metavar="A,B",
+                            help="CSV: columns read as exogenous inputs (default: none); stocks: the "
+                                 "tickers (default: the other two)")
+    parser.add_argument("--fill", action="store_true",
+                        help="CSV: interpolate empty, non-numeric, nan or inf cells of the columns used "
+                             "linearly (default: such a cell is an error naming its line and column)")
 
 
 def _train_description():
@@ -111,7 +133,7 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter, description=_train_description())
     train.add_argument("--task", choices=list(TASK_HELP), default=None,
                        help="train a sequence task instead of a forecaster (see above); "
-                            "not with --data, --model, --column, --hidden, --taps or --lr")
+                            "not with --data, --model, --column, --exog, --fill, --hidden, --taps or --lr")
     train.add_argument("--model", choices=MODELS, default=None, help="the model to train (default: narx)")
     _data_args(train, default=None)
     train.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
@@ -135,17 +157,22 @@ def build_parser():
     forecast = sub.add_parser(
         "forecast", help="forecast beyond the end of the data with a saved model, closed loop",
         description="Load a model saved by 'unrolled train', warm it up on the whole series and run "
-                    "it closed loop (each forecast fed back) --horizon steps past the last value.")
+                    "it closed loop (each forecast fed back) --horizon steps past the last value. Give the "
+                    "--data and --column it was trained on (the file does not record them); a CSV's "
+                    "regular dates label the forecasts. It serves the one-step forecasters of one series "
+                    "(NARX, TDNN, RNN, Elman, Jordan, StateSpace) that read no exogenous input.")
     forecast.add_argument("model", type=Path, help="a model file written by 'unrolled train'")
     forecast.add_argument("--horizon", type=_positive_int, default=8, help="steps ahead (default: 8)")
-    _data_args(forecast)
+    _data_args(forecast, exog=False)
     forecast.set_defaults(func=_forecast)
 
     impulse = sub.add_parser(
         "impulse", help="plot how a saved model answers a unit impulse at t = 0",
         description="Run a saved model on an input that is 1 at t = 0 and 0 after (for a NARX "
                     "without inputs: a unit past output), and show how long its output and hidden "
-                    "layers remember it: finite for a TDNN, lasting for recurrent nets.")
+                    "layers remember it: finite for a TDNN, lasting for recurrent nets. It serves the "
+                    "one-way networks (RNN, TDNN, NARX, Jordan, Elman, StateSpace, CharRNN), not a BiRNN "
+                    "or a Seq2Seq.")
     impulse.add_argument("model", type=Path, help="a model file written by 'unrolled train'")
     impulse.add_argument("--steps", type=_positive_int, default=40, help="steps to follow (default: 40)")
     impulse.add_argument("--plot", type=Path, default=Path("impulse.png"),
@@ -178,6 +205,9 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command line; every anticipated error is one line on stderr and exit status 2."""
+    import csv
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -185,8 +215,9 @@ def main(argv=None):
         return 0
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"unrolled {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, FloatingPointError, csv.Error) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"unrolled {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
@@ -207,7 +238,7 @@ def _train_task(args):
     from .tasks.plots import plot_task
     from .tasks.sequences import run_task
 
-    given = [f"--{name}" for name in _SERIES_OPTIONS if getattr(args, name) is not None]
+    given = [f"--{name}" for name in _SERIES_OPTIONS if getattr(args, name) not in (None, False)]
     if given:
         raise ValueError(f"--task {args.task} trains the task's own model on its own data: it takes no "
                          f"{', '.join(given)} (only --seed, --epochs, --out, --plot, --no-plot, --no-progress)")
@@ -231,8 +262,9 @@ def _train_series(args):
     from .tasks.plots import plot_forecaster
     from .tasks.series import train_forecaster
 
-    run = train_forecaster(args.data, args.model, column=args.column, hidden=args.hidden, taps=args.taps,
-                           epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
+    run = train_forecaster(args.data, args.model, column=args.column, exog=args.exog, fill=args.fill,
+                           hidden=args.hidden, taps=args.taps, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                           progress=not args.no_progress)
     out = args.out or Path(f"{run.stem}.npz")
     plot = args.plot or Path(f"{run.stem}.png")
     print("\n" + run.report)
@@ -247,7 +279,7 @@ def _train_series(args):
 def _forecast(args):
     from .tasks.series import forecast_saved
 
-    print(forecast_saved(args.model, args.data, args.column, args.horizon))
+    print(forecast_saved(args.model, args.data, args.column, args.horizon, fill=args.fill))
     return 0
 
 

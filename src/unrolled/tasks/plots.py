@@ -55,16 +55,26 @@ def plot_forecast(result, path, title):
 
 
 def plot_series(result, path, title):
-    """A PNG of the test part of a series and the model's one-step forecasts."""
+    """A PNG of the test part of a series and the model's one-step forecasts, against the
+    series' dates where it has them (``result.dates``), else its step numbers."""
     plt = _pyplot()
     fit_end, val_end = result.bounds
-    t = np.arange(len(result.truth))
+    dates = getattr(result, "dates", None)
+    t = np.arange(len(result.truth)) if dates is None else np.asarray(dates)
     fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
     ax.plot(t[val_end:], result.truth[val_end:], color="black", lw=0.8, label="observed")
     ax.plot(t[val_end:], result.forecasts["model"][val_end:], color="tab:red", lw=0.8,
             label="model, one step ahead")
-    ax.set_xlabel("step (test part)")
+    if dates is None:
+        ax.set_xlabel("step (test part)")
+    else:
+        ax.set_xlabel(f"date (test part, {_date_text(t[val_end])} .. {_date_text(t[-1])})")
+        fig.autofmt_xdate()
     _finish(plt, fig, ax, path, title, legend_loc="upper left")
+
+
+def _date_text(date):
+    return np.datetime_as_string(date).replace("T", " ")
 
 
 def plot_impulse(response, path, title):

@@ -7,13 +7,17 @@ The network reads the series one year at a time and predicts the next year; at t
 time it runs over the whole series, so each forecast sees only years before it.
 
 Any other series (a CSV column, the daily returns of a stock) is split 70/15/15 in time
-and scored by MSE over its variance. The work of ``unrolled train`` (without --task),
-``unrolled forecast`` and ``unrolled impulse`` is here too: :func:`load_series`,
-:func:`train_forecaster`, :func:`forecast_saved`, :func:`impulse_saved`.
+and scored by MSE over its variance. A CSV file is read by :func:`read_csv_series`
+(csv and NumPy only): a header row, a date column recognised and kept to label forecasts
+and plots, the target and exogenous columns by name, and every bad cell an error naming
+its line and column (or interpolated, on request). The work of ``unrolled train``
+(without --task), ``unrolled forecast`` and ``unrolled impulse`` is here too:
+:func:`load_data`, :func:`train_forecaster`, :func:`forecast_saved`, :func:`impulse_saved`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,8 @@ __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_
            "sunspot_series", "one_step_forecasts", "multi_step_forecasts", "train_sunspots",
            "multi_step_table", "ar_multi_step_table", "sunspot_table", "SERIES_SPLIT", "SeriesResult",
            "series_from_csv", "stock_returns", "train_series", "series_table", "FORECASTERS", "STOCK_TICKERS",
-           "load_series", "ForecasterRun", "train_forecaster", "forecast_saved", "ImpulseRun", "impulse_saved"]
+           "read_csv_series", "CsvSeries", "DateStep", "load_data", "SeriesData", "load_series",
+           "ForecasterRun", "train_forecaster", "forecast_saved", "ImpulseRun", "impulse_saved"]
 
 #: (first, last) target years of each part of the classic split.
 SUNSPOT_SPLIT = {"fit": (1700, 1920), "test1": (1921, 1955), "test2": (1956, 1979)}
@@ -248,31 +253,331 @@ class SeriesResult:
     model: object
     history: object
     hit_rate: dict         # forecaster -> share of test steps whose sign is right
+    dates: object = None   # (T,) datetime64 of the steps, or None (steps are numbered)
+
+
+# ----------------------------------------------------------------- a CSV file of the user's
+#: (pattern, numpy unit) of each ISO date form a date column may use, shortest first
+_DATE_FORMS = (
+    (re.compile(r"\d{4}"), "Y"),
+    (re.compile(r"\d{4}-\d{2}"), "M"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}"), "D"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}"), "m"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"), "s"),
+)
+#: the way each form is written, for messages
+_DATE_LOOKS = {"Y": "YYYY", "M": "YYYY-MM", "D": "YYYY-MM-DD", "m": "YYYY-MM-DD HH:MM", "s": "YYYY-MM-DD HH:MM:SS"}
+#: a column of bare four-digit numbers holds years only when its name says it holds time
+_TIME_NAME = re.compile(r"year|date|time|period|month|day", re.IGNORECASE)
+
+
+def _parse_date(text):
+    """(np.datetime64, unit) of an ISO date or date-time cell, or None if it is not one."""
+    s = text.strip()
+    for pattern, unit in _DATE_FORMS:
+        if pattern.fullmatch(s):
+            try:
+                return np.datetime64(s.replace(" ", "T"), unit), unit
+            except ValueError:          # 2001-02-30, hour 25 ...
+                return None
+    return None
+
+
+def _parse_number(text):
+    """float(text), or None where the cell holds no number (nan and inf do parse)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _mostly(cells, parse):
+    """Whether more than half of the non-empty ``cells`` parse (and at least one does)."""
+    filled = [c for c in cells if c.strip()]
+    good = sum(parse(c) is not None for c in filled)
+    return good > 0 and 2 * good > len(filled)
+
+
+@dataclass(frozen=True)
+class DateStep:
+    """The regular step of a date column, to label the dates that follow it.
+
+    kind : "Y" years, "M" months, "ME" month ends, "D" days, "B" business days (Monday to
+    Friday), "m" minutes or "s" seconds, ``k`` of them a step; unit and sep : how the
+    column writes its dates (numpy unit; " " or "T" between date and time).
+    """
+
+    kind: str
+    k: int
+    unit: str
+    sep: str = " "
+
+    @property
+    def text(self):
+        """In words: "monthly", "every 3 days", "hourly" ..."""
+        k, kind = self.k, self.kind
+        if kind in ("m", "s"):
+            seconds = k * (60 if kind == "m" else 1)
+            for size, one, many in ((3600, "hourly", "hours"), (60, "every minute", "minutes"),
+                                    (1, "every second", "seconds")):
+                if seconds % size == 0:
+                    n = seconds // size
+                    return one if n == 1 else f"every {n} {many}"
+        if kind in ("M", "ME") and k % 12 == 0:
+            text = "yearly" if k == 12 else f"every {k // 12} years"
+            return text + (", month ends" if kind == "ME" else "")
+        one, many = {"Y": ("yearly", "years"), "M": ("monthly", "months"), "ME": ("monthly, month ends", "months"),
+                     "D": ("daily", "days"), "B": ("business days, Monday to Friday", "business days")}[kind]
+        if kind == "ME" and k > 1:
+            return f"every {k} months, month ends"
+        return one if k == 1 else f"every {k} {many}"
+
+    def label(self, date):
+        """A date written as the column writes its dates."""
+        return np.datetime_as_string(np.datetime64(date, self.unit), unit=self.unit).replace("T", self.sep)
+
+    def after(self, last, horizon):
+        """The ``horizon`` dates after ``last``, one step apart, as text."""
+        last = np.datetime64(last, self.unit)
+        h = np.arange(1, horizon + 1) * self.k
+        if self.kind == "Y" and self.unit != "Y":          # the same day of later years
+            month_day = self.label(last)[4:]
+            year = int(self.label(last)[:4])
+            return [f"{year + n}{month_day}" for n in h]
+        if self.kind == "M" and self.unit not in ("Y", "M"):     # the first day of later months
+            dates = (last.astype("datetime64[M]") + h).astype("datetime64[D]")
+        elif self.kind == "ME":
+            dates = (last.astype("datetime64[M]") + h + 1).astype("datetime64[D]") - 1
+        elif self.kind == "B":
+            dates = np.busday_offset(last.astype("datetime64[D]"), h)
+        else:
+            dates = last + h
+        return [self.label(d) for d in dates]
+
+
+def _date_step(dates, unit, sep):
+    """The :class:`DateStep` of increasing ``dates`` (datetime64 in ``unit``), or None if irregular."""
+    def constant(steps):
+        return int(steps[0]) if len(steps) and np.all(steps == steps[0]) else None
+
+    if unit in ("Y", "M"):
+        k = constant(np.diff(dates.astype(int)))
+        return None if k is None else DateStep(unit, k, unit, sep)
+    if unit == "D":
+        days = dates.astype("datetime64[D]")
+        months = days.astype("datetime64[M]")
+        first_day = np.all(days == months.astype("datetime64[D]"))
+        month_end = np.all((days + 1).astype("datetime64[M]") != months)
+        k = constant(np.diff(months.astype(int)))
+        if k is not None and first_day:
+            return DateStep("M", k, unit, sep)
+        if k is not None and month_end:
+            return DateStep("ME", k, unit, sep)
+        text = np.datetime_as_string(days)
+        if len(set(t[4:] for t in text)) == 1 and text[0][4:] != "-02-29":
+            k = constant(np.diff(days.astype("datetime64[Y]").astype(int)))
+            if k is not None:
+                return DateStep("Y", k, unit, sep)
+        k = constant(np.diff(days.astype(int)))
+        if k is not None:
+            return DateStep("D", k, unit, sep)
+        if np.all(np.is_busday(days)) and np.array_equal(np.busday_offset(days[:-1], 1), days[1:]):
+            return DateStep("B", 1, unit, sep)
+        return None
+    k = constant(np.diff(dates.astype(int)))
+    return None if k is None else DateStep(unit, k, unit, sep)
+
+
+@dataclass
+class CsvSeries:
+    """The series a CSV file gives (:func:`read_csv_series`).
+
+    name : the target column; values : (T,) its numbers; exogenous : (T, k) those of
+    the ``exog_names`` columns, or None; dates : (T,) datetime64 of the date column
+    ``date_column``, or None; step : their :class:`DateStep`, or None (no dates, or
+    irregular ones); notes : what was chosen or done, one sentence each, for the report.
+    """
+
+    path: Path
+    name: str
+    values: np.ndarray
+    exogenous: object
+    exog_names: tuple
+    dates: object
+    date_column: object
+    step: object
+    notes: list
+
+    fills: list = ()
+
+    def date_label(self, i):
+        return self.step.label(self.dates[i]) if self.step is not None else \
+            np.datetime_as_string(self.dates[i]).replace("T", " ")
+
+
+def _csv_rows(path):
+    """(header, rows, line numbers) of a CSV file: blank lines and empty trailing rows dropped."""
+    import csv
+
+    rows, lines = [], []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            try:
+                for row in reader:
+                    if row:
+                        rows.append([cell.strip() for cell in row])
+                        lines.append(reader.line_num)
+            except csv.Error as exc:
+                raise ValueError(f"{path} line {reader.line_num}: not a readable CSV row ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start})") from None
+    while rows and not any(rows[-1]):
+        rows.pop()
+        lines.pop()
+    if not rows:
+        raise ValueError(f"{path}: empty file; expected a header row naming the columns, then rows of values")
+    header, line0 = rows[0], lines[0]
+    for j, name in enumerate(header):
+        if not name:
+            raise ValueError(f"{path} line {line0}: cell {j + 1} of the header row names no column")
+        if name in header[:j]:
+            raise ValueError(f"{path} line {line0}: the header row names column {name!r} twice")
+    if all(_parse_number(name) is not None or _parse_date(name) is not None for name in header):
+        raise ValueError(f"{path} line {line0}: expected a header row naming the columns, got values "
+                         f"({', '.join(header[:4])}{', ...' if len(header) > 4 else ''})")
+    for row, line in zip(rows[1:], lines[1:]):
+        if len(row) != len(header):
+            raise ValueError(f"{path} line {line}: expected {len(header)} cells like the header, got {len(row)}")
+    if len(rows) < 3:
+        raise ValueError(f"{path}: expected a header row and at least two rows of values, got "
+                         f"{len(rows) - 1} row{'s' if len(rows) != 2 else ''} of values")
+    return header, rows[1:], np.array(lines[1:])
+
+
+def _date_column(path, name, cells, lines):
+    """(dates, unit, sep) of a date column; ValueError naming the line of a bad or out-of-order date."""
+    first = _parse_date(next(c for c in cells if _parse_date(c) is not None))
+    unit = first[1]
+    sep = "T" if any("T" in c for c in cells) else " "
+    dates = []
+    for cell, line in zip(cells, lines):
+        parsed = _parse_date(cell)
+        if parsed is None or parsed[1] != unit:
+            got = f"{cell!r}" if cell else "an empty cell"
+            raise ValueError(f"{path} line {line}, column {name}: expected a date written {_DATE_LOOKS[unit]} "
+                             f"like the column's others, got {got}")
+        dates.append(parsed[0])
+    dates = np.array(dates)
+    bad = np.flatnonzero(np.diff(dates) <= np.timedelta64(0, unit))
+    if len(bad):
+        i = int(bad[0]) + 1
+        raise ValueError(f"{path} line {lines[i]}, column {name}: dates must increase, but {cells[i]} follows "
+                         f"{cells[i - 1]}")
+    return dates, unit, sep
+
+
+def _number_column(path, name, cells, lines, fill):
+    """(values, note) of a column of numbers; ValueError naming the line of a bad cell unless ``fill``."""
+    values = np.empty(len(cells))
+    bad = []
+    for i, (cell, line) in enumerate(zip(cells, lines)):
+        v = _parse_number(cell)
+        if v is None or not np.isfinite(v):
+            if not fill:
+                what = "a finite number" if v is not None else "a number"
+                got = f"{cell!r}" if cell else "an empty cell"
+                raise ValueError(f"{path} line {line}, column {name}: expected {what}, got {got} "
+                                 f"(--fill interpolates such cells)")
+            bad.append(i)
+            v = np.nan
+        values[i] = v
+    note = None
+    if bad:
+        good = np.flatnonzero(np.isfinite(values))
+        if len(good) < 2:
+            raise ValueError(f"{path}, column {name}: {len(good)} of its {len(cells)} cells hold a number; "
+                             "too few to interpolate the others")
+        values[bad] = np.interp(bad, good, values[good])
+        where = ", ".join(str(lines[i]) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        note = (f"filled {len(bad)} cell{'s' if len(bad) > 1 else ''} in column {name} by linear interpolation "
+                f"(line{'s' if len(bad) > 1 else ''} {where})")
+    if np.all(values == values[0]):
+        raise ValueError(f"{path}, column {name} is constant (every value {values[0]:g}): nothing to learn or "
+                         "standardise")
+    return values, note
+
+
+def read_csv_series(path, column=None, exog=(), fill=False):
+    """The series to forecast, its exogenous inputs and its dates, from a CSV file.
+
+    The file has a header row naming the columns, then one row a time step, every row
+    as many cells as the header. A column all of whose cells are ISO dates or date-times
+    (YYYY-MM-DD, YYYY-MM, YYYY-MM-DD HH:MM[:SS], or YYYY in a column named like year or
+    date) is the date column; its dates must increase, and label the forecasts and plots.
+    ``column`` names the target (default: the only numeric column other than the dates and
+    ``exog``, or the last of several); ``exog`` names the exogenous input columns (default
+    none). Every cell of those must be a finite number; a bad one is a ValueError naming
+    its line and column, or with ``fill`` is interpolated linearly (and a note says so). A
+    constant column is a ValueError too. Returns a :class:`CsvSeries`.
+    """
+    header, rows, lines = _csv_rows(path)
+    cells = {name: [row[j] for row in rows] for j, name in enumerate(header)}
+    exog = tuple(exog or ())
+    dated = [name for name in header if _mostly(cells[name], _parse_date)
+             and (_parse_date(next(c for c in cells[name] if _parse_date(c)))[1] != "Y" or _TIME_NAME.search(name))]
+    numeric = [name for name in header if name not in dated and _mostly(cells[name], _parse_number)]
+    for name in (column, *exog):
+        if name is not None and name not in cells:
+            raise ValueError(f"{path}: no column {name!r}; the columns are {', '.join(header)}")
+        if name in dated:
+            raise ValueError(f"{path}: column {name} holds dates, not values")
+    twice = sorted({name for name in exog if exog.count(name) > 1 or name == column})
+    if twice:
+        raise ValueError(f"--exog names {', '.join(twice)} twice or as the --column target too")
+    notes = []
+    if column is not None:
+        name, why = column, "--column"
+    else:
+        candidates = [n for n in numeric if n not in exog]
+        if not candidates:
+            kinds = ", ".join(f"{n} ({'dates' if n in dated else 'numbers' if n in numeric else 'text'})"
+                              for n in header)
+            raise ValueError(f"{path}: no column of numbers to forecast; the columns are {kinds}")
+        name = candidates[-1]
+        why = ("the only numeric column" if len(candidates) == 1 else
+               f"the last of the numeric columns {', '.join(candidates)}; --column picks another")
+    values, note = _number_column(path, name, cells[name], lines, fill)
+    fills = [note] if note else []
+    exogenous = []
+    for ex in exog:
+        v, note = _number_column(path, ex, cells[ex], lines, fill)
+        exogenous.append(v)
+        fills += [note] if note else []
+    exo_text = f"exogenous inputs {', '.join(exog)}" if exog else "no exogenous inputs (--exog adds some)"
+    notes.append(f"{path.name}: {len(values)} rows; target column {name} ({why}), {exo_text}")
+    dates = step = date_column = None
+    if dated:
+        date_column = dated[0]
+        dates, unit, sep = _date_column(path, date_column, cells[date_column], lines)
+        step = _date_step(dates, unit, sep)
+        first, last = (np.datetime_as_string(d).replace("T", sep) for d in (dates[0], dates[-1]))
+        if step is not None:
+            notes.append(f"dates {first} .. {last} in column {date_column}, {step.text}")
+        else:
+            gaps = np.diff(dates)
+            notes.append(f"dates {first} .. {last} in column {date_column}, irregular (steps of {gaps.min()} to "
+                         f"{gaps.max()}): forecasts are labelled by steps past the last date")
+    notes += fills
+    return CsvSeries(Path(path), name, values, np.stack(exogenous, axis=1) if exogenous else None, exog,
+                     dates, date_column, step, notes, fills)
 
 
 def series_from_csv(path, column=None):
-    """A numeric column of a CSV file (header row; the last numeric column by default)."""
-    import csv
-
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 3:
-        raise ValueError(f"{path}: expected a header row and at least two rows of values, got {len(rows)} rows")
-    header, body = rows[0], rows[1:]
-    numeric = []
-    for j, name in enumerate(header):
-        try:
-            numeric.append((name, np.array([float(r[j]) for r in body])))
-        except (ValueError, IndexError):
-            continue
-    if not numeric:
-        raise ValueError(f"{path}: no column holds only numbers; columns are {header}")
-    if column is None:
-        return numeric[-1]
-    for name, values in numeric:
-        if name == column:
-            return name, values
-    raise ValueError(f"{path}: no numeric column {column!r}; numeric columns are {[n for n, _ in numeric]}")
+    """(name, values) of a numeric column of a CSV file (see :func:`read_csv_series`)."""
+    data = read_csv_series(Path(path), column)
+    return data.name, data.values
 
 
 def stock_returns(target="IBM", exogenous=("AAPL", "MSFT")):
@@ -284,7 +589,8 @@ def stock_returns(target="IBM", exogenous=("AAPL", "MSFT")):
 
 
 def train_series(model, series, exogenous=None, *, name="series", epochs=2000, lr=0.01, seed=0,
-                 patience=300, progress=True, ar_order=12, split=SERIES_SPLIT, zero_baseline=False):
+                 patience=300, progress=True, ar_order=12, split=SERIES_SPLIT, zero_baseline=False,
+                 exog_names=None, dates=None):
     """Train ``model`` to forecast ``series[t+1]`` from the past, split in time.
 
     series : (T,) values; exogenous : optional (T, k) inputs known at time t.
@@ -294,21 +600,43 @@ def train_series(model, series, exogenous=None, *, name="series", epochs=2000, l
     Scores are MSE ratios: each forecaster's mean squared error over the variance of the
     series in the fit part; persistence, a least-squares AR(``ar_order``) and, with
     ``zero_baseline`` (returns), the random walk's forecast of a zero return are scored
-    on the same steps.
+    on the same steps. ``exog_names`` name the exogenous columns in messages; ``dates``
+    ((T,) datetime64, optional) are kept in the result to label plots.
+
+    A series (or exogenous input) that is not finite, or constant over the fit part, is
+    a ValueError: it cannot be standardised.
     """
     series = np.asarray(series, np.float64)
-    if series.ndim != 1 or len(series) < 3 * ar_order:
-        raise ValueError(f"expected a 1-D series of at least {3 * ar_order} values, got shape {series.shape}")
+    if series.ndim != 1:
+        raise ValueError(f"expected a 1-D series, got shape {series.shape}")
+    if len(series) < 3 * ar_order:
+        raise ValueError(f"{name}: {len(series)} values are too few; the split 70/15/15 and the AR({ar_order}) "
+                         f"baseline need at least {3 * ar_order}")
     T = len(series)
     fit_end, val_end = int(T * split[0]), int(T * (split[0] + split[1]))
+    exog = None if exogenous is None else np.asarray(exogenous, np.float64).reshape(T, -1)
+    names = [name] + (list(exog_names) if exog_names is not None else
+                      [f"exogenous input {j}" for j in range(0 if exog is None else exog.shape[1])])
+    columns = [series] + ([] if exog is None else list(exog.T))
+    for label, values in zip(names, columns):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise ValueError(f"{label}: value {bad[0]} is {values[bad[0]]}; the series must be finite")
+        if np.all(values[:fit_end] == values[0]):
+            raise ValueError(f"{label} is constant over the fit part (its first {fit_end} values, every one "
+                             f"{values[0]:g}): nothing to learn or standardise")
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = np.std(values[:fit_end])
+        if not np.isfinite(spread):
+            raise ValueError(f"{label}: values up to {np.max(np.abs(values)):g} are too large to standardise")
     mean, scale = series[:fit_end].mean(), series[:fit_end].std()
     z = (series - mean) / scale
     cols = [z[:, None]]
-    if exogenous is not None:
-        ex = np.asarray(exogenous, np.float64).reshape(T, -1)
-        cols.append((ex - ex[:fit_end].mean(0)) / ex[:fit_end].std(0))
+    if exog is not None:
+        cols.append((exog - exog[:fit_end].mean(0)) / exog[:fit_end].std(0))
     feeds_back = hasattr(model, "forecast")
-    inputs = np.hstack(cols[1:] if feeds_back else cols)            # (T, n_in)
+    cols = cols[1:] if feeds_back else cols                         # a NARX feeds the series back itself
+    inputs = np.hstack(cols) if cols else np.empty((T, 0))         # (T, n_in)
     if inputs.shape[1] != model.n_in:
         raise ValueError(f"this task gives the model {inputs.shape[1]} inputs per step, "
                          f"but it was built for n_in={model.n_in}")
@@ -342,7 +670,8 @@ def train_series(model, series, exogenous=None, *, name="series", epochs=2000, l
             table[key][part] = arv(f[sl][ok], series[sl][ok], variance)
         t, ft = series[parts["test"]], f[parts["test"]]
         hits[key] = float(np.mean(np.sign(ft) == np.sign(t))) if np.any(ft) else float("nan")
-    return SeriesResult(name, series, forecasts, table, (fit_end, val_end), model, history, hits)
+    return SeriesResult(name, series, forecasts, table, (fit_end, val_end), model, history, hits,
+                        None if dates is None else np.asarray(dates))
 
 
 def series_table(result, name="model", hit_rate=False):
@@ -379,30 +708,73 @@ FORECASTERS = {
 STOCK_TICKERS = ("AAPL", "IBM", "MSFT")
 
 
-def load_series(data="sunspots", column=None):
-    """(name, series, exogenous, kind) for ``unrolled``'s --data / --column.
+@dataclass
+class SeriesData:
+    """The series --data, --column, --exog and --fill give (:func:`load_data`).
 
-    ``data``: "sunspots" (series None: the sunspot tasks load their own), "stocks" (the
-    daily log returns of ``column``, default IBM; the other tickers are exogenous) or the
-    path of a CSV file (its numeric ``column``, default the last). kind is "sunspots",
-    "stocks" or "csv".
+    name : the series' name; values : (T,) its values, None for sunspots (their tasks
+    load their own); exogenous : (T, k) inputs, or None; exog_names : their names; kind :
+    "sunspots", "stocks" or "csv"; csv : the :class:`CsvSeries` of a CSV file, else None.
     """
+
+    name: str
+    values: object
+    exogenous: object
+    kind: str
+    exog_names: tuple = ()
+    csv: object = None
+
+    @property
+    def dates(self):
+        return None if self.csv is None else self.csv.dates
+
+    @property
+    def notes(self):
+        return [] if self.csv is None else self.csv.notes
+
+
+def load_data(data="sunspots", column=None, exog=None, fill=False):
+    """The :class:`SeriesData` of ``unrolled``'s --data, --column, --exog and --fill.
+
+    ``data``: "sunspots" (values None: the sunspot tasks load their own), "stocks" (the
+    daily log returns of ``column``, default IBM; the ``exog`` tickers, default the other
+    two, are exogenous) or the path of a CSV file (:func:`read_csv_series`: ``column``
+    the target, default the last numeric one; ``exog`` the exogenous columns, default
+    none; ``fill`` interpolates bad cells).
+    """
+    exog = None if exog is None else tuple(exog)
     if data == "sunspots":
         if column is not None:
             raise ValueError("--column applies to stocks and CSV files, not to sunspots")
-        return "sunspots", None, None, "sunspots"
+        if exog is not None:
+            raise ValueError("--exog applies to stocks and CSV files, not to sunspots")
+        if fill:
+            raise ValueError("--fill applies to CSV files, not to sunspots")
+        return SeriesData("sunspots", None, None, "sunspots")
     if data == "stocks":
+        if fill:
+            raise ValueError("--fill applies to CSV files, not to stocks")
         target = column or "IBM"
-        others = tuple(t for t in STOCK_TICKERS if t != target)
         if target not in STOCK_TICKERS:
             raise ValueError(f"--column for stocks must be AAPL, IBM or MSFT, got {target!r}")
+        others = tuple(t for t in STOCK_TICKERS if t != target) if exog is None else exog
+        wrong = [t for t in others if t not in STOCK_TICKERS or t == target or others.count(t) > 1]
+        if wrong or not others:
+            raise ValueError(f"--exog for stocks names other tickers than --column {target} (of AAPL, IBM, MSFT), "
+                             f"each once; got {','.join(others) or 'none'}")
         _, returns, exogenous = stock_returns(target, others)
-        return f"{target} daily log return (%)", returns, exogenous, "stocks"
+        return SeriesData(f"{target} daily log return (%)", returns, exogenous, "stocks", others)
     path = Path(data)
     if not path.is_file():
         raise ValueError(f"--data must be sunspots, stocks or an existing CSV file, got {data!r}")
-    name, values = series_from_csv(path, column)
-    return name, values, None, "csv"
+    csv = read_csv_series(path, column, exog or (), fill)
+    return SeriesData(csv.name, csv.values, csv.exogenous, "csv", csv.exog_names, csv)
+
+
+def load_series(data="sunspots", column=None):
+    """(name, series, exogenous, kind) of :func:`load_data` for --data and --column."""
+    d = load_data(data, column)
+    return d.name, d.values, d.exogenous, d.kind
 
 
 @dataclass
@@ -411,7 +783,8 @@ class ForecasterRun:
 
     result : the ``SunspotResult`` (sunspots) or ``SeriesResult``; stem : the default
     file name without its suffix, DATA-MODEL; report : the text ``unrolled train`` prints
-    (the training line and the score table); title : the forecast plot's.
+    (what was read from a CSV file, the training line and the score table); title : the
+    forecast plot's.
     """
 
     result: object
@@ -424,14 +797,15 @@ class ForecasterRun:
         return self.result.model
 
 
-def train_forecaster(data="sunspots", model="narx", *, column=None, hidden=(16,), taps=8, epochs=2000, lr=0.01,
-                     seed=0, progress=True):
+def train_forecaster(data="sunspots", model="narx", *, column=None, exog=None, fill=False, hidden=(16,), taps=8,
+                     epochs=2000, lr=0.01, seed=0, progress=True):
     """``unrolled train`` without --task: build the ``model`` (a key of :data:`FORECASTERS`),
-    train it to forecast the series :func:`load_series` gives for ``data`` and ``column``
-    one step ahead (:func:`train_sunspots` or :func:`train_series`) and score it beside the
-    baselines. Returns a :class:`ForecasterRun`."""
+    train it to forecast the series :func:`load_data` gives for ``data``, ``column``,
+    ``exog`` and ``fill`` one step ahead (:func:`train_sunspots` or :func:`train_series`)
+    and score it beside the baselines. Returns a :class:`ForecasterRun`."""
     label, make = FORECASTERS[model]
-    name, series, exogenous, kind = load_series(data, column)
+    d = load_data(data, column, exog, fill)
+    name, series, exogenous, kind = d.name, d.values, d.exogenous, d.kind
     stem = f"{kind if kind != 'csv' else Path(data).stem}-{model}"
     n_exo = 0 if exogenous is None else exogenous.shape[1]
     n_in = n_exo if model == "narx" else 1 + n_exo
@@ -443,39 +817,89 @@ def train_forecaster(data="sunspots", model="narx", *, column=None, hidden=(16,)
     else:
         result = train_series(net, series, exogenous, name=name, epochs=epochs, lr=lr, seed=seed,
                               progress=progress, zero_baseline=kind == "stocks",
-                              ar_order=5 if kind == "stocks" else 12)
+                              ar_order=5 if kind == "stocks" else 12, exog_names=d.exog_names, dates=d.dates)
         table, stop = series_table(result, name=label, hit_rate=kind == "stocks"), "the validation part"
     h = result.history
     report = (f"{name}: {label} hidden={list(hidden)}{taps_text} trained {h.epochs} epochs in "
               f"{h.seconds:.1f}s; weights of epoch {h.best_epoch + 1} kept (best on {stop})\n{table}")
-    return ForecasterRun(result, stem, report, f"{name}: one-step forecasts, {label} {list(hidden)}")
+    return ForecasterRun(result, stem, "\n".join([*d.notes, report]),
+                         f"{name}: one-step forecasts, {label} {list(hidden)}")
 
 
-def forecast_saved(path, data="sunspots", column=None, horizon=8):
+#: the models ``unrolled forecast`` runs past the data, and ``unrolled impulse`` follows
+_FORECASTS = "forecast serves the one-step forecasters of one series (NARX, TDNN, RNN, Elman, Jordan, StateSpace)"
+_IMPULSES = ("impulse serves the one-way networks of one engine column (RNN, TDNN, NARX, Jordan, Elman, "
+             "StateSpace, CharRNN)")
+
+
+def _one_way_model(model, serves, forecaster):
+    """ValueError saying which models a command ``serves`` unless ``model`` is one of them."""
+    from ..models import BiRNN, CharRNN, Seq2Seq, StateSpace
+
+    if isinstance(model, CharRNN) and forecaster:
+        why = "a character model: 'unrolled sample' generates text with it"
+    elif isinstance(model, Seq2Seq):
+        why = ("an encoder-decoder" + (": 'unrolled sample' decodes with it" if forecaster else
+                                       " of two networks, not one column"))
+    elif isinstance(model, BiRNN):
+        why = "it reads each sequence backwards too, so " + (
+            "it cannot run past the end of the data" if forecaster else "it has no response to a past impulse alone")
+    elif not isinstance(model, (NARX, TDNN, RNN, Elman, Jordan, StateSpace)):
+        why = "not one of them"
+    elif forecaster and model.n_out != 1:
+        why = f"with {model.n_out} outputs, not one series"
+    else:
+        return
+    name = type(model).__name__
+    article = "an" if name.startswith(("A", "E", "I", "O", "U", "RNN")) else "a"
+    raise ValueError(f"{serves}; this file holds {article} {name} ({why})")
+
+
+def forecast_saved(path, data="sunspots", column=None, horizon=8, exog=None, fill=False):
     """``unrolled forecast``: the text of the closed-loop forecasts, 1 .. ``horizon`` steps
     past the end of the series, of the model saved at ``path``, warmed up on the whole
-    series (standardised as it was for training)."""
+    series (standardised as it was for training). The forecasts of a CSV series with a
+    regular date column are labelled with the dates that continue it; otherwise by step
+    (t+1 ...), and sunspots by year."""
     model = io.load(path)
-    name, series, exogenous, kind = load_series(data, column)
-    if exogenous is not None or (getattr(model, "n_in", 0) > 1):
+    _one_way_model(model, _FORECASTS, forecaster=True)
+    d = load_data(data, column, exog, fill)
+    name, series, exogenous, kind = d.name, d.values, d.exogenous, d.kind
+    reads_exogenous = model.n_in > (0 if isinstance(model, NARX) else 1)
+    if exogenous is not None or reads_exogenous:
         raise ValueError("forecasting past the data needs the future exogenous inputs, which are unknown; "
                          "use NARX.forecast(..., x_future=...) from Python")
+    head = []
     if kind == "sunspots":
         years, series = datasets.load_sunspots()
         fit_end = int(np.searchsorted(years, SUNSPOT_SPLIT["fit"][1], side="right"))
         labels = [str(int(years[-1]) + h) for h in range(1, horizon + 1)]
+        last = ""
     else:
         fit_end = int(len(series) * SERIES_SPLIT[0])
         labels = [f"t+{h}" for h in range(1, horizon + 1)]
+        csv, last = d.csv, ""
+        if csv is not None:
+            head = csv.fills
+            if csv.dates is not None:
+                last = f" on {csv.date_label(-1)}"
+                if csv.step is not None:
+                    labels = csv.step.after(csv.dates[-1], horizon)
+                    last += f" ({csv.step.text})"
+                else:
+                    last += " (irregular dates: labelled by steps past it)"
     mean, scale = series[:fit_end].mean(), series[:fit_end].std()
+    if not scale > 0:
+        raise ValueError(f"{name} is constant over the fit part (every value {series[0]:g}): nothing to standardise")
     z = (series - mean) / scale
     T = len(z)
     if hasattr(model, "closed_loop"):
         model = model.closed_loop()
     values = [multi_step_forecasts(model, z, np.array([T - 1 + h]), h)[0] * scale + mean
               for h in range(1, horizon + 1)]
-    lines = [f"{name}: last value {series[-1]:.4g}; closed-loop forecasts of {type(model).__name__}"]
-    lines += [f"{label:>8}  {v:10.4g}" for label, v in zip(labels, values)]
+    width = max(8, *(len(label) for label in labels))
+    lines = head + [f"{name}: last value {series[-1]:.4g}{last}; closed-loop forecasts of {type(model).__name__}"]
+    lines += [f"{label:>{width}}  {v:10.4g}" for label, v in zip(labels, values)]
     return "\n".join(lines)
 
 
@@ -495,8 +919,10 @@ class ImpulseRun:
 def impulse_saved(path, steps=40):
     """``unrolled impulse``: how the model saved at ``path`` answers a unit impulse at t = 0
     over ``steps`` steps (an autonomous NARX: a unit past output y(-1), fed back closed
-    loop). Returns an :class:`ImpulseRun`."""
+    loop). Returns an :class:`ImpulseRun`; a model that is not one engine column (a BiRNN,
+    a Seq2Seq) is a ValueError saying which models it serves."""
     model = io.load(path)
+    _one_way_model(model, _IMPULSES, forecaster=False)
     if model.n_in == 0:
         # an autonomous NARX: the impulse is a unit past output y(-1), fed back closed loop
         closed = model.closed_loop() if hasattr(model, "closed_loop") else model
