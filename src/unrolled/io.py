@@ -56,7 +56,7 @@ from numpy.lib import format as npformat
 from .registry import check_config, register_model, registered_class, registered_name
 
 # (register_model is the registry's; it stays importable from here, where it always was)
-__all__ = ["FORMAT", "VERSION", "HEADER_KEY", "register_model", "save", "load"]
+__all__ = ["FORMAT", "VERSION", "HEADER_KEY", "register_model", "save", "load", "load_training"]
 
 FORMAT = "unrolled"
 VERSION = 1
@@ -67,6 +67,8 @@ _ARRAY_KINDS = "biuf"  # bool, signed, unsigned, float: exact as JSON numbers
 # Names a parameter may not take: the header, and the keyword arguments of
 # numpy.savez_compressed(file, *args, allow_pickle=True, **kwds).
 _RESERVED_NAMES = frozenset({HEADER_KEY, "file", "allow_pickle"})
+# A training checkpoint's own arrays are stored under this prefix (no parameter starts so).
+_TRAINING_PREFIX = "__training__."
 
 # --------------------------------------------------------------------------
 # Config encoding
@@ -258,7 +260,7 @@ def _params_of(model) -> dict[str, np.ndarray]:
     for name, arr in params.items():
         if not isinstance(name, str):
             raise TypeError(f"parameter names must be str, got {type(name).__name__} ({name!r})")
-        if name in _RESERVED_NAMES:
+        if name in _RESERVED_NAMES or name.startswith(_TRAINING_PREFIX):
             raise ValueError(
                 f"parameter name {name!r} is reserved ({sorted(_RESERVED_NAMES)} are the "
                 "file header and numpy.savez_compressed's own arguments); rename it"
@@ -281,8 +283,13 @@ def _create_temporary(target: str) -> tuple[str, int]:
             continue
 
 
-def save(model, path: str | os.PathLike) -> None:
+def save(model, path: str | os.PathLike, *, training=None) -> None:
     """Write ``model`` (class name, config, parameters) to ``path``, atomically.
+
+    ``training``: optionally ``(state, arrays)``, what ``fit`` needs to resume (a dict
+    of JSON values and a dict name -> ndarray), stored beside the model in the same
+    file (header key ``"training"``, arrays under ``__training__.<name>``); ``load``
+    ignores it, :func:`load_training` reads it back.
 
     Parameters
     ----------
@@ -317,9 +324,17 @@ def save(model, path: str | os.PathLike) -> None:
         "config": _encode(config),
         "params": list(params),
     }
+    extra = {}
+    if training is not None:
+        state, extra = training
+        for key, value in extra.items():
+            if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+                raise TypeError(f"training array {key!r} must be a numeric ndarray, got {type(value).__name__}")
+        header["training"] = {"state": _encode(state, "training"), "arrays": list(extra)}
     text = json.dumps(header, ensure_ascii=False, allow_nan=True)
     arrays = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     arrays.update(params)
+    arrays.update({_TRAINING_PREFIX + key: value for key, value in extra.items()})
 
     directory = os.path.dirname(os.path.abspath(target))
     _remove_stale_temporaries(directory)
@@ -591,6 +606,21 @@ def load(path: str | os.PathLike):
     A load also removes the temporary files of saves that were killed
     mid-write in the file's directory (see :func:`save`).
     """
+    return _load(path)[0]
+
+
+def load_training(path: str | os.PathLike):
+    """``(model, state, arrays)`` of a file written by ``save(..., training=...)`` (a
+    checkpoint of ``fit``): the model as :func:`load` gives it, and the training part;
+    ValueError naming the file if it has none."""
+    model, state, arrays = _load(path, training=True)
+    if state is None:
+        raise ValueError(f"{_path(path)}: holds a model but no training state: not a checkpoint of fit")
+    return model, state, arrays
+
+
+def _load(path, training=False):
+    """See :func:`load`."""
     p = _path(path)
     with open(p, "rb") as f:
         _remove_stale_temporaries(os.path.dirname(os.path.abspath(p)))
@@ -611,7 +641,15 @@ def load(path: str | os.PathLike):
             missing = [n for n in names if n not in stored]
             if missing:
                 raise _not_ours(p, f"parameter arrays missing: {missing}")
-            extra = sorted(stored - set(names))
+            part = header.get("training")
+            if part is not None and not (isinstance(part, dict) and isinstance(part.get("arrays"), list)
+                                         and all(isinstance(n, str) for n in part["arrays"])):
+                raise _not_ours(p, "malformed training part in the header")
+            listed = set(names) | {_TRAINING_PREFIX + n for n in (part or {}).get("arrays", [])}
+            missing = [n for n in listed if n not in stored]
+            if missing:
+                raise _not_ours(p, f"training arrays missing: {sorted(missing)[:10]}")
+            extra = sorted(stored - listed)
             if extra:
                 raise _not_ours(p, f"arrays not listed in the header: {extra}")
             saved = {n: members[n] for n in names}
@@ -646,6 +684,14 @@ def load(path: str | os.PathLike):
                         f"the rebuilt {cls_name} expects shape {a.shape} dtype {a.dtype}"
                     )
             values = {n: _read_member(zf, n, saved[n], p) for n in names}
+            state = arrays = None
+            if training and part is not None:
+                try:
+                    state = _decode(part.get("state"), "training")
+                except ValueError as exc:
+                    raise ValueError(f"{p}: {exc}") from exc
+                arrays = {n: _read_member(zf, _TRAINING_PREFIX + n, members[_TRAINING_PREFIX + n], p)
+                          for n in part["arrays"]}
     for n in names:
         np.copyto(live[n], values[n])
-    return model
+    return model, state, arrays

@@ -74,6 +74,14 @@ class Callback:
     def on_train_end(self, model, history):
         """Training ended (the :class:`History` is complete but for ``seconds``)."""
 
+    def state(self):
+        """``(values, arrays)``: what a checkpoint keeps of this callback to resume it exactly
+        (JSON values; name -> ndarray). Nothing by default."""
+        return {}, {}
+
+    def restore(self, values, arrays):
+        """Take back what ``state`` gave (after ``on_train_begin``, when ``fit`` resumes)."""
+
 
 
 class EarlyStopping(Callback):
@@ -97,6 +105,14 @@ class EarlyStopping(Callback):
             return False
         self.wait += 1
         return self.wait >= self.patience
+
+    def state(self):
+        values = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return values, ({} if self.weights is None else dict(self.weights))
+
+    def restore(self, values, arrays):
+        self.best, self.best_epoch, self.wait = values["best"], values["best_epoch"], values["wait"]
+        self.weights = {k: v.copy() for k, v in arrays.items()} or None
 
     def on_train_end(self, model, history):
         if self.restore_best and self.weights is not None:
@@ -187,6 +203,12 @@ class ReduceLROnPlateau(_SetsLearningRate):
             self.wait = 0
         return False
 
+    def state(self):
+        return {"best": self.best, "wait": self.wait}, {}
+
+    def restore(self, values, arrays):
+        self.best, self.wait = values["best"], values["wait"]
+
 
 class Checkpoint(Callback):
     """Save the model to ``path`` after each epoch (or only when ``val_loss`` improves)."""
@@ -242,7 +264,7 @@ class ProgressBar(Callback):
 
 def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths=None,
         validation=None, validation_divergence=None, patience=None, clip=None, bptt=None, shuffle=True, seed=None,
-        callbacks=(), progress=True, checkpoint=None, inputs=None, check_output=True):
+        callbacks=(), progress=True, checkpoint=None, resume=None, inputs=None, check_output=True):
     """Train ``model`` on sequences by BPTT; returns a :class:`History`.
 
     Parameters
@@ -265,8 +287,14 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     shuffle, seed : minibatch order, reproducible under ``seed``.
     callbacks : :class:`Callback` objects.
     progress : show a progress bar on stderr.
-    checkpoint : a path; the model is saved there after every epoch (the best one
-        when ``validation`` is given).
+    checkpoint : a path; after every epoch a file is written there, atomically, that
+        ``unrolled.load`` reads as the model (the best one on the validation data when
+        ``validation`` is given, else the last) and that holds all ``fit`` needs to go on:
+        the last weights, the optimizer's state and learning rate, the epoch, the random
+        generator's state, the history and the built-in callbacks' state.
+    resume : a checkpoint written by ``fit(..., checkpoint=)`` with these same
+        arguments: training goes on after its epoch, and ends bitwise as an uninterrupted
+        run would (user callbacks keep what their ``state`` / ``restore`` keep).
     inputs : dict name -> (N, T, width) further external inputs of the network.
     check_output : refuse a divergence made for another output activation
         (``CrossEntropy`` wants a softmax output, ``BinaryCrossEntropy`` a sigmoid one);
@@ -300,7 +328,9 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     _check_against_model(model, x, d, lengths, inputs, div, bptt, check_output)
     if validation is not None:
         validation = _check_validation(model, validation, val_div)
-    callbacks = _all_callbacks(callbacks, patience, validation, checkpoint, progress)
+    callbacks = _all_callbacks(callbacks, patience, validation, progress)
+    writer = None if checkpoint is None else _Checkpointer(checkpoint, validation is not None)
+    resumed = None if resume is None else _read_checkpoint(resume, model, opt, callbacks, writer)
     for cb in callbacks:
         if hasattr(cb, "set_optimizer"):
             cb.set_optimizer(opt)
@@ -314,12 +344,15 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     guard = _Guard(model, opt, clip, x, d)
     for cb in callbacks:
         cb.on_train_begin(model, epochs)
+    first = 0
+    if resumed is not None:
+        first = _apply_checkpoint(resumed, model, opt, rng, history, callbacks, writer)
     # NumPy's overflow and invalid-value signals are the guard's to answer (it checks every
     # loss and gradient, and names the cause), not a warning or an error from deep inside.
     quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
     try:
         quiet.__enter__()
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             order = rng.permutation(N) if shuffle else np.arange(N)
             batches = [order[i:i + batch_size] for i in range(0, N, batch_size)]
             total = 0.0
@@ -344,7 +377,10 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
             stop = False
             for cb in callbacks:
                 stop = bool(cb.on_epoch_end(model, epoch, logs)) or stop
-            if stop and epoch + 1 < epochs:
+            stopped = stop and epoch + 1 < epochs
+            if writer is not None:
+                writer.write(model, opt, rng, history, epoch, callbacks, stopped, logs)
+            if stopped:
                 history.stopped_early = True
                 break
     except _Diverged as exc:
@@ -358,7 +394,102 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     return history
 
 
-def _all_callbacks(callbacks, patience, validation, checkpoint, progress):
+class _Checkpointer:
+    """Writes ``fit``'s checkpoint after every epoch (see ``fit``'s ``checkpoint``): the
+    model part holds the best weights on the validation data (with ``best``) or the last;
+    the training part holds everything else, the last weights among it."""
+
+    def __init__(self, path, best):
+        self.path, self.best, self.best_value, self.best_params = path, best, math.inf, None
+
+    def write(self, model, opt, rng, history, epoch, callbacks, stopped, logs):
+        from .io import save
+        if self.best and logs["val_loss"] < self.best_value:
+            self.best_value = logs["val_loss"]
+            self.best_params = {k: v.copy() for k, v in model.params.items()}
+        arrays = {f"params.{k}": v.copy() for k, v in model.params.items()}   # (copies: the model part may differ)
+        slots = {}
+        for i, (name, st) in enumerate(opt.state.items()):
+            slots[name] = {"index": i, "step": st.get("step", 0),
+                           "arrays": [k for k, v in st.items() if isinstance(v, np.ndarray)]}
+            arrays.update({f"opt.{i}.{k}": st[k] for k in slots[name]["arrays"]})
+        cbs = []
+        for i, cb in enumerate(callbacks):
+            values, cb_arrays = cb.state() if hasattr(cb, "state") else ({}, {})
+            cbs.append({"class": type(cb).__name__, "values": values, "arrays": list(cb_arrays)})
+            arrays.update({f"cb.{i}.{k}": v for k, v in cb_arrays.items()})
+        if self.best_params is not None:
+            arrays.update({f"best.{k}": v for k, v in self.best_params.items()})
+        state = {"epoch": epoch, "stopped": stopped, "rng": rng.bit_generator.state,
+                 "loss": history.loss, "val_loss": history.val_loss, "best_value": self.best_value,
+                 "optimizer": {"class": type(opt).__name__, "lr": opt.lr, "slots": slots}, "callbacks": cbs}
+        with _weights_as(model, self.best_params):
+            save(model, self.path, training=(state, arrays))
+
+
+class _weights_as:
+    """``with _weights_as(model, weights):`` the model holds ``weights`` inside (None: its own)."""
+
+    def __init__(self, model, weights):
+        self.model, self.weights = model, weights
+
+    def __enter__(self):
+        if self.weights is not None:
+            self.kept = {k: v.copy() for k, v in self.model.params.items()}
+            for k, v in self.weights.items():
+                np.copyto(self.model.params[k], v)
+
+    def __exit__(self, *exc):
+        if self.weights is not None:
+            for k, v in self.kept.items():
+                np.copyto(self.model.params[k], v)
+
+
+def _read_checkpoint(path, model, opt, callbacks, writer):
+    """A checkpoint read and checked against this call's model, optimizer and callbacks
+    (ValueError naming the file for any mismatch), before anything changes."""
+    from .io import load_training
+    saved, state, arrays = load_training(path)
+    where = f"{path}: cannot resume from it:"
+    if type(saved) is not type(model) or saved.get_config() != model.get_config():
+        raise ValueError(f"{where} it holds a {type(saved).__name__} built as {saved.get_config()}, "
+                         f"not this {type(model).__name__} ({model.get_config()})")
+    if state["optimizer"]["class"] != type(opt).__name__:
+        raise ValueError(f"{where} it was trained with {state['optimizer']['class']}, not {type(opt).__name__}")
+    kinds = [cb["class"] for cb in state["callbacks"]]
+    if kinds != [type(cb).__name__ for cb in callbacks]:
+        raise ValueError(f"{where} its callbacks were {kinds}, these are {[type(cb).__name__ for cb in callbacks]}")
+    for key, value in model.params.items():
+        got = arrays.get(f"params.{key}")
+        if got is None or got.shape != value.shape or got.dtype != value.dtype:
+            raise ValueError(f"{where} its weights do not fit this model's {key!r} {value.shape}")
+    return state, arrays
+
+
+def _apply_checkpoint(resumed, model, opt, rng, history, callbacks, writer):
+    """Put the checkpoint's state in place; returns the epoch to go on from."""
+    state, arrays = resumed
+    for key, value in model.params.items():
+        np.copyto(value, arrays[f"params.{key}"])
+    opt.lr = state["optimizer"]["lr"]
+    opt.state = {}
+    for name, slot in state["optimizer"]["slots"].items():
+        opt.state[name] = {"step": slot["step"], **{k: arrays[f"opt.{slot['index']}.{k}"].copy()
+                                                    for k in slot["arrays"]}}
+    rng.bit_generator.state = state["rng"]
+    history.loss, history.val_loss = list(state["loss"]), list(state["val_loss"])
+    for i, (cb, saved) in enumerate(zip(callbacks, state["callbacks"])):
+        if hasattr(cb, "restore"):
+            cb.restore(saved["values"], {k: arrays[f"cb.{i}.{k}"] for k in saved["arrays"]})
+    if writer is not None and writer.best:
+        writer.best_value = state["best_value"]
+        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+        writer.best_params = best or None
+    history.stopped_early = bool(state["stopped"])
+    return len(history.loss) if not state["stopped"] else 1 << 62
+
+
+def _all_callbacks(callbacks, patience, validation, progress):
     """The user's callbacks (checked) and those ``fit``'s own arguments ask for."""
     if isinstance(callbacks, Callback):
         callbacks = [callbacks]
@@ -375,8 +506,6 @@ def _all_callbacks(callbacks, patience, validation, checkpoint, progress):
         if validation is None:
             raise ValueError("patience needs validation data: pass validation=(x_val, d_val)")
         callbacks.append(EarlyStopping(patience))
-    if checkpoint is not None:
-        callbacks.append(Checkpoint(checkpoint, best_only=validation is not None))
     if progress:
         callbacks.append(ProgressBar())
     return callbacks

@@ -1,0 +1,155 @@
+"""Training interrupted at any point and resumed ends bitwise as if it had never stopped.
+
+``fit(..., checkpoint=PATH)`` writes after every epoch the model, the optimizer's state,
+the epoch, the random generator's state, the history and the callbacks' state, in one
+atomic file; ``fit(..., resume=PATH)`` goes on from it. The test kills a training
+process with SIGKILL at random moments (mid-epoch, mid-save), resumes it each time, and
+compares the final weights and history with one run never interrupted.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import unrolled
+from unrolled import fit, io
+from unrolled.divergences import SquaredError
+from unrolled.optim import SGD, Adam
+from unrolled.train import Callback, ReduceLROnPlateau
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(unrolled.__file__)))
+
+WORKER = r'''
+import json, os, sys, time
+import numpy as np
+import unrolled
+from unrolled import fit
+from unrolled.divergences import SquaredError
+from unrolled.optim import Adam
+from unrolled.train import Callback, ReduceLROnPlateau
+
+class Slow(Callback):          # time for a kill to land anywhere; changes no number
+    def on_batch_end(self, model, batch, n_batches, loss):
+        time.sleep(0.04)
+
+checkpoint, out = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+x, d = rng.normal(size=(24, 30, 2)), rng.normal(size=(24, 30, 1))
+xv, dv = rng.normal(size=(6, 30, 2)), rng.normal(size=(6, 30, 1))
+model = unrolled.RNN(2, 1, hidden=(8,), seed=0)
+history = fit(model, x, d, divergence=SquaredError(), optimizer=Adam(0.02), epochs=16, batch_size=8, seed=3,
+              validation=(xv, dv), patience=30, callbacks=[Slow(), ReduceLROnPlateau(0.5, patience=2)],
+              progress=False, checkpoint=checkpoint,
+              resume=checkpoint if os.path.exists(checkpoint) else None)
+np.savez(out, **model.params)
+with open(out + ".json", "w") as f:
+    json.dump({"loss": history.loss, "val_loss": history.val_loss, "best": history.best_epoch}, f)
+print("done")
+'''
+
+
+def run_worker(script, checkpoint, out, kill_after=None):
+    """Run the worker; with ``kill_after`` seconds, SIGKILL it then. True if it finished."""
+    proc = subprocess.Popen([sys.executable, script, str(checkpoint), str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": SRC})
+    if kill_after is not None:
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            return False
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    return True
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL here")
+def test_training_killed_at_random_points_and_resumed_ends_bitwise_as_uninterrupted(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    run_worker(script, tmp_path / "straight.npz", tmp_path / "straight-out.npz")
+
+    checkpoint, out = tmp_path / "ck.npz", tmp_path / "resumed-out.npz"
+    delays = np.random.default_rng(7).uniform(0.6, 1.4, size=15)   # from the start: ~0.7 s of it is imports
+    kills = 0
+    for delay in delays:
+        if run_worker(script, checkpoint, out, kill_after=float(delay)):
+            break
+        kills += 1
+    else:
+        run_worker(script, checkpoint, out)
+    assert kills >= 3                                     # it really was interrupted, more than once
+
+    straight, resumed = np.load(tmp_path / "straight-out.npz"), np.load(out)
+    assert set(straight.files) == set(resumed.files)
+    for key in straight.files:
+        np.testing.assert_array_equal(resumed[key], straight[key], err_msg=key)
+    with open(tmp_path / "straight-out.npz.json") as f, open(str(out) + ".json") as g:
+        assert json.load(f) == json.load(g)
+    leftovers = [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    assert not leftovers                                  # a killed save's temporary is gone
+
+
+def data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(12, 10, 2)), rng.normal(size=(12, 10, 1))
+
+
+def test_the_checkpoint_loads_as_the_best_model_and_holds_the_last_weights(tmp_path):
+    x, d = data()
+    xv, dv = data(1)
+    path = tmp_path / "ck.npz"
+    model = unrolled.RNN(2, 1, hidden=(4,), dtype=np.float64, seed=0)
+    history = fit(model, x, d, divergence=SquaredError(), optimizer=Adam(0.05), epochs=12, batch_size=4, seed=0,
+                  validation=(xv, dv), progress=False, checkpoint=path)
+    best = unrolled.load(path)
+    _, state, arrays = io.load_training(path)
+    assert state["epoch"] == 11 and state["loss"] == history.loss and state["val_loss"] == history.val_loss
+    for key, value in model.params.items():                # the last weights, to go on from
+        np.testing.assert_array_equal(arrays[f"params.{key}"], value)
+    from unrolled.train import evaluate
+    assert evaluate(best, xv, dv, divergence=SquaredError()) == min(history.val_loss)
+
+
+def test_resume_continues_an_sgd_run_with_momentum_exactly(tmp_path):
+    x, d = data()
+
+    def run(epochs, **kw):
+        model = unrolled.RNN(2, 1, hidden=(4,), dtype=np.float64, seed=0)
+        h = fit(model, x, d, divergence=SquaredError(), optimizer=SGD(0.05, momentum=0.9), epochs=epochs,
+                batch_size=5, seed=2, progress=False, **kw)
+        return model, h
+    straight, hs = run(9)
+    path = tmp_path / "ck.npz"
+    run(4, checkpoint=path)
+    resumed, hr = run(9, checkpoint=path, resume=path)
+    assert hr.loss == hs.loss
+    for key in straight.params:
+        np.testing.assert_array_equal(resumed.params[key], straight.params[key])
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
+    x, d = data()
+    path = tmp_path / "ck.npz"
+    fit(unrolled.RNN(2, 1, hidden=(4,), seed=0), x, d, divergence=SquaredError(), optimizer=Adam(0.01), epochs=2,
+        progress=False, checkpoint=path)
+    other = unrolled.RNN(2, 1, hidden=(5,), seed=0)
+    before = {k: v.copy() for k, v in other.params.items()}
+    with pytest.raises(ValueError, match="cannot resume"):
+        fit(other, x, d, divergence=SquaredError(), optimizer=Adam(0.01), epochs=4, progress=False, resume=path)
+    with pytest.raises(ValueError, match="trained with Adam, not SGD"):
+        fit(unrolled.RNN(2, 1, hidden=(4,), seed=0), x, d, divergence=SquaredError(), optimizer=SGD(0.01),
+            epochs=4, progress=False, resume=path)
+    for key in before:
+        np.testing.assert_array_equal(other.params[key], before[key])
+    plain = tmp_path / "plain.npz"
+    unrolled.save(other, plain)
+    with pytest.raises(ValueError, match="no training state"):
+        fit(other, x, d, divergence=SquaredError(), optimizer=Adam(0.01), epochs=4, progress=False, resume=plain)
