@@ -550,18 +550,20 @@ def _sum_rows_into(n, h, src, so, dst, do):
 
 
 @njit(**_jit)
-def _sum_squares(v):
-    """The sum of v's squares in float64, in 8 running sums (one would chain every add to
-    the last: 4x slower). A float32 result overflows to inf past ~1.8e19 squared."""
-    acc = np.zeros(8, np.float64)
-    n8 = v.size // 8 * 8
-    for i in range(0, n8, 8):
-        for j in range(8):
-            acc[j] += np.float64(v[i + j]) * v[i + j]
-    total = acc.sum()
-    for i in range(n8, v.size):
-        total += np.float64(v[i]) * v[i]
-    return total
+def _sum_squares(G, off, n):
+    """The sum of the squares of G[off:off+n] in float64, in four running sums (one would
+    chain every add to the last). A float32 slot overflows to inf past ~1.8e19 squared."""
+    a0 = a1 = a2 = a3 = 0.0
+    v = G[off: off + n]
+    n4 = n // 4 * 4
+    for i in range(0, n4, 4):
+        a0 += np.float64(v[i]) * v[i]
+        a1 += np.float64(v[i + 1]) * v[i + 1]
+        a2 += np.float64(v[i + 2]) * v[i + 2]
+        a3 += np.float64(v[i + 3]) * v[i + 3]
+    for i in range(n4, n):
+        a0 += np.float64(v[i]) * v[i]
+    return (a0 + a1) + (a2 + a3)
 
 
 @njit(**_jit)
@@ -620,7 +622,7 @@ def run_program(ops, mems, lnks, buffers, N, T, sync):
             for d in range(op[1]):
                 _sum_rows_into(op[2], op[3], dA, op[4] + d * op[2] * op[3], G, op[5] + d * op[3])
         else:                         # SUM_SQUARES: G offset, size, G slot, add: G[slot] (+)= the sum of squares
-            acc = _sum_squares(G[op[1]: op[1] + op[2]])
+            acc = _sum_squares(G, op[1], op[2])
             G[op[3]] = acc + G[op[3]] if op[4] else acc
 
 
