@@ -6,12 +6,38 @@ Each returns the value in the form the caller works with, or raises ``TypeError`
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import numpy as np
 
 __all__ = ["as_float_array", "check_lengths", "check_dtype", "positive_int", "check_hidden", "check_delay",
-           "check_seed", "seed_for_config", "first_nonfinite"]
+           "check_seed", "seed_for_config", "first_nonfinite", "parameter_budget", "check_parameter_budget"]
+
+# While a file is loaded: the most numbers one network built from its config may hold.
+_BUDGET = contextvars.ContextVar("unrolled_parameter_budget", default=None)
+
+
+@contextlib.contextmanager
+def parameter_budget(n, where):
+    """``with parameter_budget(n, where):`` a network built inside may hold at most ``n``
+    numbers (weights, biases, initial states and fixed matrices), else ValueError
+    starting with ``where``: how ``load`` refuses a config that asks for more memory than
+    its file could ever fill, before the memory is taken."""
+    token = _BUDGET.set((int(n), where))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def check_parameter_budget(n):
+    """ValueError if ``n`` numbers exceed the budget in force (none: any ``n``)."""
+    budget = _BUDGET.get()
+    if budget is not None and n > budget[0]:
+        raise ValueError(f"{budget[1]}the config asks for a network of {n} numbers, more than the "
+                         f"{budget[0]} this file can hold")
 
 
 def as_float_array(value, dtype, name):

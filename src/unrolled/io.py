@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npformat
 
+from ._checks import parameter_budget
 from .registry import check_config, register_model, registered_class, registered_name
 
 # (register_model is the registry's; it stays importable from here, where it always was)
@@ -666,7 +667,10 @@ def _load(path, training=False):
             except RecursionError:
                 raise _not_ours(p, "config nested too deeply") from None
             try:
-                model = cls.from_config(config)
+                # what the saved arrays hold bounds what one network may hold (with room for
+                # fixed matrices, which a file does not store): nothing larger is allocated
+                with parameter_budget(2 * sum(m.size for m in saved.values()) + 4096, f"{p}: "):
+                    model = cls.from_config(config)
             except Exception as exc:
                 raise ValueError(f"{p}: cannot build a {cls_name} from the saved config: "
                                  f"{type(exc).__name__}: {exc}") from exc

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import as_float_array, check_dtype, check_lengths, seed_for_config
+from .._checks import as_float_array, check_dtype, check_lengths, check_parameter_budget, seed_for_config
 from ..registry import register_model
 from . import fast, program, reference
 from .backend import check_backend, kernels_for, set_default_backend
@@ -117,6 +117,8 @@ class Network:
         return self.inputs[node] if node in self.inputs else self.layers[node].size
 
     def _init_params(self, rng):
+        check_parameter_budget(sum(self._size(lk.dst) * self._size(lk.src) for lk in self.links)
+                               + sum(layer.size * (1 + self.depth[name]) for name, layer in self.layers.items()))
         fan_in = {name: 0 for name in self.layers}
         for link in self.links:
             if link.weight is None:
