@@ -90,7 +90,7 @@ BAD = [
     ("lengths-negative", None, x0, d0, {"lengths": [-1, 8, 8, 8, 8, 8]}, ValueError, "[0, T=8]"),
     ("lengths-wrong-shape", None, x0, d0, {"lengths": [8, 8]}, ValueError, "shape (6,)"),
     ("lengths-strings", None, x0, d0, {"lengths": ["8"] * 6}, TypeError, "integers"),
-    ("validation-wrong-width", None, x0, d0, {"validation": (xv0[..., :1], dv0)}, ValueError, ""),
+    ("validation-wrong-width", None, x0, d0, {"validation": (xv0[..., :1], dv0)}, ValueError, "x_val of shape"),
     ("validation-wrong-targets", None, x0, d0, {"validation": (xv0, dv0[:2])}, ValueError, "N=3"),
     ("validation-nan", None, x0, d0, {"validation": (with_nan(xv0, (1, 2, 0)), dv0)}, ValueError,
      "x_val holds nan at sequence 1, step 2"),

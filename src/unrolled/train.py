@@ -679,9 +679,7 @@ def _check_against_model(model, x, d, lengths, inputs, div, bptt, check_output):
         raise ValueError(f"{type(div).__name__} expects the outputs of a {expected} layer, but this model's output "
                          f"activation is {actual!r}\n- help: build the model with output={expected!r}, or pass "
                          f"check_output=False if its outputs are what {type(div).__name__} expects by construction")
-    n_in = getattr(model, "n_in", None)
-    if x is not None and isinstance(n_in, (int, np.integer)) and x.shape[2] != n_in:
-        raise ValueError(f"expected x of shape (N, T, {n_in}) for this model (n_in={n_in}), got {x.shape}")
+    _check_width(model, x, "x")
     window = slice(None) if bptt is None else slice(0, bptt)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         y, _ = model.forward(None if x is None else x[:1, window],
@@ -695,12 +693,19 @@ def _check_against_model(model, x, d, lengths, inputs, div, bptt, check_output):
     div(probe, d, lengths=lengths)
 
 
+def _check_width(model, x, name):
+    n_in = getattr(model, "n_in", None)
+    if x is not None and isinstance(n_in, (int, np.integer)) and x.shape[2] != n_in:
+        raise ValueError(f"expected {name} of shape (N, T, {n_in}) for this model (n_in={n_in}), got {x.shape}")
+
+
 def _check_validation(model, validation, div):
     if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
         raise ValueError("validation must be (x_val, d_val) or (x_val, d_val, lengths_val)")
     xv, dv = validation[0], validation[1]
     lv = validation[2] if len(validation) == 3 else None
     xv, dv, lv, _ = _check_data(xv, dv, lv, _with_fit_inputs(model, xv, dv, None), "x_val")
+    _check_width(model, xv, "x_val")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         value = evaluate(model, xv, dv, lv, divergence=div, inputs=_with_fit_inputs(model, xv, dv, None))
     if not math.isfinite(value):
