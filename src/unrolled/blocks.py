@@ -99,16 +99,21 @@ class Composite:
 
 
 class PredictFromForward:
-    """``predict``: a block's ``forward`` alone, its outputs (and the final state)."""
+    """``predict``: a block's ``forward`` alone, its outputs (and the final state).
 
-    def predict(self, x=None, *, return_state=False, **kw):
-        """Outputs (N, T, n_out) of ``forward(x, **kw)`` alone (and the final state with
-        ``return_state``); ``kw`` as ``forward`` takes them (``lengths``, ``state``, ...)."""
-        y, cache = self.forward(x, **kw)
+    The one ``predict`` of every block and model; a class whose ``forward`` takes more
+    keywords (``teacher``, ``steps``) names them in its own ``predict`` signature and
+    hands them here.
+    """
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+        """Outputs y (N, T, n_out) of ``forward(x, lengths=..., state=..., **inputs)`` alone;
+        with ``return_state``, ``(y, cache.state)``: the final state to continue from."""
+        y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 
 
-class WholeSequence:
+class WholeSequence(PredictFromForward):
     """``predict`` of a block that reads each sequence whole (from its last step too): it
     has no state to start from or to return."""
 
@@ -116,7 +121,7 @@ class WholeSequence:
         """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""
         if return_state:
             raise ValueError(f"{type(self).__name__} has no final state to return: it {WHOLE_SEQUENCE}")
-        return self.forward(x, lengths=lengths, state=state)[0]
+        return super().predict(x, lengths=lengths, state=state)
 
 
 # --------------------------------------------------------------------- Bidirectional

@@ -1,11 +1,13 @@
-"""The shared builder of the named models' columns: hidden layers h1 .. hL and their links.
+"""The shared builder of the named models' columns: the hidden stack h1 .. hL and its links.
 
 Every named model is a column whose hidden layers are named ``h1`` .. ``hL`` and read
 the one below (``h{l-1} -> h{l}``); a recurrent stack adds each layer's own past
 (``h{l} -> h{l} @1``). What reaches ``h1`` from outside (taps of the input, fed-back
-outputs, a memory) and what the top layer feeds (an output layer) is each model's own.
-The order of the links is the order their weights are drawn in for a seed, so it is
-part of what a model's parameters are: the builders keep one order for all.
+outputs, a memory), what stands beside each layer (a skip from the input, Elman's
+context) and what the top layer feeds (an output layer) is each model's own, and
+:func:`hidden_stack` takes it as arguments. The order of the layers and links is the
+order the engine draws their weights in for a seed, so it is part of what a model's
+parameters are: the builder keeps one order for all.
 """
 
 from __future__ import annotations
@@ -15,32 +17,58 @@ import numpy as np
 from ._checks import check_hidden
 from .engine import Layer, Link, Network
 
-__all__ = ["hidden_layers", "recurrent_links", "chain_links", "recurrent_network"]
+__all__ = ["hidden_stack", "recurrent_network"]
 
 
-def hidden_layers(hidden, activation, *, bias=True, init="zeros"):
-    """``(names, layers)``: the names ``h1`` .. ``hL`` and a dict of their ``Layer``s of the
-    sizes ``hidden`` (a tuple of positive ints, or an int: one layer)."""
+def hidden_stack(hidden, activation, *, recurrent, learn_init=False, bias=True, first=(("x", 0),),
+                 per_layer=None, output_layer=None):
+    r"""``(names, layers, links)`` of a stack of hidden layers h1 .. hL, for l = 1 .. L::
+
+        h^(l)(t) = f( u^(l)(t) [+ per_layer's links into h^(l)] [+ W^(ll) h^(l)(t-1)] + b^(l) )
+        u^(1)(t) = sum_{(s, d) in first} W^(s,1)_d s(t-d)
+        u^(l)(t) = W^(l-1,l) h^(l-1)(t)                                        l = 2 .. L
+        Y(t)     = g( W^(L,y) h^(L)(t) + b^(y) )                               (output_layer)
+
+    the recurrent term W^(ll) h^(l)(t-1) with ``recurrent`` only.
+
+    hidden : the sizes H_1 .. H_L (a tuple of positive ints, or an int: one layer)
+    activation : the hidden activation f
+    recurrent : bool, each layer reads its own past, ``h{l} -> h{l} @1``
+    learn_init : bool, the layers' history before t = 0 is a parameter ``init[h{l}]``
+        (1, H_l) (True) or zero
+    bias : bool, the biases ``b[h{l}]``
+    first : the ``(source, delay)`` pairs that feed h1 (default: the input ``x`` now)
+    per_layer : None, or ``per_layer(l, name) -> (layers, links)``: layers to stand right
+        after h{l} (an Elman context ``c{l}``) and links to follow h{l}'s input from
+        below (a skip from ``x``, the context's links)
+    output_layer : None, or the ``Layer`` of the output y (size n_out, activation g),
+        read from the top layer, ``h{L} -> y``
+
+    ``names`` is ``["h1", ..., "hL"]``; ``layers`` a dict name -> ``Layer`` (h1, its
+    per-layer layers, h2, ..., then y); ``links`` for each layer in turn: its input from
+    below, the per-layer links, then ``h{l} -> h{l} @1`` when ``recurrent``; last
+    ``h{L} -> y``. What the caller adds (skips to y, feedback from y) comes after.
+    """
     hidden = check_hidden(hidden)
     names = [f"h{l}" for l in range(1, len(hidden) + 1)]
-    return names, {name: Layer(size, activation, bias=bias, init=init) for name, size in zip(names, hidden)}
-
-
-def recurrent_links(names, *, source="x", extra=None):
-    """The links of a recurrent stack: for each layer, the one below (``source`` for h1),
-    ``extra(l, name)`` (e.g. skip links from the input), then its own past ``@1``."""
-    links = []
-    for l, name in enumerate(names):
-        links.append(Link(source if l == 0 else names[l - 1], name))
-        if extra is not None:
-            links.extend(extra(l, name))
-        links.append(Link(name, name, delay=1))
-    return links
-
-
-def chain_links(names):
-    """``h{l-1} -> h{l}`` for l = 2 .. L: a feed-forward stack above h1."""
-    return [Link(below, name) for below, name in zip(names[:-1], names[1:])]
+    init = "learned" if learn_init else "zeros"
+    layers, links = {}, []
+    for l, (name, size) in enumerate(zip(names, hidden), start=1):
+        layers[name] = Layer(size, activation, bias=bias, init=init)
+        if l == 1:
+            links.extend(Link(src, name, delay=delay) for src, delay in first)
+        else:
+            links.append(Link(names[l - 2], name))
+        if per_layer is not None:
+            extra_layers, extra_links = per_layer(l, name)
+            layers.update(extra_layers)
+            links.extend(extra_links)
+        if recurrent:
+            links.append(Link(name, name, delay=1))
+    if output_layer is not None:
+        layers["y"] = output_layer
+        links.append(Link(names[-1], "y"))
+    return names, layers, links
 
 
 def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=True,
@@ -58,5 +86,5 @@ def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=
     :class:`~unrolled.blocks.Bidirectional` blocks (and an encoder for
     :class:`~unrolled.models.seq2seq.Seq2Seq`) are such columns.
     """
-    names, layers = hidden_layers(hidden, activation, bias=bias, init="learned" if learn_init else "zeros")
-    return Network({"x": n_in}, layers, recurrent_links(names), names[-1], dtype=dtype, seed=seed)
+    names, layers, links = hidden_stack(hidden, activation, recurrent=True, learn_init=learn_init, bias=bias)
+    return Network({"x": n_in}, layers, links, names[-1], dtype=dtype, seed=seed)

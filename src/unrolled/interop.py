@@ -79,32 +79,7 @@ def from_torch(rnn, linear, *, learn_init=True):
     _check_pair(rnn, linear)
     L, H = rnn.num_layers, rnn.hidden_size
     model = RNN(rnn.input_size, linear.out_features, hidden=(H,) * L, **_model_options(rnn, linear, learn_init))
-    dtype, p = model.dtype, model.params
-
-    def take(tensor):
-        return tensor.detach().cpu().numpy().astype(dtype)
-
-    for k in range(L):
-        src = "x" if k == 0 else f"h{k}"
-        dst = f"h{k + 1}"
-        p[f"W[{src}->{dst}@0]"][...] = take(getattr(rnn, f"weight_ih_l{k}"))
-        p[f"W[{dst}->{dst}@1]"][...] = take(getattr(rnn, f"weight_hh_l{k}"))
-        if rnn.bias:
-            p[f"b[{dst}]"][...] = take(getattr(rnn, f"bias_ih_l{k}")) + take(getattr(rnn, f"bias_hh_l{k}"))
-    p[f"W[h{L}->y@0]"][...] = take(linear.weight)
-    if linear.bias is not None:
-        p["b[y]"][...] = take(linear.bias)
-    return model
-
-
-def _layer_problems(cfg):
-    """What in a model's config torch.nn.RNN + Linear cannot hold (output, state activation)."""
-    problems = []
-    if cfg["output"] != "identity":
-        problems.append(f"output activation {cfg['output']!r} (torch.nn.Linear is identity)")
-    if cfg["activation"] not in ("tanh", "relu"):
-        problems.append(f"activation {cfg['activation']!r} (torch.nn.RNN has tanh or relu)")
-    return problems
+    return _weights_from_torch(model, rnn, linear)
 
 
 def to_torch(model):
@@ -115,77 +90,32 @@ def to_torch(model):
     ``torch_h0(model, N)`` as h0 to reproduce its initial states. A ``BiRNN`` gives a
     bidirectional ``torch.nn.RNN`` (see :func:`birnn_to_torch`).
     """
-    torch = _torch()
     from .models.birnn import BiRNN
     from .models.rnn import RNN
 
     if isinstance(model, BiRNN):
         return birnn_to_torch(model)
-    if not isinstance(model, RNN):
-        raise TypeError(f"to_torch takes an unrolled.RNN, got {type(model).__name__}")
-    cfg = model.get_config()
-    hidden = tuple(cfg["hidden"])
-    problems = []
-    if len(set(hidden)) != 1:
-        problems.append(f"unequal hidden sizes {hidden}")
-    if cfg["skip_input"] or cfg["skip_output"]:
-        problems.append("skip links")
-    problems += _layer_problems(cfg)
-    if problems:
-        raise ValueError("this RNN has no torch.nn.RNN counterpart: " + ", ".join(problems))
-    L, H = len(hidden), hidden[0]
-    tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
-    rnn = torch.nn.RNN(cfg["n_in"], H, num_layers=L, nonlinearity=cfg["activation"], bias=cfg["bias"],
-                       batch_first=True, dtype=tdtype)
-    linear = torch.nn.Linear(H, cfg["n_out"], bias=cfg["output_bias"], dtype=tdtype)
-    p = model.params
-    with torch.no_grad():
-        for k in range(L):
-            src = "x" if k == 0 else f"h{k}"
-            dst = f"h{k + 1}"
-            getattr(rnn, f"weight_ih_l{k}").copy_(torch.from_numpy(p[f"W[{src}->{dst}@0]"].copy()))
-            getattr(rnn, f"weight_hh_l{k}").copy_(torch.from_numpy(p[f"W[{dst}->{dst}@1]"].copy()))
-            if cfg["bias"]:
-                getattr(rnn, f"bias_ih_l{k}").copy_(torch.from_numpy(p[f"b[{dst}]"].copy()))
-                getattr(rnn, f"bias_hh_l{k}").zero_()
-        linear.weight.copy_(torch.from_numpy(p[f"W[h{L}->y@0]"].copy()))
-        if cfg["output_bias"]:
-            linear.bias.copy_(torch.from_numpy(p["b[y]"].copy()))
-    return rnn, linear
+
+    def layout(cfg, hidden):
+        problems = [] if len(set(hidden)) == 1 else [f"unequal hidden sizes {hidden}"]
+        return problems + (["skip links"] if cfg["skip_input"] or cfg["skip_output"] else [])
+
+    cfg = _torch_config(model, RNN, "to_torch", layout)
+    return _weights_to_torch(model, cfg, len(cfg["hidden"]), bidirectional=False)
 
 
 def torch_h0(model, N):
     """The (L, N, H) initial state tensor that makes torch start where ``model`` does."""
-    torch = _torch()
     from .models.birnn import BiRNN
 
     if isinstance(model, BiRNN):
         return birnn_torch_h0(model, N)
-    L = len(model.get_config()["hidden"])
-    rows = []
-    for l in range(1, L + 1):
-        init = model.params.get(f"init[h{l}]")
-        H = model.get_config()["hidden"][l - 1]
-        vec = init[-1] if init is not None else np.zeros(H, dtype=model.dtype)
-        rows.append(np.broadcast_to(vec, (N, H)))
-    return torch.from_numpy(np.ascontiguousarray(np.stack(rows)))
+    hidden = model.get_config()["hidden"]
+    return _h0(model, [(f"init[h{l}]", H) for l, H in enumerate(hidden, start=1)], N)
 
 
 # ---------------------------------------------------------------- bidirectional
 _DIRECTIONS = (("", "fwd"), ("_reverse", "bwd"))
-
-
-def _model_options(rnn, linear, learn_init):
-    """The options of the model that holds ``rnn`` + ``linear``: their activation, biases, dtype."""
-    return dict(activation=rnn.nonlinearity, output="identity", learn_init=learn_init, bias=rnn.bias,
-                output_bias=linear.bias is not None, dtype=_np_dtype(rnn.weight_ih_l0))
-
-
-def _np_dtype(tensor):
-    dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(tensor.dtype))
-    if dtype is None:
-        raise TypeError(f"torch module dtype must be float32 or float64, got {tensor.dtype}")
-    return dtype
 
 
 def birnn_from_torch(rnn, linear, *, learn_init=True):
@@ -205,22 +135,7 @@ def birnn_from_torch(rnn, linear, *, learn_init=True):
                          "it reads [h_f; h_b]")
     model = BiRNN(rnn.input_size, linear.out_features, hidden=(H,), blocks=K,
                   **_model_options(rnn, linear, learn_init))
-    dtype, p = model.dtype, model.params
-
-    def take(name):
-        return getattr(rnn, name).detach().cpu().numpy().astype(dtype)
-
-    for k in range(K):
-        for suffix, d in _DIRECTIONS:
-            net = f"block{k + 1}.{d}"
-            p[f"{net}.W[x->h1@0]"][...] = take(f"weight_ih_l{k}{suffix}")
-            p[f"{net}.W[h1->h1@1]"][...] = take(f"weight_hh_l{k}{suffix}")
-            if rnn.bias:
-                p[f"{net}.b[h1]"][...] = take(f"bias_ih_l{k}{suffix}") + take(f"bias_hh_l{k}{suffix}")
-    p["out.W[x->y@0]"][...] = linear.weight.detach().cpu().numpy().astype(dtype)
-    if linear.bias is not None:
-        p["out.b[y]"][...] = linear.bias.detach().cpu().numpy().astype(dtype)
-    return model
+    return _weights_from_torch(model, rnn, linear)
 
 
 def birnn_to_torch(model):
@@ -230,56 +145,133 @@ def birnn_to_torch(model):
     (``hidden=(H,)``), tanh or relu states and an identity output. Biases go to
     ``bias_ih`` (``bias_hh`` is zero). Pass ``birnn_torch_h0(model, N)`` as h0.
     """
-    torch = _torch()
     from .models.birnn import BiRNN
 
-    if not isinstance(model, BiRNN):
-        raise TypeError(f"birnn_to_torch takes an unrolled.BiRNN, got {type(model).__name__}")
-    cfg = model.get_config()
-    hidden = tuple(cfg["hidden"])
-    problems = []
-    if len(hidden) != 1:
-        problems.append(f"{len(hidden)} layers per direction in a block (torch has one: hidden=(H,))")
-    problems += _layer_problems(cfg)
-    if problems:
-        raise ValueError("this BiRNN has no torch.nn.RNN counterpart: " + ", ".join(problems))
-    K, H = cfg["blocks"], hidden[0]
-    tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
-    rnn = torch.nn.RNN(cfg["n_in"], H, num_layers=K, nonlinearity=cfg["activation"], bias=cfg["bias"],
-                       batch_first=True, bidirectional=True, dtype=tdtype)
-    linear = torch.nn.Linear(2 * H, cfg["n_out"], bias=cfg["output_bias"], dtype=tdtype)
-    p = model.params
+    def layout(cfg, hidden):
+        return [] if len(hidden) == 1 else [f"{len(hidden)} layers per direction in a block "
+                                            "(torch has one: hidden=(H,))"]
 
-    def put(name, value):
-        getattr(rnn, name).copy_(torch.from_numpy(np.array(value)))
-
-    with torch.no_grad():
-        for k in range(K):
-            for suffix, d in _DIRECTIONS:
-                net = f"block{k + 1}.{d}"
-                put(f"weight_ih_l{k}{suffix}", p[f"{net}.W[x->h1@0]"])
-                put(f"weight_hh_l{k}{suffix}", p[f"{net}.W[h1->h1@1]"])
-                if cfg["bias"]:
-                    put(f"bias_ih_l{k}{suffix}", p[f"{net}.b[h1]"])
-                    getattr(rnn, f"bias_hh_l{k}{suffix}").zero_()
-        linear.weight.copy_(torch.from_numpy(np.array(p["out.W[x->y@0]"])))
-        if cfg["output_bias"]:
-            linear.bias.copy_(torch.from_numpy(np.array(p["out.b[y]"])))
-    return rnn, linear
+    cfg = _torch_config(model, BiRNN, "birnn_to_torch", layout)
+    return _weights_to_torch(model, cfg, cfg["blocks"], bidirectional=True)
 
 
 def birnn_torch_h0(model, N):
     """The (2K, N, H) h0 tensor (row 2k + direction) that starts torch where ``model`` starts."""
-    torch = _torch()
     cfg = model.get_config()
     if len(cfg["hidden"]) != 1:
         raise ValueError(f"torch's bidirectional RNN has one layer per direction in a block; this BiRNN has "
                          f"hidden={tuple(cfg['hidden'])}")
     H = cfg["hidden"][0]
+    return _h0(model, [(key, H) for *_, key in _correspondence(cfg["blocks"], bidirectional=True)[0]], N)
+
+
+# ------------------------------------------------------- both directions, both kinds
+def _correspondence(layers, bidirectional):
+    """Which ``params`` key holds which torch weight: ``(rows, (W_out, b_out))``.
+
+    One row per torch layer k (and direction): ``(suffix, W_in, W_rec, b, init)``, the
+    suffix of torch's names (``weight_ih_{suffix}`` = W_in, ``weight_hh_{suffix}`` =
+    W_rec, ``bias_ih_{suffix} + bias_hh_{suffix}`` = b; h0's row is ``init``), and the
+    keys of the output layer's weight (``linear.weight``) and bias (``linear.bias``).
+    """
     rows = []
-    for k in range(cfg["blocks"]):
-        for _, d in _DIRECTIONS:
-            init = model.params.get(f"block{k + 1}.{d}.init[h1]")
-            vec = init[-1] if init is not None else np.zeros(H, dtype=model.dtype)
-            rows.append(np.broadcast_to(vec, (N, H)))
-    return torch.from_numpy(np.ascontiguousarray(np.stack(rows)))
+    if bidirectional:                                    # torch's layer k is block k+1
+        for k in range(layers):
+            for suffix, d in _DIRECTIONS:
+                net = f"block{k + 1}.{d}."
+                rows.append((f"l{k}{suffix}", f"{net}W[x->h1@0]", f"{net}W[h1->h1@1]", f"{net}b[h1]",
+                             f"{net}init[h1]"))
+        return rows, ("out.W[x->y@0]", "out.b[y]")
+    for k in range(layers):                              # torch's layer k is h{k+1}
+        src, dst = ("x" if k == 0 else f"h{k}"), f"h{k + 1}"
+        rows.append((f"l{k}", f"W[{src}->{dst}@0]", f"W[{dst}->{dst}@1]", f"b[{dst}]", f"init[{dst}]"))
+    return rows, (f"W[h{layers}->y@0]", "b[y]")
+
+
+def _weights_from_torch(model, rnn, linear):
+    """``model`` with the weights of ``rnn`` and ``linear`` copied into its ``params``."""
+    dtype, p = model.dtype, model.params
+
+    def take(tensor):
+        return tensor.detach().cpu().numpy().astype(dtype)
+
+    rows, (w_out, b_out) = _correspondence(rnn.num_layers, rnn.bidirectional)
+    for suffix, w_in, w_rec, b, _ in rows:
+        p[w_in][...] = take(getattr(rnn, f"weight_ih_{suffix}"))
+        p[w_rec][...] = take(getattr(rnn, f"weight_hh_{suffix}"))
+        if rnn.bias:
+            p[b][...] = take(getattr(rnn, f"bias_ih_{suffix}")) + take(getattr(rnn, f"bias_hh_{suffix}"))
+    p[w_out][...] = take(linear.weight)
+    if linear.bias is not None:
+        p[b_out][...] = take(linear.bias)
+    return model
+
+
+def _weights_to_torch(model, cfg, layers, *, bidirectional):
+    """``(rnn, linear)``: new torch modules of ``layers`` layers (batch_first) holding ``model``'s
+    weights; ``cfg`` is its checked config (:func:`_torch_config`)."""
+    torch = _torch()
+    H = cfg["hidden"][0]
+    tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
+    rnn = torch.nn.RNN(cfg["n_in"], H, num_layers=layers, nonlinearity=cfg["activation"], bias=cfg["bias"],
+                       batch_first=True, bidirectional=bidirectional, dtype=tdtype)
+    linear = torch.nn.Linear(2 * H if bidirectional else H, cfg["n_out"], bias=cfg["output_bias"], dtype=tdtype)
+    p = model.params
+
+    def put(tensor, value):
+        tensor.copy_(torch.from_numpy(np.array(value)))
+
+    rows, (w_out, b_out) = _correspondence(layers, bidirectional)
+    with torch.no_grad():
+        for suffix, w_in, w_rec, b, _ in rows:
+            put(getattr(rnn, f"weight_ih_{suffix}"), p[w_in])
+            put(getattr(rnn, f"weight_hh_{suffix}"), p[w_rec])
+            if cfg["bias"]:
+                put(getattr(rnn, f"bias_ih_{suffix}"), p[b])
+                getattr(rnn, f"bias_hh_{suffix}").zero_()
+        put(linear.weight, p[w_out])
+        if cfg["output_bias"]:
+            put(linear.bias, p[b_out])
+    return rnn, linear
+
+
+def _torch_config(model, cls, who, layout):
+    """``model``'s config, if torch.nn.RNN + Linear can hold the model: TypeError unless it is a
+    ``cls``; ValueError listing what they cannot hold, ``layout(cfg, hidden)`` (its layers'
+    sizes and links), then the output and state activations."""
+    if not isinstance(model, cls):
+        raise TypeError(f"{who} takes an unrolled.{cls.__name__}, got {type(model).__name__}")
+    cfg = model.get_config()
+    problems = layout(cfg, tuple(cfg["hidden"]))
+    if cfg["output"] != "identity":
+        problems.append(f"output activation {cfg['output']!r} (torch.nn.Linear is identity)")
+    if cfg["activation"] not in ("tanh", "relu"):
+        problems.append(f"activation {cfg['activation']!r} (torch.nn.RNN has tanh or relu)")
+    if problems:
+        raise ValueError(f"this {cls.__name__} has no torch.nn.RNN counterpart: " + ", ".join(problems))
+    return cfg
+
+
+def _h0(model, rows, N):
+    """torch's h0 (len(rows), N, H): for each ``(key, H)`` the last row of ``params[key]``
+    (a learned initial state) or zeros, the same for every sequence."""
+    torch = _torch()
+    out = []
+    for key, H in rows:
+        init = model.params.get(key)
+        vec = init[-1] if init is not None else np.zeros(H, dtype=model.dtype)
+        out.append(np.broadcast_to(vec, (N, H)))
+    return torch.from_numpy(np.ascontiguousarray(np.stack(out)))
+
+
+def _model_options(rnn, linear, learn_init):
+    """The options of the model that holds ``rnn`` + ``linear``: their activation, biases, dtype."""
+    return dict(activation=rnn.nonlinearity, output="identity", learn_init=learn_init, bias=rnn.bias,
+                output_bias=linear.bias is not None, dtype=_np_dtype(rnn.weight_ih_l0))
+
+
+def _np_dtype(tensor):
+    dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(tensor.dtype))
+    if dtype is None:
+        raise TypeError(f"torch module dtype must be float32 or float64, got {tensor.dtype}")
+    return dtype

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .._checks import check_hidden, seed_for_config
+from ..columns import hidden_stack
 from ..engine import Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
@@ -77,17 +78,14 @@ class Elman(NetworkModel):
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, context_gradient=context_gradient,
                             learn_init=bool(learn_init), activation=activation, output=output, dtype=dtype,
                             seed=seed_for_config(seed))
-        init = "learned" if learn_init else "zeros"
-        layers, links = {}, []
-        for l, size in enumerate(hidden, start=1):
-            h, c = f"h{l}", f"c{l}"
-            layers[h] = Layer(size, activation, init=init)
-            layers[c] = Layer(size, "identity", bias=False, init="zeros")
-            links.append(Link("x" if l == 1 else f"h{l - 1}", h))
-            links.append(Link(c, h))
-            links.append(Link(h, c, 1, weight=1.0, trainable=False, gradient=context_gradient))
-        layers["y"] = Layer(n_out, output, init="zeros")
-        links.append(Link(f"h{len(hidden)}", "y"))
+
+        def context(l, h):                  # c{l} beside h{l}: c{l} -> h{l} learned, h{l} -> c{l} @1 a copy
+            c = f"c{l}"
+            return ({c: Layer(hidden[l - 1], "identity", bias=False, init="zeros")},
+                    [Link(c, h), Link(h, c, 1, weight=1.0, trainable=False, gradient=context_gradient)])
+
+        _, layers, links = hidden_stack(hidden, activation, recurrent=False, learn_init=learn_init,
+                                        per_layer=context, output_layer=Layer(n_out, output, init="zeros"))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
-from ..columns import chain_links, hidden_layers
+from ..columns import hidden_stack
 from ..engine import Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
@@ -65,10 +65,9 @@ class Jordan(NetworkModel):
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, decay=float(decay), activation=activation,
                             output=output, dtype=dtype,
                             seed=seed_for_config(seed))
-        names, layers = hidden_layers(hidden, activation)
-        layers["y"] = Layer(n_out, output, init="zeros")
+        _, layers, links = hidden_stack(hidden, activation, recurrent=False, first=(("x", 0), ("m", 0)),
+                                        output_layer=Layer(n_out, output, init="zeros"))
         layers["m"] = Layer(n_out, "identity", bias=False, init="zeros")
-        links = [Link("x", "h1"), Link("m", "h1")] + chain_links(names) + [Link(names[-1], "y")]
         links.append(Link("m", "m", 1, weight=float(decay), trainable=False, gradient="blocked"))
         links.append(Link("y", "m", 1, weight=1.0 - float(decay), trainable=False, gradient="blocked"))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
@@ -91,6 +90,11 @@ class Jordan(NetworkModel):
         y, cache = self.network.forward(x, lengths=lengths, state=state)
         cache.plan = plan                # backward returns dDIV/dplan, summed over the steps
         return y, cache
+
+    def predict(self, x, *, lengths=None, state=None, return_state=False, steps=None):
+        """Outputs (N, T, n_out) alone (and the final state with ``return_state``); x and
+        ``steps`` as ``forward`` takes them."""
+        return super().predict(x, lengths=lengths, state=state, return_state=return_state, steps=steps)
 
     def backward(self, dy, cache):
         """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan."""

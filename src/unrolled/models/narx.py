@@ -8,8 +8,8 @@ import numbers
 import numpy as np
 
 from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
-from ..columns import chain_links, hidden_layers
-from ..engine import Layer, Link, Network
+from ..columns import hidden_stack
+from ..engine import Layer, Network
 from ..registry import register_model
 from .base import NetworkModel
 
@@ -99,15 +99,13 @@ class NARX(NetworkModel):
 
     def _build(self, mode, seed):
         c = self._config
-        names, layers = hidden_layers(c["hidden"], c["activation"])
-        layers["y"] = Layer(c["n_out"], c["output"], init="zeros")
         inputs = {"x": c["n_in"]} if c["n_in"] else {}
         source = "y" if mode == "closed" else "teacher"
         if mode == "open":
             inputs["teacher"] = c["n_out"]
-        links = [Link("x", "h1", delay=i) for i in (c["input_delays"] or ())]
-        links += [Link(source, "h1", delay=k) for k in c["output_delays"]]
-        links += chain_links(names) + [Link(names[-1], "y")]
+        taps = [("x", i) for i in (c["input_delays"] or ())] + [(source, k) for k in c["output_delays"]]
+        _, layers, links = hidden_stack(c["hidden"], c["activation"], recurrent=False, first=taps,
+                                        output_layer=Layer(c["n_out"], c["output"], init="zeros"))
         return Network(inputs, layers, links, "y", dtype=c["dtype"], seed=seed)
 
     # -- the two modes ---------------------------------------------------------
@@ -173,6 +171,12 @@ class NARX(NetworkModel):
         "x" and "y" histories (in open loop: the last true outputs) to continue from.
         """
         return self._forward(self._feedback, x, lengths=lengths, state=state, teacher=teacher, steps=steps)
+
+    def predict(self, x=None, *, lengths=None, state=None, return_state=False, teacher=None, steps=None):
+        """Outputs (N, T, n_out) of the current mode alone (and the final state with
+        ``return_state``); the arguments as ``forward`` takes them."""
+        return super().predict(x, lengths=lengths, state=state, return_state=return_state, teacher=teacher,
+                               steps=steps)
 
     def _forward(self, mode, x, *, lengths=None, state=None, teacher=None, steps=None):
         c = self._config

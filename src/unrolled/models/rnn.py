@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_hidden, seed_for_config
-from ..columns import hidden_layers, recurrent_links
+from ..columns import hidden_stack
 from ..engine import Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
@@ -55,10 +55,10 @@ class RNN(NetworkModel):
                             output=output, skip_input=skip_input, skip_output=skip_output,
                             learn_init=learn_init, bias=bias, output_bias=output_bias,
                             dtype=dtype, seed=seed_for_config(seed))
-        names, layers = hidden_layers(hidden, activation, bias=bias, init="learned" if learn_init else "zeros")
-        layers["y"] = Layer(n_out, output, bias=output_bias, init="zeros")
-        links = recurrent_links(names, extra=lambda l, name: [Link("x", name)] if skip_input and l > 0 else [])
-        links.append(Link(names[-1], "y"))
+        names, layers, links = hidden_stack(
+            hidden, activation, recurrent=True, learn_init=learn_init, bias=bias,
+            per_layer=lambda l, name: ({}, [Link("x", name)] if skip_input and l > 1 else []),
+            output_layer=Layer(n_out, output, bias=output_bias, init="zeros"))
         if skip_output:
             links.extend(Link(name, "y") for name in names[:-1])
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..blocks import Composite, prefix_keys
-from ..registry import block_config, block_from_config
-from ..generate import generate, one_hot, output_activation
-from ..registry import register_model
 from .._checks import as_float_array, check_lengths
+from ..blocks import Composite, PredictFromForward, prefix_keys
 from ..engine import Network
+from ..generate import generate, one_hot, output_activation
+from ..registry import block_config, block_from_config, register_model
 
 __all__ = ["Seq2Seq"]
 
@@ -35,7 +34,7 @@ class Seq2SeqCache:
 
 
 @register_model
-class Seq2Seq(Composite):
+class Seq2Seq(Composite, PredictFromForward):
     r"""Delayed sequence to sequence (the lecture's encoder-decoder).
 
     The **encoder** reads the source X(0 .. T_in-1) of each sequence up to its own length
@@ -165,8 +164,8 @@ class Seq2Seq(Composite):
 
     def predict(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
         """Teacher-forced outputs (N, T_out, n_out) alone."""
-        return self.forward(x, lengths=lengths, state=state, decoder_inputs=decoder_inputs,
-                            decoder_lengths=decoder_lengths)[0]
+        return super().predict(x, lengths=lengths, state=state, decoder_inputs=decoder_inputs,
+                               decoder_lengths=decoder_lengths)
 
     def translate(self, x, steps, *, start, lengths=None, state=None, greedy=True, temperature=1.0, seed=None):
         """Decode ``steps`` steps from the model's own outputs, fed back (inference).

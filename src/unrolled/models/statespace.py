@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import register_model
 from .._checks import check_hidden, seed_for_config
-from ..columns import hidden_layers, recurrent_links
+from ..columns import hidden_stack
 from ..engine import Layer, Link, Network
+from ..registry import register_model
 from .base import NetworkModel
 
 __all__ = ["StateSpace"]
@@ -53,9 +53,8 @@ class StateSpace(NetworkModel):
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output_feedback=bool(output_feedback),
                             learn_init=bool(learn_init), activation=activation, output=output, dtype=dtype,
                             seed=seed_for_config(seed))
-        names, layers = hidden_layers(hidden, activation, init="learned" if learn_init else "zeros")
-        layers["y"] = Layer(n_out, output, init="zeros")
-        links = recurrent_links(names) + [Link(names[-1], "y")]
+        _, layers, links = hidden_stack(hidden, activation, recurrent=True, learn_init=learn_init,
+                                        output_layer=Layer(n_out, output, init="zeros"))
         if output_feedback:
             links.append(Link("y", "h1", delay=1))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)

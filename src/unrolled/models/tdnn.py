@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_delay, check_hidden, seed_for_config
-from ..columns import chain_links, hidden_layers
-from ..engine import Layer, Link, Network
+from ..columns import hidden_stack
+from ..engine import Layer, Network
 from ..registry import register_model
 from .base import NetworkModel
 
@@ -53,9 +53,9 @@ class TDNN(NetworkModel):
         self._config = dict(n_in=n_in, n_out=n_out, width=width, hidden=hidden, activation=activation,
                             output=output, dtype=dtype,
                             seed=seed_for_config(seed))
-        names, layers = hidden_layers(hidden, activation)
-        layers["y"] = Layer(n_out, output, init="zeros")
-        links = [Link("x", "h1", delay=k) for k in range(width + 1)] + chain_links(names) + [Link(names[-1], "y")]
+        _, layers, links = hidden_stack(hidden, activation, recurrent=False,
+                                        first=[("x", k) for k in range(width + 1)],
+                                        output_layer=Layer(n_out, output, init="zeros"))
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property
