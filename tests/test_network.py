@@ -96,7 +96,7 @@ def test_softmax_output_with_fused_cross_entropy(seed):
     assert check.max_error < 1e-6, str(check)
 
 
-def _constant_input_twin(net, cache, N, T):
+def constant_input_twin(net, cache, N, T):
     """The same column with every blocked link reading a recorded external input instead.
 
     The lecture: a gradient-blocked link treats its source as a constant input. So the
@@ -138,7 +138,7 @@ def test_blocked_links_treat_their_source_as_a_constant_input(seed):
     y, cache = net.forward(x, u=u)
     grads, dx = net.backward(SquaredError()(y, d)[1], cache)
 
-    twin, extra, state, rename = _constant_input_twin(net, cache, N, T)
+    twin, extra, state, rename = constant_input_twin(net, cache, N, T)
     # The twin computes the same outputs ...
     np.testing.assert_allclose(twin.forward(x, u=u, state=state, **extra)[0], y, rtol=1e-12, atol=1e-12)
     # ... and its exact gradient (finite differences) is the blocked network's BPTT.

@@ -347,12 +347,16 @@ class Network:
 
     def _check_dstate(self, dstate, cache):
         """``dstate`` (node -> (N, D, size), dDIV/d``cache.state``) checked, as arrays of the dtype."""
+        if dstate is None:
+            return {}
+        if not isinstance(dstate, dict):
+            raise TypeError(f"dstate must be a dict node -> (N, D, size) array, got {type(dstate).__name__}")
         checked = {}
-        for name, g in (dstate or {}).items():
+        for name, g in dstate.items():
             if name not in cache.state:
                 raise ValueError(f"dstate names {name!r}, which has no final state; "
                                  f"expected some of {sorted(cache.state)}")
-            checked[name] = np.asarray(g, dtype=self.dtype)
+            checked[name] = as_float_array(g, self.dtype, f"dstate[{name!r}]")
             if checked[name].shape != cache.state[name].shape:
                 raise ValueError(f"dstate[{name!r}] must have shape {cache.state[name].shape}, "
                                  f"got {checked[name].shape}")
