@@ -347,20 +347,8 @@ class Network:
 
     def _check_dstate(self, dstate, cache):
         """``dstate`` (node -> (N, D, size), dDIV/d``cache.state``) checked, as arrays of the dtype."""
-        if dstate is None:
-            return {}
-        if not isinstance(dstate, dict):
-            raise TypeError(f"dstate must be a dict node -> (N, D, size) array, got {type(dstate).__name__}")
-        checked = {}
-        for name, g in dstate.items():
-            if name not in cache.state:
-                raise ValueError(f"dstate names {name!r}, which has no final state; "
-                                 f"expected some of {sorted(cache.state)}")
-            checked[name] = as_float_array(g, self.dtype, f"dstate[{name!r}]")
-            if checked[name].shape != cache.state[name].shape:
-                raise ValueError(f"dstate[{name!r}] must have shape {cache.state[name].shape}, "
-                                 f"got {checked[name].shape}")
-        return checked
+        shapes = {name: value.shape for name, value in cache.state.items()}
+        return _check_histories(dstate, "dstate", shapes, self.dtype, "which has no final state")
 
     # ------------------------------------------------------------------ backends
     @property
@@ -405,21 +393,10 @@ class Network:
         return seqs
 
     def _check_state(self, state, N):
-        if state is None:
-            return {}
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict node -> (N, D, size) array, got {type(state).__name__}")
-        checked = {}
-        for name, value in state.items():
-            if name not in self.depth or self.depth[name] == 0:
-                raise ValueError(f"state names {name!r}, which no link reads with a delay; "
-                                 f"expected some of {sorted(n for n, d in self.depth.items() if d)}")
-            shape = (N, self.depth[name], self._size(name))
-            arr = as_float_array(value, self.dtype, f"state[{name!r}]")
-            if arr.shape != shape:
-                raise ValueError(f"expected state[{name!r}] of shape {shape} (N, D, size), got {arr.shape}")
-            checked[name] = np.swapaxes(arr, 0, 1)   # (D, N, size)
-        return checked
+        """``state`` (node -> (N, D, size)) checked, as (D, N, size) arrays of the dtype."""
+        shapes = {name: (N, D, self._size(name)) for name, D in self.depth.items() if D}
+        checked = _check_histories(state, "state", shapes, self.dtype, "which no link reads with a delay")
+        return {name: np.swapaxes(arr, 0, 1) for name, arr in checked.items()}   # (D, N, size)
 
     def _check_dy(self, dy, N, T, name="dy"):
         arr = as_float_array(dy, self.dtype, name)
@@ -427,6 +404,23 @@ class Network:
         if arr.shape != shape:
             raise ValueError(f"expected {name} of shape {shape} like the outputs, got {arr.shape}")
         return arr
+
+
+def _check_histories(values, what, shapes, dtype, unknown):
+    """``values`` (None, or a dict node -> array of the shape ``shapes`` gives it) as arrays
+    of ``dtype``; TypeError / ValueError naming ``what`` and the node otherwise."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise TypeError(f"{what} must be a dict node -> (N, D, size) array, got {type(values).__name__}")
+    checked = {}
+    for name, value in values.items():
+        if name not in shapes:
+            raise ValueError(f"{what} names {name!r}, {unknown}; expected some of {sorted(shapes)}")
+        arr = checked[name] = as_float_array(value, dtype, f"{what}[{name!r}]")
+        if arr.shape != shapes[name]:
+            raise ValueError(f"expected {what}[{name!r}] of shape {shapes[name]} (N, D, size), got {arr.shape}")
+    return checked
 
 
 def _valid_mask(lengths, T):
