@@ -66,6 +66,8 @@ labels = np.random.default_rng(2).integers(0, 3, size=(6, 8))
 # (id, model maker, x, d, keyword arguments, error type, text in the message)
 BAD = [
     ("x-2d", None, x0[0], d0, {}, ValueError, "shape"),
+    ("x-ragged-list", None, [x0[0], x0[1, :5]], d0[:2], {}, ValueError, "pad_sequences"),
+    ("d-ragged-list", None, x0[:2], [d0[0], d0[1, :5]], {}, ValueError, "pad_sequences"),
     ("x-wrong-width", None, x0[..., :1], d0, {}, ValueError, "n_in=2), got (6, 8, 1)"),
     ("x-strings", None, np.full((6, 8, 2), "a"), d0, {}, TypeError, "real numbers"),
     ("x-no-sequence", None, x0[:0], d0[:0], {}, ValueError, "N = 0"),

@@ -639,10 +639,21 @@ def _restore_best(model, callbacks):
     return ""
 
 
+def _as_batch(value, name):
+    """``value`` as an array; a list of sequences of different lengths is an error that
+    says how to batch them (NumPy's own message names no remedy)."""
+    try:
+        return np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{name} holds sequences of different lengths (or shapes); pad them into one "
+                         f"(N, T, ...) array and pass their lengths: x, lengths = "
+                         f"unrolled.datasets.pad_sequences(list_of_sequences), fit(..., lengths=lengths)") from None
+
+
 def _check_data(x, d, lengths, inputs, name):
     inputs = dict(inputs or {})
     if x is not None:
-        x = np.asarray(x)
+        x = _as_batch(x, name)
         if x.ndim != 3:
             raise ValueError(f"expected {name} of shape (N, T, n_in), got {x.shape}")
     first = x if x is not None else next(iter(inputs.values()), None)
@@ -651,7 +662,7 @@ def _check_data(x, d, lengths, inputs, name):
     N, T = np.shape(first)[:2]
     if N == 0:
         raise ValueError(f"{name} holds no sequence (N = 0): fit needs at least one")
-    d = np.asarray(d)
+    d = _as_batch(d, "d" if name == "x" else "d_val")
     if d.shape[:1] != (N,):
         raise ValueError(f"expected targets d with N={N} sequences on axis 0 like x, got shape {d.shape}")
     for key, value in inputs.items():
