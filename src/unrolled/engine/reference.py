@@ -103,14 +103,14 @@ def forward_loop(net, component, A, Z, W, T):
     """
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members] for name in component}
+    acts = {name: activations.get(net.layers[name].activation) for name in component}
     for t in range(T):
         for name in component:
             zt = Z[name][t]                                               # (N, H)
             for link in inside[name]:
                 src_t = A[link.src][net.depth[link.src] + t - link.delay]     # (N, S)
                 zt += src_t @ W[link.key].T
-            act = activations.get(net.layers[name].activation)
-            act.forward(zt, out=A[name][net.depth[name] + t])
+            acts[name].forward(zt, out=A[name][net.depth[name] + t])
 
 
 def backward(net, cache, dy, fused, dstate):
@@ -165,13 +165,13 @@ def backward_loop(net, component, A, Z, dA, dZ, W, fused, T):
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members and lk.gradient == "full"]
               for name in component}
+    acts = {name: activations.get(net.layers[name].activation) for name in component}
     for name in component:
         dZ[name] = np.empty_like(Z[name])
     for t in range(T - 1, -1, -1):
         for name in reversed(component):
             row = net.depth[name] + t
-            act = activations.get(net.layers[name].activation)
-            dz = act.backward(dA[name][row], A[name][row], Z[name][t])   # (N, H)
+            dz = acts[name].backward(dA[name][row], A[name][row], Z[name][t])   # (N, H)
             if name == net.output and fused is not None:
                 dz += fused[t]
             dZ[name][t] = dz
