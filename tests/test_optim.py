@@ -190,5 +190,5 @@ def test_registry():
     assert type(adam) is Adam and adam.lr == 0.01 and adam.betas == (0.5, 0.6)
     assert type(optim.get("adagrad")) is Adagrad and type(optim.get("rmsprop")) is RMSprop
     assert optim.get(adam) is adam
-    with pytest.raises(ValueError, match=r"expected an optimizer name in \['adagrad', 'adam', 'rmsprop', 'sgd'\], got 'lbfgs'"):
+    with pytest.raises(ValueError, match=r"expected an optimizer name in \['adagrad', 'adam', 'lm', 'rmsprop', 'sgd'\], got 'lbfgs'"):
         optim.get("lbfgs")

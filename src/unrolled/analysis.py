@@ -9,6 +9,8 @@ every layer over time (finite for a TDNN, lasting for the recurrent nets).
 ``gradient_flow`` shows how far the gradient reaches back: the norm of dDIV/dh(t) of
 every layer at every step (vanishing and exploding gradients made visible);
 ``layer_gradients`` gives the vectors themselves.
+``jacobian`` gives the derivative of every output at every step with respect to every
+parameter: what Levenberg-Marquardt (``optim.LevenbergMarquardt``) trains with.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import divergences as _divergences
-from .engine import Link, Network
+from .engine import ForwardCache, Link, Network
+from .engine.tangents import TANGENT_BYTES, forward_tangents, parameter_columns
 
-__all__ = ["gradcheck", "GradCheck", "impulse_response", "layer_gradients", "gradient_flow"]
+__all__ = ["gradcheck", "GradCheck", "impulse_response", "layer_gradients", "gradient_flow", "jacobian",
+           "JACOBIAN_METHODS"]
+
+JACOBIAN_METHODS = ("auto", "forward", "reverse")
 
 
 @dataclass
@@ -210,3 +216,114 @@ def _probe_dz(net, cache, dy):
     _, twin_cache = twin.forward(x, lengths=cache.lengths, state=given, **seqs)
     _, dinputs, _ = twin.backward_full(dy, twin_cache)
     return {name: dinputs[probe] for name, probe in probes.items()}
+
+
+# ------------------------------------------------------------------------- Jacobian
+def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
+    """The derivative of every output at every valid step with respect to every parameter.
+
+    ``J[n, t, k, p] = d y_k(n, t) / d theta_p``, shape ``(N, T, n_out, P)``: the columns
+    in the order of ``model.params``, each array flattened in C order (column
+    ``offset(name) + numpy.ravel_multi_index(index, shape)``; the offsets are the sizes of
+    the arrays before it). Through every link, delay and recurrence, the fed-back outputs
+    of a closed-loop NARX included: the dynamic derivative, exact (not finite
+    differences). Rows at padded steps are zero. A gradient-blocked link (simple Elman,
+    Jordan) passes no derivative, as in BPTT, so that for any ``dy``
+    ``einsum("ntk,ntkp->p", dy, J)`` is the gradient ``backward(dy)`` gives.
+
+    Parameters
+    ----------
+    model : a model (or block) with ``params``, ``forward`` and ``backward``.
+    x : (N, T, n_in) inputs, as ``model.forward`` takes them (None for a network without).
+    lengths : (N,) valid steps of each sequence.
+    method : ``"forward"`` (tangents carried through the column alongside the forward pass,
+        real-time recurrent learning: about P forward passes' work, done as products over
+        P x N rows), ``"reverse"`` (one BPTT pass of one sequence for each output value:
+        N T n_out passes), or ``"auto"``: forward mode for a model on one engine network
+        unless the parameters outnumber ``2 T n_out``; reverse for other blocks.
+    **forward_kw : what else ``model.forward`` takes (``state=``, ``teacher=``, ...).
+
+    Returns an ndarray (N, T, n_out, P) of the model's dtype.
+    """
+    if method not in JACOBIAN_METHODS:
+        raise ValueError(f"method must be one of {JACOBIAN_METHODS}, got {method!r}")
+    params = model.params
+    P = sum(value.size for value in params.values())
+    y, cache = model.forward(x, lengths=lengths, **forward_kw)
+    N, T, n_out = y.shape
+    columns = _network_columns(model, cache)
+    if method == "forward" and columns is None:
+        raise ValueError(f"method='forward' needs a model on one engine network; {type(model).__name__} is "
+                         "not: use method='reverse' or 'auto'")
+    if method == "auto":
+        method = "forward" if columns is not None and P <= 2 * T * n_out else "reverse"
+    if method == "forward":
+        J = _forward_jacobian(model.network, cache, columns, P)
+    else:
+        J = _reverse_jacobian(model, x, lengths, forward_kw, y.shape, P)
+    valid = np.arange(T)[None, :] < np.asarray(cache_lengths(cache, lengths, N, T))[:, None]
+    J[~valid] = 0.0
+    return J
+
+
+def cache_lengths(cache, lengths, N, T):
+    """The valid steps of each sequence of a pass: the engine's cache knows them."""
+    if isinstance(cache, ForwardCache):
+        return cache.lengths
+    return np.full(N, T) if lengths is None else np.asarray(lengths)
+
+
+def _network_columns(model, cache):
+    """``{network key: (first column, size)}`` when ``model`` runs on one engine network
+    (``model.network``, or the model itself) whose arrays are those of ``model.params``
+    (under their names or others: a NARX in open loop names ``W[y->h1@k]`` otherwise);
+    None for other blocks."""
+    net = model if isinstance(model, Network) else getattr(model, "network", None)
+    if not isinstance(net, Network) or not isinstance(cache, ForwardCache):
+        return None
+    by_array = {id(value): column for value, column in
+                zip(model.params.values(), parameter_columns(model.params).values())}
+    if set(by_array) != {id(value) for value in net.params.values()}:
+        return None
+    return {name: by_array[id(value)] for name, value in net.params.items()}
+
+
+def _forward_jacobian(net, cache, columns, P):
+    """Forward mode: the tangents of blocks of columns, sized to ``TANGENT_BYTES``."""
+    N, T = cache.N, cache.T
+    per_column = sum(a.size for a in cache.A.values()) * np.dtype(net.dtype).itemsize * 3
+    block = max(1, min(P, TANGENT_BYTES // max(per_column, 1)))
+    J = np.empty((N, T, net.n_out, P), dtype=net.dtype)
+    for lo in range(0, P, block):
+        hi = min(P, lo + block)
+        J[..., lo:hi] = np.moveaxis(forward_tangents(net, cache, columns, lo, hi), 0, -1).swapaxes(0, 1)
+    return J
+
+
+def _reverse_jacobian(model, x, lengths, forward_kw, shape, P):
+    """Reverse mode: one BPTT pass of one sequence per output value (unit dy)."""
+    N, T, n_out = shape
+    J = np.zeros((N, T, n_out, P), dtype=model.dtype)
+    lengths = np.full(N, T) if lengths is None else np.asarray(lengths)
+    for n in range(N):
+        rows = slice(n, n + 1)
+        kw = {name: _rows_of(value, rows, N) for name, value in forward_kw.items()}
+        _, cache = model.forward(None if x is None else np.asarray(x)[rows], lengths=lengths[rows], **kw)
+        dy = np.zeros((1, T, n_out), dtype=model.dtype)
+        for t in range(int(lengths[n])):
+            for k in range(n_out):
+                dy[0, t, k] = 1.0
+                grads, _ = model.backward(dy, cache)
+                dy[0, t, k] = 0.0
+                J[n, t, k] = np.concatenate([np.ravel(grads[name]) for name in model.params])
+    return J
+
+
+def _rows_of(value, rows, N):
+    """One sequence's part of a keyword argument of ``forward``: arrays (and dicts of them,
+    a state) with N first are sliced; anything else is passed as it is."""
+    if isinstance(value, dict):
+        return {k: _rows_of(v, rows, N) for k, v in value.items()}
+    if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == N:
+        return value[rows]
+    return value

@@ -163,6 +163,12 @@ class Divergence:
     def __call__(self, y, d, *, lengths=None):
         raise NotImplementedError
 
+    def steps_scored(self, lengths, T):
+        """How many steps it scores per sequence (mean over the batch): what a penalty on
+        the weights is scaled by, so that its strength means the same whatever N and T
+        (``optim.WeightDecay``). A divergence summed over valid steps scores their count."""
+        return float(np.mean(lengths)) if len(lengths) else 0.0
+
     def restrict(self, rows=None, steps=None):
         """The same divergence on a minibatch (``rows``) and/or time window (``steps``).
 
@@ -202,6 +208,11 @@ class _PerStep(Divergence):
         new = copy.copy(self)
         new.weights = w
         return new
+
+    def steps_scored(self, lengths, T):
+        """The per-step weights summed over the valid steps, over N (see ``Divergence``)."""
+        N = len(lengths)
+        return float(np.sum(self._scale(_valid_mask(lengths, N, T), np.float64))) if N else 0.0
 
     def _targets(self, d, y, mask):
         """d as a (N, T, C) array of y's dtype (default: same shape as y)."""
@@ -261,6 +272,18 @@ class SquaredError(_PerStep):
                 r[padded] = 0.0
         value = float(np.sum(r * r, dtype=np.float64)) / N
         return value, y.dtype.type(2 / N) * r
+
+    def residuals(self, y, d, *, lengths=None):
+        """The divergence as a sum of squares: ``(e, root)`` with ``root`` (N, T) the square
+        root of each step's weight / N (0 at padded steps) and ``e = root (y - d)``
+        (N, T, C), so that ``value = sum(e**2)``; what Levenberg-Marquardt minimises."""
+        y = _check_outputs(y)
+        N, T, _ = y.shape
+        mask = _valid_mask(lengths, N, T)
+        d = self._targets(d, y, mask)
+        root = np.sqrt(self._scale(mask, np.float64))
+        r = np.where(mask[..., None], y.astype(np.float64) - d, 0.0)
+        return root[..., None] * r, root
 
 
 class CrossEntropy(_PerStep):
@@ -409,6 +432,10 @@ class _ManyToOne(Divergence):
 
     def __repr__(self):
         return f"{type(self).__name__}({self.div!r})"
+
+    def steps_scored(self, lengths, T):
+        """One read-out per sequence."""
+        return 1.0
 
 
 class LastStep(_ManyToOne):

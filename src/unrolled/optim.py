@@ -12,6 +12,14 @@ parameter name, created lazily with the parameter's dtype and shape;
 
 Also ``clip_grad_norm(grads, max_norm)`` (global L2 norm clipping) and the
 registry ``get(name, **kw)``.
+
+Second order, for sums of squares: :class:`LevenbergMarquardt` (MATLAB's ``trainlm``),
+with ``bayesian=True`` Bayesian regularisation (``trainbr``). It takes whole-batch steps
+from the Jacobian of the residuals (``fit`` gives it them: ``step_full(problem)``).
+
+Regularisers for first-order training, ``fit(..., regularizer=)``: :class:`WeightDecay`
+and :class:`WeightElimination`, scaled so that their strength means the same whatever
+the number and length of the sequences.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ import numpy as np
 
 from .engine import backend
 
-__all__ = ["Optimizer", "SGD", "Adam", "Adagrad", "RMSprop", "clip_grad_norm", "get"]
+__all__ = ["Optimizer", "SGD", "Adam", "Adagrad", "RMSprop", "LevenbergMarquardt", "WeightDecay",
+           "WeightElimination", "clip_grad_norm", "get", "names"]
 
 
 def _check(name, value, ok, expected):
@@ -202,6 +211,199 @@ class RMSprop(Optimizer):
         p -= self.lr * r
 
 
+class LevenbergMarquardt:
+    r"""Levenberg-Marquardt on a sum of squares; ``bayesian=True``: Bayesian regularisation.
+
+    Full batch and second order, as MATLAB's ``trainlm`` / ``trainbr`` and pyrenn train
+    the classic dynamic nets. One ``fit`` epoch is one iteration. With ``e`` the residuals
+    at every scored step (``SquaredError``: the divergence is ``e . e``, each ``e`` the
+    output's error times the square root of its step's weight / N) and ``J = de/dw`` their
+    exact Jacobian (``analysis.jacobian``, through every recurrence)::
+
+        repeat:
+            dw = -(beta J^T J + (alpha + mu) I)^-1 (beta J^T e + alpha w)
+            F(w) = beta E_D(w) + alpha E_W(w),   E_D = e . e,   E_W = w . w
+            F(w + dw) < F(w):  accept,  mu <- mu * mu_decrease,  end of the iteration
+            otherwise:                   mu <- mu * mu_increase   (mu > mu_max: converged)
+
+    Without ``bayesian``, alpha = 0 and beta = 1: plain LM, ``dw = -(J^T J + mu I)^-1 J^T e``.
+
+    **Bayesian regularisation** (MacKay 1992; Foresee and Hagan 1997, as ``trainbr``):
+    the weights have a Gaussian prior of precision ``2 alpha`` and the errors a noise of
+    precision ``2 beta``; both are re-estimated at the start of every iteration (after
+    the first, which starts from alpha = 0, beta = 1) from the effective number of
+    parameters ``gamma`` that the data determine::
+
+        gamma = P - alpha tr((beta J^T J + alpha I)^-1)
+        alpha = gamma / (2 E_W),    beta = (n - gamma) / (2 E_D)
+
+    with ``n`` the number of scored residuals (their total weight) and ``P`` of
+    parameters; every parameter (weights, biases, learned histories) is under the prior.
+    No validation split is needed: the prior, not the stopping epoch, keeps the net small.
+    ``fit`` records ``mu``, ``sse`` (E_D, the divergence), ``ssw`` (E_W) and, when
+    Bayesian, ``gamma``, ``alpha`` and ``beta`` in ``History.logs`` every epoch.
+
+    Parameters
+    ----------
+    mu : the damping to start with (> 0); mu_decrease (0, 1) and mu_increase (> 1) its
+        factors after an accepted and a refused step; mu_max: the damping at which the
+        iteration has converged (no step lowers F) and ``fit`` stops.
+    bayesian : re-estimate alpha and beta as above (``trainbr``); False: ``trainlm``.
+    """
+
+    full_batch = True
+    lr = None          # (no learning rate: the damping mu takes its place)
+
+    def __init__(self, mu=1e-3, mu_decrease=0.1, mu_increase=10.0, mu_max=1e10, bayesian=False):
+        _positive("mu", mu)
+        _check("mu_decrease", mu_decrease, lambda v: 0 < v < 1, "in (0, 1)")
+        _check("mu_increase", mu_increase, lambda v: v > 1 and math.isfinite(v), "> 1")
+        _check("mu_max", mu_max, lambda v: v > mu and math.isfinite(v), f"> mu = {mu}")
+        if not isinstance(bayesian, (bool, np.bool_)):
+            raise TypeError(f"bayesian must be True or False, got {bayesian!r}")
+        self.mu0, self.mu_decrease, self.mu_increase, self.mu_max = float(mu), float(mu_decrease), \
+            float(mu_increase), float(mu_max)
+        self.bayesian = bool(bayesian)
+        self.reset()
+
+    def __repr__(self):
+        return (f"LevenbergMarquardt(mu={self.mu0}, mu_decrease={self.mu_decrease}, mu_increase={self.mu_increase}, "
+                f"mu_max={self.mu_max}, bayesian={self.bayesian})")
+
+    def reset(self):
+        """Back to the first iteration: mu = the starting damping, alpha = 0, beta = 1."""
+        self.state = {"lm": {"step": 0, "mu": np.array(self.mu0), "alpha": np.array(0.0), "beta": np.array(1.0),
+                             "gamma": np.array(np.nan)}}
+
+    def step(self, params, grads):
+        raise TypeError("LevenbergMarquardt takes whole-batch steps from the Jacobian, not from a gradient: "
+                        "use it through fit(model, x, d, optimizer=LevenbergMarquardt(), divergence=SquaredError())")
+
+    def step_full(self, problem):
+        """One iteration on ``problem`` (see ``train.LeastSquares``: ``weights()``,
+        ``set_weights(w)``, ``linearize() -> (e, JtJ, Jte, n)``, ``sse()``); the weights are
+        left at the accepted point. Returns the logs: ``sse``, ``ssw``, ``mu`` (and
+        ``gamma``, ``alpha``, ``beta``) and ``converged``."""
+        st = self.state["lm"]
+        w = problem.weights()
+        sse, JtJ, Jte, n = problem.linearize()
+        P = len(w)
+        alpha, beta = float(st["alpha"]), float(st["beta"])
+        ssw = float(w @ w)
+        if self.bayesian and st["step"] > 0:
+            alpha, beta, gamma = _evidence(JtJ, alpha, beta, sse, ssw, n, P)
+            st["gamma"] = np.array(gamma)
+        elif self.bayesian:
+            st["gamma"] = np.array(float(P))          # alpha = 0: every parameter is free
+        F = beta * sse + alpha * ssw
+        gradient = beta * Jte + alpha * w
+        H = beta * JtJ
+        mu, converged = float(st["mu"]), True
+        while mu <= self.mu_max:
+            try:
+                dw = -np.linalg.solve(H + (alpha + mu) * np.eye(P), gradient)
+            except np.linalg.LinAlgError:
+                dw = None
+            if dw is not None and np.all(np.isfinite(dw)):
+                trial = w + dw
+                problem.set_weights(trial)
+                sse_new = problem.sse()
+                ssw_new = float(trial @ trial)
+                if math.isfinite(sse_new) and beta * sse_new + alpha * ssw_new < F:
+                    sse, ssw, converged = sse_new, ssw_new, False
+                    mu = max(mu * self.mu_decrease, 1e-20)
+                    break
+            mu *= self.mu_increase
+        if converged:
+            problem.set_weights(w)          # no step lowered F: the weights stay where they were
+        st.update(step=st["step"] + 1, mu=np.array(min(mu, self.mu_max)), alpha=np.array(alpha),
+                  beta=np.array(beta))
+        logs = {"sse": sse, "ssw": ssw, "mu": float(st["mu"]), "converged": converged}
+        if self.bayesian:
+            logs.update(gamma=float(st["gamma"]), alpha=alpha, beta=beta)
+        return logs
+
+
+def _evidence(JtJ, alpha, beta, sse, ssw, n, P):
+    """MacKay's re-estimates ``(alpha, beta, gamma)`` at the current weights (see
+    :class:`LevenbergMarquardt`): gamma from the eigenvalues of beta J^T J."""
+    eig = np.clip(np.linalg.eigvalsh(JtJ), 0.0, None)
+    gamma = float(P - alpha * np.sum(1.0 / (beta * eig + alpha))) if alpha > 0 else float(P)
+    gamma = min(max(gamma, 0.0), P, n - 1e-9 if n > 1 else n)      # (n - gamma > 0: beta stays finite)
+    alpha = gamma / (2 * ssw) if ssw > 0 else 1.0
+    beta = (n - gamma) / (2 * sse) if sse > 0 else beta
+    return alpha, beta, gamma
+
+
+class WeightDecay:
+    r"""L2 penalty on the link weights, ``strength/2 * sum W^2`` per scored step.
+
+    ``fit(..., regularizer=WeightDecay(1e-3))`` minimises
+    ``divergence + s * strength/2 * sum_links ||W||^2`` where ``s`` is the number of steps
+    the divergence scores per sequence (its per-step weights summed, over N): the
+    divergence is a sum over steps, so scaling the penalty by ``s`` makes ``strength``
+    the same trade against the *mean per-step* error whatever N and T are (a penalty
+    added to the gradient alone, as ``Adam(weight_decay=)`` does, weighs less the longer
+    the sequences). Biases and learned initial states are not penalised.
+    """
+
+    def __init__(self, strength):
+        _non_negative("strength", strength)
+        self.strength = float(strength)
+
+    def __repr__(self):
+        return f"WeightDecay({self.strength})"
+
+    def penalty(self, params):
+        """The penalty per scored step (to be multiplied by ``s``)."""
+        return 0.5 * self.strength * sum(float(np.vdot(p, p)) for k, p in _weights(params))
+
+    def gradient(self, params):
+        """d penalty / d params: dict over the link weights ``W[...]``."""
+        return {k: self.strength * p for k, p in _weights(params)}
+
+
+class WeightElimination:
+    r"""Weigend, Huberman and Rumelhart's (1990) weight elimination on the link weights.
+
+    Penalty per scored step (scaled as :class:`WeightDecay`)::
+
+        strength * sum_w (w / w0)^2 / (1 + (w / w0)^2)
+
+    Small weights (|w| << w0) pay as under weight decay and are driven to zero; large
+    ones pay about ``strength`` each whatever their size, so the penalty counts the
+    connections a net uses. ``scale`` is w0 (Weigend used w0 of order 1 for unit-sized
+    data). Biases and learned initial states are not penalised.
+    """
+
+    def __init__(self, strength, scale=1.0):
+        _non_negative("strength", strength)
+        _positive("scale", scale)
+        self.strength, self.scale = float(strength), float(scale)
+
+    def __repr__(self):
+        return f"WeightElimination({self.strength}, scale={self.scale})"
+
+    def penalty(self, params):
+        total = 0.0
+        for _, p in _weights(params):
+            r = np.square(p / self.scale)
+            total += float(np.sum(r / (1.0 + r)))
+        return self.strength * total
+
+    def gradient(self, params):
+        out = {}
+        for k, p in _weights(params):
+            r = np.square(p / self.scale)
+            out[k] = self.strength * (2.0 * p / self.scale ** 2) / np.square(1.0 + r)
+        return out
+
+
+def _weights(params):
+    """The link weights of ``params`` (``W[...]``), the arrays a regulariser penalises."""
+    return [(k, p) for k, p in params.items() if k.startswith("W[")]
+
+
 def _compiled():
     """The compiled kernels (``unrolled.engine.kernels.compiled``) where the engine's default
     backend is the fast one, else None (the NumPy formulas: the same numbers, more calls)."""
@@ -232,7 +434,7 @@ def clip_grad_norm(grads, max_norm):
     return clipped, total
 
 
-_REGISTRY = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "rmsprop": RMSprop}
+_REGISTRY = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "rmsprop": RMSprop, "lm": LevenbergMarquardt}
 
 
 def names():
@@ -241,9 +443,9 @@ def names():
 
 
 def get(name, **kw):
-    """An optimizer by name ("sgd", "adam", "adagrad", "rmsprop") built with
-    keyword hyperparameters ``kw``; an Optimizer instance (no kw) unchanged."""
-    if isinstance(name, Optimizer) and not kw:
+    """An optimizer by name ("sgd", "adam", "adagrad", "rmsprop", "lm") built with
+    keyword hyperparameters ``kw``; an optimizer instance (no kw) unchanged."""
+    if isinstance(name, (Optimizer, LevenbergMarquardt)) and not kw:
         return name
     if not isinstance(name, str):
         raise TypeError(f"expected an optimizer name, got {type(name).__name__}")

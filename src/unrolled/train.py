@@ -23,6 +23,7 @@ from . import optim as _optim
 from ._checks import check_lengths, check_seed, first_nonfinite
 from .engine import ForwardCache
 from .generate import output_activation
+from .least_squares import LeastSquares
 
 __all__ = ["fit", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau", "Checkpoint",
            "ProgressBar", "evaluate"]
@@ -36,11 +37,15 @@ class History:
     sequence); ``val_loss[e]`` the divergence on the validation set after epoch e.
     ``best_epoch`` is the epoch whose weights the model holds when early stopping
     restored them (else the last); ``stopped_early`` says whether training stopped
-    before ``epochs``.
+    before ``epochs`` (early stopping, or a second-order optimizer that converged).
+    ``logs`` holds what else an optimizer reports every epoch, name -> list
+    (``LevenbergMarquardt``: ``mu``, ``sse``, ``ssw``; Bayesian: ``gamma``, ``alpha``,
+    ``beta``).
     """
 
     loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
+    logs: dict = field(default_factory=dict)
     best_epoch: int | None = None
     stopped_early: bool = False
     seconds: float = 0.0
@@ -262,10 +267,14 @@ class ProgressBar(Callback):
             self.stream.flush()
 
 
-def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths=None,
+def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=None, lengths=None,
         validation=None, validation_divergence=None, patience=None, clip=None, bptt=None, shuffle=True, seed=None,
-        callbacks=(), progress=True, checkpoint=None, resume=None, inputs=None, check_output=True):
+        callbacks=(), progress=True, checkpoint=None, resume=None, inputs=None, check_output=True,
+        regularizer=None):
     """Train ``model`` on sequences by BPTT; returns a :class:`History`.
+
+    An :class:`~unrolled.Ensemble` is trained member by member (``Ensemble.fit``: each
+    from its own seed), and a list of their histories comes back.
 
     Parameters
     ----------
@@ -274,8 +283,12 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     d : targets, as the divergence expects them: (N, T, n_out), (N, T) class labels, or
         one per sequence for many-to-one divergences.
     divergence : callable ``div(y, d, *, lengths) -> (value, dy)`` or a name.
-    optimizer : an ``unrolled.optim`` optimizer or a name ("adam", "sgd", ...).
-    epochs, batch_size : int.
+    optimizer : an ``unrolled.optim`` optimizer or a name ("adam", "sgd", ...). A
+        full-batch one (``LevenbergMarquardt``) takes one step on all sequences an epoch,
+        from the Jacobian; it needs a sum-of-squares divergence (``SquaredError``) and
+        takes no ``batch_size``, ``bptt``, ``clip``, ``regularizer`` (with
+        ``bayesian=True`` it has its own) or learning-rate callback.
+    epochs : int. batch_size : int, sequences a minibatch (default 32).
     lengths : (N,) valid steps of each sequence (padding at the end).
     validation : ``(x_val, d_val)`` or ``(x_val, d_val, lengths_val)``.
     validation_divergence : what to score the validation data with (default: the
@@ -299,6 +312,10 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     check_output : refuse a divergence made for another output activation
         (``CrossEntropy`` wants a softmax output, ``BinaryCrossEntropy`` a sigmoid one);
         False when the outputs are what the divergence wants by construction.
+    regularizer : ``optim.WeightDecay(strength)`` or ``optim.WeightElimination(strength,
+        scale)``: a penalty on the link weights added to each minibatch's divergence,
+        times the steps that divergence scores per sequence (so the strength means the
+        same for any N and T; see ``WeightDecay``). ``History.loss`` is the divergence alone.
 
     Everything is checked before the first update: the settings, the shapes and the
     finiteness of x, d and the validation data (the first non-finite value named by
@@ -310,14 +327,31 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     non-finite one fit raises ``FloatingPointError`` saying what is likely to blame, and
     the model keeps its last finite weights (the best ones, under early stopping).
     """
+    if isinstance(getattr(model, "members", None), list) and callable(getattr(model, "fit", None)):
+        # An ensemble: each member trained on its own (Ensemble.fit), a list of histories back.
+        kw = dict(divergence=divergence, optimizer=optimizer, epochs=epochs, batch_size=batch_size, lengths=lengths,
+                  validation=validation, validation_divergence=validation_divergence, patience=patience, clip=clip,
+                  bptt=bptt, shuffle=shuffle, callbacks=callbacks, progress=progress, inputs=inputs,
+                  check_output=check_output, regularizer=regularizer)
+        if checkpoint is not None or resume is not None:
+            raise ValueError("checkpoint / resume take one model: fit an ensemble's members one by one to keep them")
+        return model.fit(x, d, seed=seed, **kw)
     div = _divergences.get(divergence)
     val_div = div if validation_divergence is None else _divergences.get(validation_divergence)
     opt = _optim.get(optimizer) if isinstance(optimizer, str) else optimizer
     if not hasattr(opt, "step"):
         raise TypeError(f"optimizer must be an unrolled.optim optimizer or a name, got {type(optimizer).__name__}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+    full_batch = bool(getattr(opt, "full_batch", False))
+    for name, value in (("epochs", epochs), ("batch_size", 32 if batch_size is None else batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if full_batch:
+        _check_full_batch(opt, div, batch_size, bptt, clip, regularizer)
+    batch_size = 32 if batch_size is None else batch_size
+    if regularizer is not None and not (callable(getattr(regularizer, "gradient", None))
+                                        and callable(getattr(regularizer, "penalty", None))):
+        raise TypeError("regularizer must be an unrolled.optim.WeightDecay or WeightElimination "
+                        f"(with penalty and gradient), got {type(regularizer).__name__}")
     if bptt is not None and (isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1):
         raise ValueError(f"bptt must be a positive number of steps, got {bptt!r}")
     if clip is not None and not (isinstance(clip, (int, float, np.floating)) and math.isfinite(clip) and clip > 0):
@@ -329,6 +363,9 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     if validation is not None:
         validation = _check_validation(model, validation, val_div)
     callbacks = _all_callbacks(callbacks, patience, validation, progress)
+    if full_batch and any(isinstance(cb, _SetsLearningRate) for cb in callbacks):
+        raise ValueError(f"{type(opt).__name__} has no learning rate for "
+                         f"{next(type(cb).__name__ for cb in callbacks if isinstance(cb, _SetsLearningRate))} to set")
     writer = None if checkpoint is None else _Checkpointer(checkpoint, validation is not None)
     resumed = None if resume is None else _read_checkpoint(resume, model, opt, callbacks, writer)
     for cb in callbacks:
@@ -342,6 +379,7 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     history = History()
     start = time.perf_counter()
     guard = _Guard(model, opt, clip, x, d)
+    problem = LeastSquares(model, x, d, lengths, inputs, div, guard.fail) if full_batch else None
     for cb in callbacks:
         cb.on_train_begin(model, epochs)
     first = 0
@@ -353,20 +391,27 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
     try:
         quiet.__enter__()
         for epoch in range(first, epochs):
-            order = rng.permutation(N) if shuffle else np.arange(N)
-            batches = [order[i:i + batch_size] for i in range(0, N, batch_size)]
-            total = 0.0
-            for b, idx in enumerate(batches):
-                guard.at = (epoch, b)
-                xb = None if x is None else x[idx]
-                extra = {k: v[idx] for k, v in inputs.items()}
-                loss = _train_batch(model, xb, d[idx], lengths[idx], extra, _restrict(div, rows=idx), opt, clip,
-                                    bptt, guard)
-                total += loss
-                for cb in callbacks:
-                    cb.on_batch_end(model, b, len(batches), loss)
-            logs = {"loss": total / len(batches)}
+            if full_batch:
+                guard.at = (epoch, 0)
+                logs = _full_batch_step(model, problem, opt, guard, callbacks)
+            else:
+                order = rng.permutation(N) if shuffle else np.arange(N)
+                batches = [order[i:i + batch_size] for i in range(0, N, batch_size)]
+                total = 0.0
+                for b, idx in enumerate(batches):
+                    guard.at = (epoch, b)
+                    xb = None if x is None else x[idx]
+                    extra = {k: v[idx] for k, v in inputs.items()}
+                    loss = _train_batch(model, xb, d[idx], lengths[idx], extra, _restrict(div, rows=idx), opt,
+                                        clip, bptt, guard, regularizer)
+                    total += loss
+                    for cb in callbacks:
+                        cb.on_batch_end(model, b, len(batches), loss)
+                logs = {"loss": total / len(batches)}
             history.loss.append(logs["loss"])
+            for key, value in logs.items():
+                if key not in ("loss", "converged"):
+                    history.logs.setdefault(key, []).append(value)
             if validation is not None:
                 xv, dv, lv = validation
                 logs["val_loss"] = evaluate(model, xv, dv, lv, divergence=val_div,
@@ -374,7 +419,7 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=32, lengths
                 if not math.isfinite(logs["val_loss"]):
                     guard.fail("validation", logs["val_loss"])
                 history.val_loss.append(logs["val_loss"])
-            stop = False
+            stop = bool(logs.get("converged"))
             for cb in callbacks:
                 stop = bool(cb.on_epoch_end(model, epoch, logs)) or stop
             stopped = stop and epoch + 1 < epochs
@@ -421,7 +466,8 @@ class _Checkpointer:
         if self.best_params is not None:
             arrays.update({f"best.{k}": v for k, v in self.best_params.items()})
         state = {"epoch": epoch, "stopped": stopped, "rng": rng.bit_generator.state,
-                 "loss": history.loss, "val_loss": history.val_loss, "best_value": self.best_value,
+                 "loss": history.loss, "val_loss": history.val_loss, "logs": history.logs,
+                 "best_value": self.best_value,
                  "optimizer": {"class": type(opt).__name__, "lr": opt.lr, "slots": slots}, "callbacks": cbs}
         with _weights_as(model, self.best_params):
             save(model, self.path, training=(state, arrays))
@@ -478,6 +524,7 @@ def _apply_checkpoint(resumed, model, opt, rng, history, callbacks, writer):
                                                     for k in slot["arrays"]}}
     rng.bit_generator.state = state["rng"]
     history.loss, history.val_loss = list(state["loss"]), list(state["val_loss"])
+    history.logs = {k: list(v) for k, v in state.get("logs", {}).items()}
     for i, (cb, saved) in enumerate(zip(callbacks, state["callbacks"])):
         if hasattr(cb, "restore"):
             cb.restore(saved["values"], {k: arrays[f"cb.{i}.{k}"] for k in saved["arrays"]})
@@ -536,10 +583,10 @@ def _with_fit_inputs(model, x, d, inputs):
     return extra
 
 
-def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt, guard):
+def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt, guard, regularizer=None):
     T = (x if x is not None else next(iter(inputs.values()))).shape[1]
     if bptt is None or bptt >= T:
-        return _step(model, x, d, lengths, inputs, None, div, opt, clip, guard)[0]
+        return _step(model, x, d, lengths, inputs, None, div, opt, clip, guard, regularizer)[0]
     state, total = None, 0.0
     for s in range(0, T, bptt):
         win = np.clip(lengths - s, 0, bptt)
@@ -548,12 +595,12 @@ def _train_batch(model, x, d, lengths, inputs, div, opt, clip, bptt, guard):
         sl = slice(s, s + bptt)
         loss, state = _step(model, None if x is None else x[:, sl], d[:, sl], win,
                             {k: v[:, sl] for k, v in inputs.items()}, state, _restrict(div, steps=sl), opt, clip,
-                            guard)
+                            guard, regularizer)
         total += loss
     return total
 
 
-def _step(model, x, d, lengths, inputs, state, div, opt, clip, guard):
+def _step(model, x, d, lengths, inputs, state, div, opt, clip, guard, regularizer=None):
     """One update; ``guard`` checks the loss and the gradient's norm before it is applied."""
     y, cache = model.forward(x, lengths=lengths, state=state, **inputs)
     value, dy = div(y, d, lengths=lengths)
@@ -564,6 +611,12 @@ def _step(model, x, d, lengths, inputs, state, div, opt, clip, guard):
         cache.input_grads = False                 # only the parameters' gradients are read here
     grads, _ = model.backward(dy, cache)
     norm2 = getattr(grads, "squared_norm", None)  # (the engine's gradients know it; sum it otherwise)
+    if regularizer is not None:                   # the penalty's gradient, per scored step
+        scale = div.steps_scored(lengths, y.shape[1]) if hasattr(div, "steps_scored") else float(np.mean(lengths))
+        grads = dict(grads)
+        for key, g in regularizer.gradient(model.params).items():
+            grads[key] = grads[key] + (scale * g).astype(grads[key].dtype, copy=False)
+        norm2 = None
     if norm2 is None:
         norm2 = float(sum(np.vdot(g, g) for g in grads.values()))
     if not math.isfinite(norm2):
@@ -573,6 +626,32 @@ def _step(model, x, d, lengths, inputs, state, div, opt, clip, guard):
     opt.step(model.params, grads)
     guard.updates += 1
     return value, getattr(cache, "state", None)
+
+
+def _full_batch_step(model, problem, opt, guard, callbacks):
+    """One iteration of a full-batch optimizer on all sequences (its logs, ``loss`` = the
+    divergence at the weights it accepted)."""
+    logs = dict(opt.step_full(problem))
+    if not math.isfinite(logs["sse"]):
+        guard.fail("loss", logs["sse"])
+    guard.updates += 1
+    logs["loss"] = logs["sse"]
+    for cb in callbacks:
+        cb.on_batch_end(model, 0, 1, logs["loss"])
+    return logs
+
+
+def _check_full_batch(opt, div, batch_size, bptt, clip, regularizer):
+    """What a full-batch (second-order) optimizer cannot take, refused by name."""
+    name = type(opt).__name__
+    if not callable(getattr(div, "residuals", None)):
+        raise ValueError(f"{name} minimises a sum of squares: divergence must be SquaredError (with or without "
+                         f"weights), got {type(div).__name__}")
+    for what, value in (("batch_size", batch_size), ("bptt", bptt), ("clip", clip), ("regularizer", regularizer)):
+        if value is not None:
+            hint = " (use LevenbergMarquardt(bayesian=True) to regularise)" if what == "regularizer" else ""
+            raise ValueError(f"{name} takes whole-batch steps on all sequences: {what} does not apply, "
+                             f"got {what}={value!r}{hint}")
 
 
 class _Diverged(Exception):
