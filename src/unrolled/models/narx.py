@@ -9,7 +9,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
 from ..columns import hidden_stack
-from ..engine import Layer, Network
+from ..engine import Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
 
@@ -64,6 +64,10 @@ class NARX(NetworkModel):
     hidden : tuple of int, the sizes H_1 .. H_L (an int means one layer)
     feedback : "closed" (default) or "open"
     activation : the hidden activation f; output : the output activation g
+    linear : add the skip links from every tap straight to the output layer
+        (``x -> y @i``, ``y -> y @k``: ``W[x->y@i]``, ``W[y->y@k]``), so that
+        ``Y(t) = g(linear AR part + W^(L,y) h^(L)(t) + b^(y))``: a trend and the linear part
+        of a series are carried by a linear term, not by saturating units.
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights (the same in both modes)
 
@@ -71,7 +75,7 @@ class NARX(NetworkModel):
     """
 
     def __init__(self, n_in, n_out, *, input_delays, output_delays, hidden=(16,), feedback="closed",
-                 activation="tanh", output="identity", dtype=np.float32, seed=None):
+                 activation="tanh", output="identity", linear=False, dtype=np.float32, seed=None):
         if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral) or n_in < 0:
             raise ValueError(f"n_in must be an integer >= 0 (0: no exogenous input), got {n_in!r}")
         n_in = int(n_in)
@@ -87,9 +91,13 @@ class NARX(NetworkModel):
         hidden = check_hidden(hidden)
         if feedback not in _FEEDBACK:
             raise ValueError(f"feedback must be one of {_FEEDBACK}, got {feedback!r}")
+        if not isinstance(linear, (bool, np.bool_)):
+            raise TypeError(f"linear must be True or False, got {linear!r}")
         self._config = dict(n_in=n_in, n_out=n_out, input_delays=input_delays, output_delays=output_delays,
                             hidden=hidden, feedback=feedback, activation=activation, output=output,
                             dtype=dtype, seed=seed_for_config(seed))
+        if linear:                                   # (recorded only when set: older files stay equal)
+            self._config["linear"] = True
         closed = self._build("closed", seed)        # built first: the weights never depend on the mode
         opened = self._build("open", 0)
         for key in opened.params:                    # then the open net is re-pointed at the same arrays
@@ -106,6 +114,8 @@ class NARX(NetworkModel):
         taps = [("x", i) for i in (c["input_delays"] or ())] + [(source, k) for k in c["output_delays"]]
         _, layers, links = hidden_stack(c["hidden"], c["activation"], recurrent=False, first=taps,
                                         output_layer=Layer(c["n_out"], c["output"], init="zeros"))
+        if c.get("linear"):                          # the lecture's skip: every tap straight to y
+            links += [Link(src, "y", delay=delay) for src, delay in taps]
         return Network(inputs, layers, links, "y", dtype=c["dtype"], seed=seed)
 
     # -- the two modes ---------------------------------------------------------

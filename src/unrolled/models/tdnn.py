@@ -6,7 +6,7 @@ import numpy as np
 
 from .._checks import check_delay, check_hidden, seed_for_config
 from ..columns import hidden_stack
-from ..engine import Layer, Network
+from ..engine import Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
 
@@ -40,6 +40,8 @@ class TDNN(NetworkModel):
     hidden : tuple of int, the sizes H_1 .. H_L (an int means one layer)
     activation : the hidden activation f ("tanh", "relu", "sigmoid", "identity")
     output : the output activation g ("identity", "softmax", "sigmoid")
+    linear : add skip links from every tap straight to the output, ``x -> y @k``
+        (``W[x->y@k]``): a linear FIR part beside the hidden units
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
@@ -47,15 +49,21 @@ class TDNN(NetworkModel):
     """
 
     def __init__(self, n_in, n_out, *, width, hidden=(32,), activation="tanh", output="identity",
-                 dtype=np.float32, seed=None):
+                 linear=False, dtype=np.float32, seed=None):
         width = check_delay(width, "width", low=0)
         hidden = check_hidden(hidden)
+        if not isinstance(linear, (bool, np.bool_)):
+            raise TypeError(f"linear must be True or False, got {linear!r}")
         self._config = dict(n_in=n_in, n_out=n_out, width=width, hidden=hidden, activation=activation,
                             output=output, dtype=dtype,
                             seed=seed_for_config(seed))
-        _, layers, links = hidden_stack(hidden, activation, recurrent=False,
-                                        first=[("x", k) for k in range(width + 1)],
+        if linear:                                   # (recorded only when set: older files stay equal)
+            self._config["linear"] = True
+        taps = [("x", k) for k in range(width + 1)]
+        _, layers, links = hidden_stack(hidden, activation, recurrent=False, first=taps,
                                         output_layer=Layer(n_out, output, init="zeros"))
+        if linear:                                   # the lecture's skip: every tap straight to y
+            links += [Link(src, "y", delay=delay) for src, delay in taps]
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property
