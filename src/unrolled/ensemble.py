@@ -1,0 +1,183 @@
+"""Ensembles: several models of one task, trained apart from different seeds, averaged.
+
+A small series leaves a network's weights poorly determined: nets trained from different
+initial weights fit the data alike and disagree where it says little. Their average
+forecasts better than a typical member, and their spread says where they disagree.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .blocks import Composite, PredictFromForward
+from .registry import block_config, block_from_config, register_model
+
+__all__ = ["Ensemble", "EnsembleCache"]
+
+
+class EnsembleCache:
+    """The members' caches; ``state`` maps a member's name to its final state."""
+
+    def __init__(self, caches, names):
+        self.caches = caches
+        self.state = {name: getattr(c, "state", {}) for name, c in zip(names, caches)}
+
+
+@register_model
+class Ensemble(Composite, PredictFromForward):
+    """The mean of M models' outputs: ``y(t) = (1/M) sum_m y_m(t)``.
+
+    Parameters
+    ----------
+    models : a list of models (or blocks) of the same inputs, outputs and dtype; build
+        them with different seeds (``Ensemble.from_seeds``).
+
+    ``params`` are the members', named ``<m>.<name>`` (m = 0 .. M-1), so an ensemble
+    saves and loads as one file. ``forward`` / ``backward`` are those of the mean (dy
+    reaches each member divided by M); ``predict(..., return_spread=True)`` and
+    ``forecast`` also give the members' spread. Training an ensemble trains each member
+    on its own divergence (``fit(ensemble, ...)``, ``Ensemble.fit``), in parallel
+    processes with ``n_jobs``.
+    """
+
+    def __init__(self, models):
+        models = list(models)
+        if not models:
+            raise ValueError("an Ensemble needs at least one model")
+        for i, m in enumerate(models):
+            if not all(hasattr(m, a) for a in ("params", "forward", "backward")):
+                raise TypeError(f"models[{i}] must be a model (params, forward, backward), got {type(m).__name__}")
+        first = models[0]
+        for i, m in enumerate(models[1:], start=1):
+            for attr in ("n_in", "n_out"):
+                if getattr(m, attr) != getattr(first, attr):
+                    raise ValueError(f"models[{i}] has {attr} = {getattr(m, attr)}, models[0] has "
+                                     f"{getattr(first, attr)}: an ensemble averages models of one task")
+            if np.dtype(m.dtype) != np.dtype(first.dtype):
+                raise TypeError(f"models[{i}] is {np.dtype(m.dtype)}, models[0] {np.dtype(first.dtype)}")
+        self.members = models
+
+    @classmethod
+    def from_seeds(cls, make, seeds):
+        """``Ensemble([make(seed) for seed in seeds])``, e.g.
+        ``Ensemble.from_seeds(lambda s: NARX(0, 1, input_delays=None, output_delays=12, seed=s), range(5))``."""
+        return cls([make(seed) for seed in seeds])
+
+    @property
+    def children(self):
+        return {str(i): m for i, m in enumerate(self.members)}
+
+    @property
+    def dtype(self):
+        return self.members[0].dtype
+
+    @property
+    def n_in(self):
+        return self.members[0].n_in
+
+    @property
+    def n_out(self):
+        return self.members[0].n_out
+
+    def __len__(self):
+        return len(self.members)
+
+    def get_config(self):
+        return {"models": [block_config(m) for m in self.members]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls([block_from_config(spec) for spec in config["models"]])
+
+    def __repr__(self):
+        return f"Ensemble({len(self.members)} x {type(self.members[0]).__name__})"
+
+    # -- computation ---------------------------------------------------------
+    def forward(self, x, *, lengths=None, state=None, **inputs):
+        """``(y, cache)``: the members' mean output; ``state`` maps a member's name ("0",
+        "1", ...) to its state."""
+        ys, caches = self._run(x, lengths, state, inputs)
+        return np.mean(ys, axis=0).astype(self.dtype, copy=False), EnsembleCache(caches, list(self.children))
+
+    def _run(self, x, lengths, state, inputs):
+        state = state or {}
+        ys, caches = [], []
+        for name, m in self.children.items():
+            y, cache = m.forward(x, lengths=lengths, state=state.get(name), **inputs)
+            ys.append(y)
+            caches.append(cache)
+        return ys, caches
+
+    def backward(self, dy, cache):
+        """``(grads, dx)`` of the mean: each member's BPTT with ``dy / M``."""
+        M = len(self.members)
+        dy = np.asarray(dy) / M
+        grads, dx = {}, None
+        for name, m, c in zip(self.children, self.members, cache.caches):
+            g, d = m.backward(dy.astype(m.dtype, copy=False), c)
+            grads.update({f"{name}.{k}": v for k, v in g.items()})
+            dx = d if dx is None or d is None else dx + d
+        return grads, dx
+
+    def predict(self, x=None, *, lengths=None, state=None, return_state=False, return_spread=False, **inputs):
+        """The mean output (N, T, n_out); with ``return_spread`` also the members' standard
+        deviation at every step, ``(mean, spread)`` (and the state with ``return_state``)."""
+        ys, caches = self._run(x, lengths, state, inputs)
+        mean = np.mean(ys, axis=0).astype(self.dtype, copy=False)
+        out = (mean, np.std(ys, axis=0).astype(self.dtype, copy=False)) if return_spread else (mean,)
+        if return_state:
+            out += (EnsembleCache(caches, list(self.children)).state,)
+        return out if len(out) > 1 else out[0]
+
+    def forecast(self, *args, return_spread=False, **kwargs):
+        """The members' closed-loop forecasts (``forecast`` of each, e.g. a NARX's), averaged;
+        with ``return_spread`` also their standard deviation: ``(mean, spread)``."""
+        if not all(hasattr(m, "forecast") for m in self.members):
+            raise TypeError(f"forecast needs members that forecast (NARX), got {type(self.members[0]).__name__}")
+        ys = np.stack([m.forecast(*args, **kwargs) for m in self.members])
+        mean = ys.mean(axis=0).astype(self.dtype, copy=False)
+        return (mean, ys.std(axis=0).astype(self.dtype, copy=False)) if return_spread else mean
+
+    # -- training --------------------------------------------------------------
+    def fit(self, x, d, *, seed=None, n_jobs=None, **fit_kw):
+        """Train every member on ``(x, d)`` with ``unrolled.fit(member, x, d, **fit_kw)``;
+        member m shuffles its minibatches with its own seed, drawn from ``(seed, m)``, and
+        gets its own copy of the optimizer and callbacks (none shares their state).
+
+        ``n_jobs``: None or 1 trains them one after the other here; more (or -1: every
+        CPU) hands them to joblib, in processes of its default backend, so that
+        ``joblib.parallel_config(backend="dask")`` (or Ray's) carries them to a cluster
+        unchanged. Each member comes back with its trained weights, the same numbers as
+        trained here. Returns the members' ``History`` objects, in order.
+        """
+        from .train import fit
+        seeds = [None if seed is None else int(np.random.SeedSequence([int(seed), m]).generate_state(1)[0])
+                 for m in range(len(self.members))]
+        fit_kw = dict(fit_kw, progress=fit_kw.get("progress", False))
+        if n_jobs in (None, 1):
+            return [fit(m, x, d, seed=s, **copy.deepcopy(fit_kw)) for m, s in zip(self.members, seeds)]
+        try:
+            import joblib
+        except ImportError:
+            raise ImportError("n_jobs needs joblib: pip install 'unrolled[parallel]' (or joblib)") from None
+        jobs = (joblib.delayed(_fit_member)(block_config(m), m.params, x, d, s, fit_kw)
+                for m, s in zip(self.members, seeds))
+        results = joblib.Parallel(n_jobs=n_jobs)(jobs)
+        histories = []
+        for m, (params, history) in zip(self.members, results):
+            for k, v in params.items():
+                np.copyto(m.params[k], v)
+            histories.append(history)
+        return histories
+
+
+def _fit_member(spec, params, x, d, seed, fit_kw):
+    """One member rebuilt from its config and weights, trained (in a worker): ``(params, history)``."""
+    from .train import fit
+    model = block_from_config(spec)
+    for k, v in params.items():
+        np.copyto(model.params[k], v)
+    history = fit(model, x, d, seed=seed, **fit_kw)
+    return model.params, history
