@@ -17,6 +17,8 @@ from .train import (Callback, Checkpoint, EarlyStopping, History, LearningRateSc
                     ReduceLROnPlateau, evaluate, fit)
 from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, SequenceRegressor
 from .models import CharRNN
+from .ensemble import Ensemble
+from . import analysis
 
 __version__ = "0.1.0"
 
@@ -28,5 +30,5 @@ __all__ = [
     "Checkpoint", "ProgressBar",
     "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "CharRNN",
     "save", "load", "from_torch", "to_torch", "torch_h0",
-    "activations", "divergences", "optim",
+    "activations", "divergences", "optim", "analysis", "Ensemble",
 ]
