@@ -549,3 +549,44 @@ def test_fit_names_the_first_non_finite_value_and_changes_nothing(n, t, f, bad, 
         fit(model, x, d, divergence=SquaredError(), optimizer=SGD(0.1), epochs=2, progress=False)
     for k in before:
         np.testing.assert_array_equal(model.params[k], before[k])
+
+
+# ------------------------------------------- Jacobians over random columns (analysis.jacobian)
+@_settings(25)
+@given(cases(max_N=2, max_T=5, blocked=False), st.sampled_from(["forward", "reverse"]))
+def test_the_jacobian_equals_central_finite_differences(case, method):
+    """Every output at every valid step against every parameter, 1e-6 relative."""
+    from unrolled.analysis import jacobian
+    assume(_relu_off_its_kink(case))
+    net = case.net
+    kw = dict(lengths=case.lengths, state=case.state, **case.others)
+    J = jacobian(net, case.x, method=method, **kw)
+    cols, eps = [], 1e-6
+    for p in net.params.values():
+        flat = p.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + eps
+            up = net.forward(case.x, **kw)[0]
+            flat[i] = old - eps
+            down = net.forward(case.x, **kw)[0]
+            flat[i] = old
+            cols.append((up - down) / (2 * eps))
+    want = np.stack(cols, axis=-1) if cols else np.zeros(J.shape)
+    scale = max(np.abs(want).max(initial=0.0), 1e-3)
+    assert np.abs(J - want).max(initial=0.0) / scale < 1e-6
+
+
+@_settings(25)
+@given(cases(max_N=3, max_T=5))
+def test_j_transpose_dy_is_the_bptt_gradient_blocked_links_included(case):
+    from unrolled.analysis import jacobian
+    net = case.net
+    y, cache = case.forward()
+    dy = np.random.default_rng(case.seed + 2).normal(size=y.shape)
+    lengths = cache.lengths
+    dy[~(np.arange(case.T)[None, :] < lengths[:, None])] = 0.0
+    grads, _ = net.backward(dy, cache)
+    want = np.concatenate([grads[k].ravel() for k in net.params] or [np.zeros(0)])
+    J = jacobian(net, case.x, lengths=case.lengths, state=case.state, **case.others)
+    np.testing.assert_allclose(np.einsum("ntk,ntkp->p", dy, J), want, rtol=1e-9, atol=1e-11)

@@ -257,20 +257,22 @@ def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
                          "not: use method='reverse' or 'auto'")
     if method == "auto":
         method = "forward" if columns is not None and P <= 2 * T * n_out else "reverse"
+    out_lengths = _output_lengths(cache, lengths, forward_kw, N, T)
     if method == "forward":
-        J = _forward_jacobian(model.network, cache, columns, P)
+        J = _forward_jacobian(model if isinstance(model, Network) else model.network, cache, columns, P)
     else:
-        J = _reverse_jacobian(model, x, lengths, forward_kw, y.shape, P)
-    valid = np.arange(T)[None, :] < np.asarray(cache_lengths(cache, lengths, N, T))[:, None]
-    J[~valid] = 0.0
+        J = _reverse_jacobian(model, x, lengths, forward_kw, y.shape, P, out_lengths)
+    J[~(np.arange(T)[None, :] < out_lengths[:, None])] = 0.0
     return J
 
 
-def cache_lengths(cache, lengths, N, T):
-    """The valid steps of each sequence of a pass: the engine's cache knows them."""
-    if isinstance(cache, ForwardCache):
-        return cache.lengths
-    return np.full(N, T) if lengths is None else np.asarray(lengths)
+def _output_lengths(cache, lengths, forward_kw, N, T):
+    """The valid output steps of each sequence: a decoder's own (``decoder_lengths``), else
+    those the pass used (its cache's), else ``lengths``, else T."""
+    for value in (forward_kw.get("decoder_lengths"), getattr(cache, "lengths", None), lengths):
+        if value is not None and np.shape(value) == (N,):
+            return np.minimum(np.asarray(value, dtype=np.int64), T)
+    return np.full(N, T)
 
 
 def _network_columns(model, cache):
@@ -300,17 +302,19 @@ def _forward_jacobian(net, cache, columns, P):
     return J
 
 
-def _reverse_jacobian(model, x, lengths, forward_kw, shape, P):
+def _reverse_jacobian(model, x, lengths, forward_kw, shape, P, out_lengths):
     """Reverse mode: one BPTT pass of one sequence per output value (unit dy)."""
     N, T, n_out = shape
     J = np.zeros((N, T, n_out, P), dtype=model.dtype)
-    lengths = np.full(N, T) if lengths is None else np.asarray(lengths)
     for n in range(N):
         rows = slice(n, n + 1)
         kw = {name: _rows_of(value, rows, N) for name, value in forward_kw.items()}
-        _, cache = model.forward(None if x is None else np.asarray(x)[rows], lengths=lengths[rows], **kw)
+        _, cache = model.forward(None if x is None else np.asarray(x)[rows],
+                                 lengths=None if lengths is None else np.asarray(lengths)[rows], **kw)
+        if isinstance(cache, ForwardCache):
+            cache.input_grads = False             # the parameters' gradients are all it reads
         dy = np.zeros((1, T, n_out), dtype=model.dtype)
-        for t in range(int(lengths[n])):
+        for t in range(int(out_lengths[n])):
             for k in range(n_out):
                 dy[0, t, k] = 1.0
                 grads, _ = model.backward(dy, cache)
