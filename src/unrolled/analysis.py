@@ -298,7 +298,7 @@ def _forward_jacobian(net, cache, columns, P):
     J = np.empty((N, T, net.n_out, P), dtype=net.dtype)
     for lo in range(0, P, block):
         hi = min(P, lo + block)
-        J[..., lo:hi] = np.moveaxis(forward_tangents(net, cache, columns, lo, hi), 0, -1).swapaxes(0, 1)
+        J[..., lo:hi] = forward_tangents(net, cache, columns, lo, hi).swapaxes(0, 1)
     return J
 
 

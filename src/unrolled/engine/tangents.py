@@ -49,16 +49,22 @@ def parameter_columns(params):
 
 
 def forward_tangents(net, cache, columns, lo, hi):
-    """The Jacobian's columns ``lo .. hi-1``, time major: ``(hi - lo, T, N, n_out)``.
+    """The Jacobian's columns ``lo .. hi-1``: ``(T, N, n_out, hi - lo)``.
 
     ``cache`` is a forward pass's (``net.forward``); ``columns`` maps the network's
     parameter names to ``(first column, size)`` (the caller's order: a model's ``params``
-    may name the network's arrays otherwise).
+    may name the network's arrays otherwise). Every layer's tangents are
+    ``(D + T, N, size, Q)``: the Q tangents of one value side by side, so that each
+    product is a run of Q multiply-adds; the inputs' tangents are zero (they are data).
     """
     A, Z, W, T = cache.A, cache.Z, cache.weights, cache.T
     N, Q = cache.N, hi - lo
-    dA = {name: np.zeros((Q,) + a.shape, dtype=a.dtype) for name, a in A.items() if name in net.layers}
-    # (Q, D + T, N, size) for every layer; the inputs' tangents are zero (they are data)
+    kernels = _compiled(net)
+    dA, dZ = {}, {}
+    for component, cyclic in net.schedule:        # a recurrence's buffers in one block (compiled loop)
+        one = cyclic and kernels is not None and _elementwise(net, component)
+        dA.update(_buffers({name: A[name].shape + (Q,) for name in component}, A[component[0]].dtype, one))
+        dZ.update(_buffers({name: Z[name].shape + (Q,) for name in component}, A[component[0]].dtype, one))
     picked = {name: _picked(columns[name], lo, hi) for name in net.params if name in columns}
     picked = {name: qf for name, qf in picked.items() if len(qf[0])}      # the block's own arrays only
     for name in net.layers:                       # a learned history: d init / d init = 1
@@ -66,32 +72,57 @@ def forward_tangents(net, cache, columns, lo, hi):
         if key in picked and name not in cache.given:
             q, flat = picked[key]
             size = net.layers[name].size
-            dA[name][q, flat // size, :, flat % size] = 1.0
+            dA[name][flat // size, :, flat % size, q] = 1.0
     plan = net._plan
     for component, cyclic in net.schedule:
         members = set(component)
-        dZ = {}
         for name in component:                    # what does not depend on the loop: all t at once
-            dz = dZ[name] = np.zeros((Q,) + Z[name].shape, dtype=Z[name].dtype)       # (Q, T, N, H)
+            dz = dZ[name]                                                     # (T, N, H, Q)
             if f"b[{name}]" in picked:
                 q, flat = picked[f"b[{name}]"]
-                dz[q, :, :, flat] = 1.0
+                dz[:, :, flat, q] = 1.0
             for link in plan.incoming[name]:
                 src = A[link.src][net.depth[link.src] - link.delay: net.depth[link.src] - link.delay + T]
                 if link.key in picked:            # the weight's own term: a_src,j(t - d) at unit i
                     q, flat = picked[link.key]
                     S = src.shape[-1]
-                    dz[q, :, :, flat // S] += np.moveaxis(src[:, :, flat % S], -1, 0)
+                    dz[:, :, flat // S, q] += src[:, :, flat % S]
                 if link.src not in members and link.src not in net.inputs and link.gradient == "full":
-                    dz += _shifted(dA, net.depth, link.src, link.delay, T) @ W[link.key].T
-        if cyclic:
+                    dz += W[link.key] @ _shifted(dA, net.depth, link.src, link.delay, T)
+        if cyclic and kernels is not None and _elementwise(net, component):
+            _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T)
+        elif cyclic:
             _tangent_loop(net, component, A, Z, W, dA, dZ, T)
         else:
             (name,) = component
             D = net.depth[name]
-            dA[name][:, D:] = activations.get(net.layers[name].activation).backward(dZ[name], A[name][D:], Z[name])
+            dA[name][D:] = _through(net.layers[name].activation, dZ[name], A[name][D:], Z[name])
     out = net.output
-    return dA[out][:, net.depth[out]:]
+    return dA[out][net.depth[out]:]
+
+
+def _buffers(shapes, dtype, one_block):
+    """Zeroed arrays of ``shapes`` (name -> shape), as views into one flat block with ``one_block``."""
+    if not one_block:
+        return {name: np.zeros(shape, dtype=dtype) for name, shape in shapes.items()}
+    flat = np.zeros(sum(int(np.prod(shape)) for shape in shapes.values()), dtype=dtype)
+    out, at = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape))
+        out[name] = flat[at: at + size].reshape(shape)
+        at += size
+    return out
+
+
+def _through(activation, dz, a, z):
+    """The tangents ``da = f'(z) dz`` of the activation's values: dz (..., H, Q), a and z (..., H).
+    The Jacobian of every activation is symmetric (softmax's ``diag(a) - a a^T`` too), so
+    its backward (J^T da) computes it; the tangents' Q axis stands after the units."""
+    act = activations.get(activation)
+    if act.elementwise:
+        return act.backward(dz, a[..., None], z[..., None])
+    a = a[..., None]
+    return a * (dz - np.sum(a * dz, axis=-2, keepdims=True))         # softmax: over the units
 
 
 def _tangent_loop(net, component, A, Z, W, dA, dZ, T):
@@ -99,20 +130,59 @@ def _tangent_loop(net, component, A, Z, W, dA, dZ, T):
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members and lk.gradient == "full"]
               for name in component}
-    acts = {name: activations.get(net.layers[name].activation) for name in component}
     for t in range(T):
         for name in component:
-            dz = dZ[name][:, t]                                             # (Q, N, H)
+            dz = dZ[name][t]                                                 # (N, H, Q)
             for link in inside[name]:
-                dz += dA[link.src][:, net.depth[link.src] + t - link.delay] @ W[link.key].T
+                dz += W[link.key] @ dA[link.src][net.depth[link.src] + t - link.delay]
             row = net.depth[name] + t
-            dA[name][:, row] = acts[name].backward(dz, A[name][row], Z[name][t])
+            dA[name][row] = _through(net.layers[name].activation, dz, A[name][row], Z[name][t])
+
+
+def _compiled(net):
+    """The compiled tangent loop where the network runs compiled, else None."""
+    from .backend import kernels_for
+    if kernels_for(net.backend) is None:
+        return None
+    from .kernels import compiled_tangents
+    return compiled_tangents
+
+
+def _elementwise(net, component):
+    return all(activations.get(net.layers[name].activation).elementwise for name in component)
+
+
+def _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T):
+    """``_tangent_loop`` as one compiled call (``kernels.compiled_tangents``) over the
+    members' buffers, which lie in one block each for dA and dZ (``_buffers``)."""
+    index = {name: i for i, name in enumerate(component)}
+    first = component[0]
+    Q, N, dtype = dA[first].shape[-1], dA[first].shape[1], dA[first].dtype
+    gains, mem, lnk, weights = [], [], [], []
+    offA = offZ = offG = offW = 0
+    for name in component:
+        D, H = net.depth[name], net.layers[name].size
+        derivative = activations.get(net.layers[name].activation).backward(np.ones_like(Z[name]), A[name][D:], Z[name])
+        gains.append(np.ascontiguousarray(derivative, dtype=dtype).reshape(-1))
+        start = len(lnk)
+        for link in net._plan.incoming[name]:
+            if link.src in index and link.gradient == "full":
+                weights.append(np.ascontiguousarray(W[link.key], dtype=dtype).reshape(-1))
+                lnk.append((index[link.src], link.delay, offW))
+                offW += weights[-1].size
+        mem.append((offA, offZ, offG, D, H, start, len(lnk)))
+        offA += dA[name].size
+        offZ += dZ[name].size
+        offG += Z[name].size
+    kernels.tangent_loop(dA[first].base, dZ[first].base, np.concatenate(gains),
+                         np.concatenate(weights or [np.zeros(1, dtype)]),
+                         np.array(mem, dtype=np.int64), np.array(lnk, dtype=np.int64).reshape(-1, 3), Q, N, T)
 
 
 def _shifted(dA, depth, node, delay, T):
-    """da_node(t - delay) for t = 0 .. T-1: (Q, T, N, size)."""
+    """da_node(t - delay) for t = 0 .. T-1: (T, N, size, Q)."""
     D = depth[node]
-    return dA[node][:, D - delay: D - delay + T]
+    return dA[node][D - delay: D - delay + T]
 
 
 def _picked(column, lo, hi):
