@@ -360,7 +360,7 @@ def test_predict_before_fit_raises_not_fitted(cls):
     ({"clip": 0}, ValueError, "clip must be None or a positive gradient norm"),
     ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be a number in \[0, 1\)"),
     ({"patience": 3}, ValueError, "patience stops on the validation loss: set validation_fraction > 0"),
-    ({"optimizer": "lbfgs"}, ValueError, r"optimizer must be one of \['adagrad', 'adam', 'rmsprop', 'sgd'\]"),
+    ({"optimizer": "lbfgs"}, ValueError, r"optimizer must be one of \['adagrad', 'adam', 'lm', 'rmsprop', 'sgd', 'bayesian'\]"),
     ({"dtype": "float16"}, TypeError, "dtype must be 'float32' or 'float64'"),
     ({"width": 3}, ValueError, r"width=3 applies to model='tdnn' only, not model='rnn'"),
     ({"model": "tdnn", "decay": 0.3}, ValueError, "decay=0.3 applies to model='jordan' only"),

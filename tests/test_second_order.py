@@ -318,3 +318,14 @@ def test_bad_ensembles_are_refused():
         Ensemble([3])
     with pytest.raises(TypeError, match="forecast needs members that forecast"):
         Ensemble([unrolled.RNN(3, 1, hidden=(2,))]).forecast(None, None, 2)
+
+
+def test_the_regressor_trains_with_levenberg_marquardt_and_bayesian_regularisation():
+    from unrolled.estimators import SequenceClassifier, SequenceRegressor
+    for name in ("lm", "bayesian"):
+        est = SequenceRegressor(model="rnn", hidden=(3,), optimizer=name, epochs=200, random_state=0).fit(X, D[..., 0])
+        assert est.loss_curve_[-1] < 0.2 * est.loss_curve_[0]
+        if name == "lm":                      # LM accepts only descents (Bayesian: of beta E_D + alpha E_W)
+            assert np.all(np.diff(est.loss_curve_) <= 1e-12)
+    with pytest.raises(ValueError, match="divergence must be SquaredError"):
+        SequenceClassifier(model="rnn", hidden=(3,), optimizer="lm", epochs=2).fit(X, np.array([0, 1, 0, 1]))

@@ -55,6 +55,8 @@ from .train import fit as _fit
 __all__ = ["SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "clone"]
 
 
+_OPTIMIZERS = _optim.names() + ["bayesian"]   # "lm" / "bayesian": Levenberg-Marquardt (trainlm / trainbr)
+
 class ConvergenceWarning(UserWarning):
     """Training ended while the loss was still falling (see the module's convergence rule)."""
 
@@ -225,8 +227,8 @@ class _SequenceEstimator:
         if self.patience is not None and self.validation_fraction == 0:
             raise ValueError("patience stops on the validation loss: set validation_fraction > 0 "
                              "(for example 0.1) to hold out sequences for it")
-        if not isinstance(self.optimizer, str) or self.optimizer not in _optim.names():
-            raise ValueError(f"optimizer must be one of {_optim.names()}, got {self.optimizer!r}")
+        if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise TypeError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         own = _MODELS[self.model][1]
@@ -302,9 +304,11 @@ class _SequenceEstimator:
         narx_open = isinstance(model, NARX) and model.feedback == "open"
         # what predict will run: a closed-loop NARX over the same weights
         scorer = _ValidationScore(self, model.closed_loop() if narx_open else model, validation)
-        opt = _optim.get(self.optimizer, lr=self.lr)
+        second_order = self.optimizer in ("lm", "bayesian")     # whole-batch steps: no lr, no minibatches
+        opt = (_optim.LevenbergMarquardt(bayesian=self.optimizer == "bayesian") if second_order
+               else _optim.get(self.optimizer, lr=self.lr))
         history = _fit(model, X[train], target[train], lengths=lengths[train], divergence=divergence,
-                       optimizer=opt, epochs=self.epochs, batch_size=self.batch_size,
+                       optimizer=opt, epochs=self.epochs, batch_size=None if second_order else self.batch_size,
                        validation=validation, patience=self.patience, clip=self.clip, seed=shuffle_seed,
                        callbacks=[scorer] if validation is not None else [], progress=bool(self.verbose))
         if narx_open:
@@ -373,7 +377,9 @@ _PARAMS_DOC = """
     hidden : tuple of int, the hidden layer sizes H_1 .. H_L.
     activation : "tanh" | "relu" | "sigmoid" | "identity", the hidden activation.
     epochs, batch_size : int; minibatches of whole sequences, Adam by default.
-    lr : float, the learning rate; optimizer : "adam" | "sgd" | "rmsprop" | "adagrad".
+    lr : float, the learning rate; optimizer : "adam" | "sgd" | "rmsprop" | "adagrad", or
+        "lm" (Levenberg-Marquardt) | "bayesian" (LM with Bayesian regularisation), which
+        take whole-batch steps (``lr`` and ``batch_size`` then do not apply; regression only).
     patience : None or int; stop when the validation loss has not improved for this
         many epochs and keep the best weights (needs ``validation_fraction > 0``).
     validation_fraction : float in [0, 1); the share of sequences held out (at random,
