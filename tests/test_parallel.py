@@ -50,3 +50,23 @@ def test_members_trained_on_a_dask_cluster_equal_those_trained_here():
         with joblib.parallel_config(backend="dask"):
             h_there = there.fit(X, D, divergence=SquaredError(), n_jobs=2, **kw)
     assert_same(here, there, h_here, h_there)
+
+
+def test_one_model_a_series_in_processes_equals_one_after_the_other():
+    from unrolled.ensemble import fit_many
+    series = [np.sin(np.arange(40) * w)[None, :, None] for w in (0.2, 0.3, 0.5)]
+    make = lambda: [unrolled.NARX(0, 1, input_delays=None, output_delays=3, hidden=(3,), feedback="open",  # noqa: E731
+                                  dtype=np.float64, seed=i) for i in range(3)]
+    kw = dict(divergence=SquaredError(), optimizer=LevenbergMarquardt(bayesian=True), epochs=8)
+    here, there = make(), make()
+    h_here = fit_many(here, [None] * 3, series, **kw)
+    h_there = fit_many(there, [None] * 3, series, n_jobs=2, **kw)
+    assert [h.loss for h in h_here] == [h.loss for h in h_there]
+    for a, b in zip(here, there):
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert h_here[0].loss != h_here[1].loss                      # each model saw its own series
+    with pytest.raises(ValueError, match="one x and one d for each of the 3 models, got 3 and 2"):
+        fit_many(here, [None] * 3, series[:2], **kw)
+    with pytest.raises(ValueError, match="one seed for each of the 3 models"):
+        fit_many(here, [None] * 3, series, seeds=[1], **kw)

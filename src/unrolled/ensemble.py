@@ -14,7 +14,7 @@ import numpy as np
 from .blocks import Composite, PredictFromForward
 from .registry import block_config, block_from_config, register_model
 
-__all__ = ["Ensemble", "EnsembleCache"]
+__all__ = ["Ensemble", "EnsembleCache", "fit_many"]
 
 
 class EnsembleCache:
@@ -152,25 +152,48 @@ class Ensemble(Composite, PredictFromForward):
         unchanged. Each member comes back with its trained weights, the same numbers as
         trained here. Returns the members' ``History`` objects, in order.
         """
-        from .train import fit
         seeds = [None if seed is None else int(np.random.SeedSequence([int(seed), m]).generate_state(1)[0])
                  for m in range(len(self.members))]
-        fit_kw = dict(fit_kw, progress=fit_kw.get("progress", False))
-        if n_jobs in (None, 1):
-            return [fit(m, x, d, seed=s, **copy.deepcopy(fit_kw)) for m, s in zip(self.members, seeds)]
-        try:
-            import joblib
-        except ImportError:
-            raise ImportError("n_jobs needs joblib: pip install 'unrolled[parallel]' (or joblib)") from None
-        jobs = (joblib.delayed(_fit_member)(block_config(m), m.params, x, d, s, fit_kw)
-                for m, s in zip(self.members, seeds))
-        results = joblib.Parallel(n_jobs=n_jobs)(jobs)
-        histories = []
-        for m, (params, history) in zip(self.members, results):
-            for k, v in params.items():
-                np.copyto(m.params[k], v)
-            histories.append(history)
-        return histories
+        M = len(self.members)
+        return fit_many(self.members, [x] * M, [d] * M, seeds=seeds, n_jobs=n_jobs, **fit_kw)
+
+
+def fit_many(models, xs, ds, *, seeds=None, n_jobs=None, **fit_kw):
+    """``[unrolled.fit(models[i], xs[i], ds[i], seed=seeds[i], **fit_kw) for i ...]``, in
+    parallel with ``n_jobs``: many models, each on its own data (one model a series, a
+    sweep, restarts from different seeds), trained in place; returns their histories.
+
+    Each fit gets its own copy of ``fit_kw`` (optimizer, callbacks: no state is shared).
+    ``n_jobs`` None or 1: one after the other here; more (-1: every CPU): through joblib's
+    default backend (processes), so ``joblib.parallel_config(backend="dask")`` or Ray's
+    carries them to a cluster unchanged. A model travels as its config and weights and
+    comes back trained, with the numbers it would have had here; the compiled kernels are
+    cached on disk, so a worker compiles nothing that its machine compiled before.
+    """
+    from .train import fit
+    models = list(models)
+    xs, ds = list(xs), list(ds)
+    if not len(xs) == len(ds) == len(models):
+        raise ValueError(f"expected one x and one d for each of the {len(models)} models, "
+                         f"got {len(xs)} and {len(ds)}")
+    seeds = [None] * len(models) if seeds is None else list(seeds)
+    if len(seeds) != len(models):
+        raise ValueError(f"expected one seed for each of the {len(models)} models, got {len(seeds)}")
+    fit_kw = dict(fit_kw, progress=fit_kw.get("progress", False))
+    if n_jobs in (None, 1):
+        return [fit(m, x, d, seed=s, **copy.deepcopy(fit_kw)) for m, x, d, s in zip(models, xs, ds, seeds)]
+    try:
+        import joblib
+    except ImportError:
+        raise ImportError("n_jobs needs joblib: pip install 'unrolled[parallel]' (or joblib)") from None
+    jobs = (joblib.delayed(_fit_member)(block_config(m), m.params, x, d, s, fit_kw)
+            for m, x, d, s in zip(models, xs, ds, seeds))
+    histories = []
+    for m, (params, history) in zip(models, joblib.Parallel(n_jobs=n_jobs)(jobs)):
+        for k, v in params.items():
+            np.copyto(m.params[k], v)
+        histories.append(history)
+    return histories
 
 
 def _fit_member(spec, params, x, d, seed, fit_kw):
