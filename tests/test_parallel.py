@@ -70,3 +70,17 @@ def test_one_model_a_series_in_processes_equals_one_after_the_other():
         fit_many(here, [None] * 3, series[:2], **kw)
     with pytest.raises(ValueError, match="one seed for each of the 3 models"):
         fit_many(here, [None] * 3, series, seeds=[1], **kw)
+
+
+def test_fits_sent_to_a_worker_together_share_no_optimizer_state():
+    """joblib ships a batch of tasks to a worker at once; with one Adam between them the
+    second model would start from the first one's moments."""
+    from unrolled.ensemble import fit_many
+    series = [np.sin(np.arange(30) * (0.1 + 0.05 * i))[None, :, None] for i in range(16)]
+    make = lambda: [unrolled.NARX(0, 1, input_delays=None, output_delays=2, hidden=(2,), feedback="open",  # noqa: E731
+                                  dtype=np.float64, seed=i) for i in range(16)]
+    kw = dict(divergence=SquaredError(), optimizer=Adam(0.05), epochs=5, batch_size=1)
+    here, there = make(), make()
+    h_here = fit_many(here, [None] * 16, series, **kw)
+    h_there = fit_many(there, [None] * 16, series, n_jobs=2, **kw)
+    assert [h.loss for h in h_here] == [h.loss for h in h_there]

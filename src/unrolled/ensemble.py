@@ -202,5 +202,7 @@ def _fit_member(spec, params, x, d, seed, fit_kw):
     model = block_from_config(spec)
     for k, v in params.items():
         np.copyto(model.params[k], v)
-    history = fit(model, x, d, seed=seed, **fit_kw)
+    # (a copy: joblib sends one batch of tasks to a worker in one piece, and its tasks would
+    # share the optimizer, its moments carried from one model to the next)
+    history = fit(model, x, d, seed=seed, **copy.deepcopy(fit_kw))
     return model.params, history
