@@ -58,7 +58,7 @@ def _torch_fit(s, epochs, seed):
         loss = ((net(lags)[:, 0] - y) ** 2).sum()
         loss.backward()
         opt.step()
-    return float(loss)
+    return loss.item()
 
 
 def theirs(series, epochs, jobs):
