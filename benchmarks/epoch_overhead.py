@@ -1,0 +1,76 @@
+"""What a whole fit epoch costs beyond its training steps, on the shipped tasks.
+
+A training step is a forward pass, the divergence, BPTT, the gradient check and the
+optimizer's update (``train._step``); an epoch adds shuffling, slicing the minibatches,
+validation, callbacks and the progress bar. Here each task's ``fit`` runs with every step
+timed (a wrapper around ``train._step``), and the table gives the epoch's wall time over the
+sum of its steps' times: 1.00 is no overhead at all. The issue's target is at most 1.15.
+
+Run: python benchmarks/epoch_overhead.py [--epochs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import unrolled
+from unrolled import train
+from unrolled.divergences import CrossEntropy, PooledMean, SquaredError
+from unrolled.optim import Adam
+
+
+def timed_fit(model, x, d, **kw):
+    """``(fit's wall time, the sum of its steps' times, steps)``."""
+    inner, spent = train._step, [0.0, 0]
+
+    def step(*args, **kwargs):
+        t = time.perf_counter()
+        out = inner(*args, **kwargs)
+        spent[0] += time.perf_counter() - t
+        spent[1] += 1
+        return out
+
+    train._step = step
+    try:
+        t = time.perf_counter()
+        unrolled.fit(model, x, d, progress=False, **kw)
+        return time.perf_counter() - t, spent[0], spent[1]
+    finally:
+        train._step = inner
+
+
+def tasks():
+    from unrolled.tasks import series
+    from unrolled.datasets import load_japanese_vowels, pad_sequences
+    years, values, z, _, fit_end = series.sunspot_series()
+    narx = unrolled.NARX(0, 1, input_delays=None, output_delays=8, hidden=(16,), feedback="open", seed=0)
+    x, d = series._sequences(narx, z[:fit_end])
+    w = np.ones(d.shape[1])
+    w[-20:] = 0
+    yield ("sunspots: NARX 16 units, 1 sequence", narx, x, d,
+           dict(divergence=SquaredError(weights=w), optimizer=Adam(0.01), batch_size=1, validation=(x, d),
+                validation_divergence=SquaredError(weights=1 - w)))
+    xs, ys, _, _ = load_japanese_vowels()
+    xp, lengths = pad_sequences([np.asarray(s, np.float32) for s in xs])
+    birnn = unrolled.BiRNN(xp.shape[2], int(ys.max()) + 1, hidden=(32,), output="softmax", seed=0)
+    yield ("Japanese vowels: BiRNN 32, 270 sequences", birnn, xp, ys,
+           dict(divergence=PooledMean(CrossEntropy()), optimizer=Adam(0.005), batch_size=32, lengths=lengths,
+                validation=(xp[:60], ys[:60], lengths[:60]), clip=5.0))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=5)
+    args = ap.parse_args(argv)
+    print(f"{'task':44}{'epochs':>7}{'steps':>7}{'fit (s)':>10}{'steps (s)':>11}{'ratio':>8}")
+    for name, model, x, d, kw in tasks():
+        timed_fit(model, x, d, epochs=1, **kw)                  # compile, warm the caches
+        wall, steps, n = timed_fit(model, x, d, epochs=args.epochs, **kw)
+        print(f"{name:44}{args.epochs:>7}{n:>7}{wall:>10.3f}{steps:>11.3f}{wall / steps:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
