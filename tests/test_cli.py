@@ -12,7 +12,7 @@ from unrolled.datasets import load_sunspots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARTS = {"fit": None, "test1": (1921, 1955), "test2": (1956, 1979)}
-ROW = re.compile(r"^(RNN|persistence|AR\(12\))\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
+ROW = re.compile(r"^(RNN|NARX|persistence|AR\(12\))\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
 
 
 def parse_table(out):
@@ -75,7 +75,7 @@ def test_train_prints_arv_table_saves_model_and_plot(tmp_path, capsys):
     import unrolled
 
     out_path, plot_path = tmp_path / "m.npz", tmp_path / "p.png"
-    code = main(["train", "--model", "rnn", "--epochs", "30", "--no-progress", "--out", str(out_path),
+    code = main(["train", "--training", "adam", "--model", "rnn", "--epochs", "30", "--no-progress", "--out", str(out_path),
                  "--plot", str(plot_path)])
     assert code == 0
     out = capsys.readouterr().out
@@ -120,7 +120,7 @@ def test_train_prints_arv_table_saves_model_and_plot(tmp_path, capsys):
 
 def test_train_no_plot_writes_no_plot(tmp_path, capsys):
     plot_path = tmp_path / "p.png"
-    code = main(["train", "--model", "rnn", "--epochs", "1", "--no-progress", "--no-plot", "--hidden", "3,2",
+    code = main(["train", "--training", "adam", "--model", "rnn", "--epochs", "1", "--no-progress", "--no-plot", "--hidden", "3,2",
                  "--out", str(tmp_path / "m.npz"), "--plot", str(plot_path)])
     assert code == 0
     assert not plot_path.exists() and (tmp_path / "m.npz").is_file()
@@ -130,7 +130,7 @@ def test_train_no_plot_writes_no_plot(tmp_path, capsys):
 
 
 def test_plot_file_gets_the_usual_permissions(tmp_path, capsys):
-    code = main(["train", "--model", "rnn", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "m.npz"),
+    code = main(["train", "--training", "adam", "--model", "rnn", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "m.npz"),
                  "--plot", str(tmp_path / "p.png")])
     assert code == 0
     umask = os.umask(0)
@@ -165,7 +165,7 @@ def test_no_command_prints_help():
 
 @pytest.mark.parametrize("name", ["narx", "tdnn"])
 def test_train_each_family_model_from_the_command_line(tmp_path, capsys, name):
-    code = main(["train", "--model", name, "--taps", "4", "--hidden", "4", "--epochs", "20",
+    code = main(["train", "--training", "adam", "--model", name, "--taps", "4", "--hidden", "4", "--epochs", "20",
                  "--no-progress", "--no-plot", "--out", str(tmp_path / "m.npz")])
     assert code == 0
     out = capsys.readouterr().out
@@ -179,7 +179,7 @@ def test_train_each_family_model_from_the_command_line(tmp_path, capsys, name):
 
 def test_forecast_and_impulse_from_a_saved_model(tmp_path, capsys):
     path = tmp_path / "tdnn.npz"
-    assert main(["train", "--model", "tdnn", "--taps", "5", "--hidden", "4", "--epochs", "10",
+    assert main(["train", "--training", "adam", "--model", "tdnn", "--taps", "5", "--hidden", "4", "--epochs", "10",
                  "--no-progress", "--no-plot", "--out", str(path)]) == 0
     capsys.readouterr()
     assert main(["forecast", str(path), "--horizon", "3"]) == 0
@@ -206,7 +206,7 @@ def test_forecast_and_impulse_from_a_saved_model(tmp_path, capsys):
 
 
 def test_train_on_stocks_reports_the_random_walk(tmp_path, capsys):
-    assert main(["train", "--data", "stocks", "--column", "MSFT", "--hidden", "4", "--taps", "2",
+    assert main(["train", "--training", "adam", "--data", "stocks", "--column", "MSFT", "--hidden", "4", "--taps", "2",
                  "--epochs", "5", "--no-progress", "--no-plot", "--out", str(tmp_path / "s.npz")]) == 0
     out = capsys.readouterr().out
     walk = next(line for line in out.splitlines() if line.startswith("random walk")).split()
@@ -225,12 +225,12 @@ def test_train_on_a_csv_file(tmp_path, capsys):
     t = np.arange(300)
     path = tmp_path / "wave.csv"
     path.write_text("step,value\n" + "\n".join(f"{i},{np.sin(0.3 * i):.6f}" for i in t) + "\n")
-    assert main(["train", "--data", str(path), "--model", "rnn", "--hidden", "8", "--epochs", "300",
+    assert main(["train", "--training", "adam", "--data", str(path), "--model", "rnn", "--hidden", "8", "--epochs", "300",
                  "--no-progress", "--no-plot", "--out", str(tmp_path / "w.npz")]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("RNN ") and "hidden" not in line).split()
     assert float(row[3]) < 0.01          # a sine is easy: test MSE under 1% of its variance
-    assert main(["train", "--data", str(tmp_path / "missing.csv")]) == 2
+    assert main(["train", "--training", "adam", "--data", str(tmp_path / "missing.csv")]) == 2
 
 
 def test_the_parser_names_what_the_tasks_define():
@@ -250,3 +250,30 @@ def test_importing_the_package_or_the_parser_loads_no_task_and_no_matplotlib():
             "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'unrolled.tasks'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_main_job_averages_five_bayesian_narx_nets_ahead_of_ar12(tmp_path, capsys):
+    """``unrolled train`` as the README's first command runs it: an ensemble of five NARX
+    nets (5 units, 6 taps, linear path) trained by Levenberg-Marquardt with Bayesian
+    regularisation on 1700-1920. The file holds the ensemble, whose forecasts give the row."""
+    import unrolled
+    from unrolled.tasks.series import _mask, arv, one_step_forecasts, sunspot_series
+
+    out_path = tmp_path / "m.npz"
+    assert main(["train", "--no-progress", "--no-plot", "--out", str(out_path)]) == 0
+    out = capsys.readouterr().out
+    assert "NARX hidden=[5] taps=6 + linear path, an ensemble of 5 nets" in out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("one-step ARV"))
+    rows = {ROW.match(line).group(1): tuple(float(v) for v in ROW.match(line).group(2, 3, 4))
+            for line in lines[at + 1: at + 4]}
+    narx, ar12 = rows["NARX"], rows["AR(12)"]
+    assert narx[1] < ar12[1] and narx[2] < ar12[2]            # ahead of AR(12) on both test periods
+    model = unrolled.load(out_path)
+    assert isinstance(model, unrolled.Ensemble) and len(model) == 5
+    assert all(m.get_config()["linear"] and list(m.output_delays) == list(range(1, 7)) for m in model.members)
+    years, values, z, (mean, scale), _ = sunspot_series()
+    f = np.concatenate([[np.nan], one_step_forecasts(model, z) * scale + mean])
+    for part, printed in zip(("fit", "test1", "test2"), narx):
+        m = _mask(years, part) & ~np.isnan(f)
+        assert arv(f[m], values[m], float(np.var(values))) == pytest.approx(printed, abs=0.5e-4 + 1e-9)

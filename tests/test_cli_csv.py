@@ -50,7 +50,7 @@ def table_row(out, label):
 @pytest.mark.parametrize("model", cli.MODELS)
 def test_a_dated_csv_trains_every_model_and_forecasts_with_dates(tmp_path, capsys, dated, model):
     out_path = tmp_path / "m.npz"
-    code, out, err = run(capsys, "train", "--data", dated, "--model", model, "--hidden", "4", "--taps", "3",
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", dated, "--model", model, "--hidden", "4", "--taps", "3",
                          "--epochs", "3", "--no-progress", "--no-plot", "--out", out_path)
     assert code == 0, err
     assert "dated.csv: 120 rows; target column value (the only numeric column), no exogenous inputs" in out
@@ -104,7 +104,7 @@ def test_the_dates_that_continue_a_regular_step(tmp_path, header, dates, step, l
 def test_irregular_dates_label_forecasts_by_step(tmp_path, capsys):
     days = np.datetime64("2020-01-01") + np.cumsum(np.r_[0, np.arange(T - 1) % 3 + 1])
     path = write_csv(tmp_path / "irr.csv", ["date", "value"], [[str(d) for d in days], list(wave())])
-    code, out, err = run(capsys, "train", "--data", path, "--model", "rnn", "--hidden", "3", "--epochs", "2",
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", "--hidden", "3", "--epochs", "2",
                          "--no-progress", "--no-plot", "--out", tmp_path / "m.npz")
     assert code == 0, err
     assert f"dates 2020-01-01 .. {days[-1]} in column date, irregular (steps of 1 days to 3 days)" in out
@@ -128,12 +128,12 @@ def test_column_and_exog_pick_the_target_and_the_inputs(tmp_path, capsys):
     path = write_csv(tmp_path / "abc.csv", ["date", "a", "b", "c"], [monthly(), list(a), list(b), list(c)])
     m = tmp_path / "m.npz"
     common = ["--hidden", "3", "--epochs", "2", "--no-progress", "--no-plot", "--out", m]
-    code, out, err = run(capsys, "train", "--data", path, "--model", "rnn", *common)
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", *common)
     assert code == 0, err
     assert "target column c (the last of the numeric columns a, b, c; --column picks another)" in out
     assert out.splitlines()[3].startswith("c: RNN hidden=[3] trained 2 epochs")
 
-    code, out, err = run(capsys, "train", "--data", path, "--model", "rnn", "--column", "a", "--exog", "b,c",
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", "--column", "a", "--exog", "b,c",
                          *common)
     assert code == 0, err
     assert "target column a (--column), exogenous inputs b, c" in out
@@ -144,7 +144,7 @@ def test_column_and_exog_pick_the_target_and_the_inputs(tmp_path, capsys):
     code, out, err = run(capsys, "forecast", m, "--data", path, "--column", "a")
     assert code == 2 and "needs the future exogenous inputs" in err
 
-    code, out, err = run(capsys, "train", "--data", path, "--exog", "b", *common)           # a NARX
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--exog", "b", *common)           # a NARX
     assert code == 0, err
     assert "target column c (the last of the numeric columns a, c; --column picks another), exogenous " \
            "inputs b" in out
@@ -154,7 +154,7 @@ def test_column_and_exog_pick_the_target_and_the_inputs(tmp_path, capsys):
                           (["--exog", "a,zz"], "abc.csv: no column 'zz'"),
                           (["--column", "date"], "abc.csv: column date holds dates, not values"),
                           (["--column", "a", "--exog", "a"], "--exog names a twice or as the --column target")]:
-        code, out, err = run(capsys, "train", "--data", path, *argv, *common)
+        code, out, err = run(capsys, "train", "--training", "adam", "--data", path, *argv, *common)
         assert code == 2 and err.startswith("unrolled train: error: ") and message in err
         assert len(err.splitlines()) == 1
 
@@ -184,7 +184,7 @@ def csv_with(tmp_path, line, cell=None, row=None):
 def test_each_bad_cell_is_one_line_naming_line_and_column(tmp_path, capsys, change, message):
     path, out_path = csv_with(tmp_path, 12, **change), tmp_path / "m.npz"
     for model in ("narx", "rnn"):
-        code, out, err = run(capsys, "train", "--data", path, "--model", model, "--epochs", "2", "--no-progress",
+        code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", model, "--epochs", "2", "--no-progress",
                              "--no-plot", "--out", out_path)
         assert code == 2
         assert err.startswith(f"unrolled train: error: {path} line 12") and message.split(" ", 1)[1] in err
@@ -210,7 +210,7 @@ def test_each_bad_cell_is_one_line_naming_line_and_column(tmp_path, capsys, chan
 def test_files_that_cannot_be_a_series_are_one_line_errors(tmp_path, capsys, text, message):
     path = tmp_path / "f.csv"
     path.write_text(text)
-    code, out, err = run(capsys, "train", "--data", path, "--epochs", "2", "--no-progress", "--no-plot",
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--epochs", "2", "--no-progress", "--no-plot",
                          "--out", tmp_path / "m.npz")
     assert code == 2 and message in err and err.startswith("unrolled train: error: ")
     assert len(err.splitlines()) == 1 and not (tmp_path / "m.npz").exists()
@@ -219,7 +219,7 @@ def test_files_that_cannot_be_a_series_are_one_line_errors(tmp_path, capsys, tex
 def test_a_file_not_utf8_is_a_one_line_error(tmp_path, capsys):
     path = tmp_path / "latin.csv"
     path.write_bytes("date,valeur \xe9\n".encode("latin-1") + b"2000-01-01,1\n2000-02-01,2\n")
-    code, out, err = run(capsys, "train", "--data", path, "--no-progress", "--no-plot", "--out", tmp_path / "m")
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--no-progress", "--no-plot", "--out", tmp_path / "m")
     assert code == 2 and "not a UTF-8 text file (byte 0xe9 at offset 12)" in err and len(err.splitlines()) == 1
 
 
@@ -228,7 +228,7 @@ def test_fill_interpolates_and_says_so(tmp_path, capsys):
     cells = [f"{x:.6f}" for x in v]
     cells[10], cells[30], cells[31] = "n/a", "", "nan"                  # lines 12, 32 and 33
     path = write_csv(tmp_path / "gaps.csv", ["date", "value"], [dates, cells])
-    code, out, err = run(capsys, "train", "--data", path, "--model", "rnn", "--fill", "--hidden", "3",
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", "--fill", "--hidden", "3",
                          "--epochs", "2", "--no-progress", "--no-plot", "--out", tmp_path / "m.npz")
     assert code == 0, err
     assert "filled 3 cells in column value by linear interpolation (lines 12, 32, 33)" in out
@@ -262,7 +262,7 @@ def test_the_plot_of_a_dated_series_is_against_its_dates(tmp_path, capsys, dated
         save(plt, fig, path)
 
     monkeypatch.setattr(plots, "_save", keep)
-    code, out, err = run(capsys, "train", "--data", dated, "--model", "rnn", "--hidden", "3", "--epochs", "2",
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", dated, "--model", "rnn", "--hidden", "3", "--epochs", "2",
                          "--no-progress", "--plot", tmp_path / "p.png", "--out", tmp_path / "m.npz")
     assert code == 0, err
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -323,6 +323,6 @@ def test_an_unexpected_floating_point_error_is_one_line(monkeypatch, capsys, dat
         raise FloatingPointError("the loss is nan at epoch 3\nlower the learning rate")
 
     monkeypatch.setattr(series, "train_forecaster", diverge)
-    code, out, err = run(capsys, "train", "--data", dated)
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", dated)
     assert code == 2
     assert err == "unrolled train: error: the loss is nan at epoch 3 lower the learning rate\n"

@@ -78,7 +78,7 @@ TASK_HELP = {
 }
 
 #: the options of the series forecasters, which a --task does not take
-_SERIES_OPTIONS = ("data", "model", "column", "exog", "fill", "hidden", "taps", "lr")
+_SERIES_OPTIONS = ("data", "model", "column", "exog", "fill", "hidden", "taps", "lr", "training", "no_linear")
 
 
 def _names(text):
@@ -133,17 +133,24 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter, description=_train_description())
     train.add_argument("--task", choices=list(TASK_HELP), default=None,
                        help="train a sequence task instead of a forecaster (see above); "
-                            "not with --data, --model, --column, --exog, --fill, --hidden, --taps or --lr")
+                            "not with --data, --model, --column, --exog, --fill, --hidden, --taps, --training, "
+                            "--no-linear or --lr")
     train.add_argument("--model", choices=MODELS, default=None, help="the model to train (default: narx)")
     _data_args(train, default=None)
-    train.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 16 or 16,8 (default: 16)")
+    train.add_argument("--training", choices=("bayesian", "adam"), default=None,
+                       help="bayesian (default): Levenberg-Marquardt with Bayesian regularisation, no early "
+                            "stopping needed; adam: Adam with early stopping on the validation part")
+    train.add_argument("--hidden", type=_hidden, default=None,
+                       help="hidden layer sizes, e.g. 16 or 16,8 (default: 5 with bayesian, 16 with adam)")
     train.add_argument("--taps", type=_positive_int, default=None,
-                       help="past steps a NARX feeds back or a TDNN reads (default: 8)")
+                       help="past steps a NARX feeds back or a TDNN reads (default: 6 with bayesian, 8 with adam)")
+    train.add_argument("--no-linear", action="store_true",
+                       help="no linear path from the taps to the output (a NARX or TDNN trained bayesian has one)")
     train.add_argument("--epochs", type=_positive_int, default=None,
-                       help="most training epochs; early stopping on the validation part ends sooner (default: "
-                            "2000 for series; a task's own: japanese-vowels 60, spoken-digits 25, kjv-chars 15, "
-                            "reverse 20)")
-    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01)")
+                       help="most training epochs (default for series: 300 iterations with bayesian, 2000 epochs "
+                            "with adam, where early stopping on the validation part ends sooner; a task's own: "
+                            "japanese-vowels 60, spoken-digits 25, kjv-chars 15, reverse 20)")
+    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (with --training adam; default: 0.01)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", type=Path, default=None,
                        help="where to save the trained model (default: DATA-MODEL.npz, or TASK.npz)")
@@ -226,10 +233,10 @@ def _train(args):
         return _train_task(args)
     args.data = "sunspots" if args.data is None else args.data
     args.model = "narx" if args.model is None else args.model
-    args.hidden = (16,) if args.hidden is None else args.hidden
-    args.taps = 8 if args.taps is None else args.taps
+    args.training = "bayesian" if args.training is None else args.training
+    if args.lr is not None and args.training != "adam":
+        raise ValueError(f"--lr is Adam's learning rate: it needs --training adam (this is --training {args.training})")
     args.lr = 0.01 if args.lr is None else args.lr
-    args.epochs = 2000 if args.epochs is None else args.epochs
     return _train_series(args)
 
 
@@ -263,8 +270,9 @@ def _train_series(args):
     from .tasks.series import train_forecaster
 
     run = train_forecaster(args.data, args.model, column=args.column, exog=args.exog, fill=args.fill,
-                           hidden=args.hidden, taps=args.taps, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                           progress=not args.no_progress)
+                           hidden=args.hidden, taps=args.taps, training=args.training,
+                           linear=False if args.no_linear else None, epochs=args.epochs, lr=args.lr,
+                           seed=args.seed, progress=not args.no_progress)
     out = args.out or Path(f"{run.stem}.npz")
     plot = args.plot or Path(f"{run.stem}.png")
     print("\n" + run.report)

@@ -140,6 +140,22 @@ class Ensemble(Composite, PredictFromForward):
         mean = ys.mean(axis=0).astype(self.dtype, copy=False)
         return (mean, ys.std(axis=0).astype(self.dtype, copy=False)) if return_spread else mean
 
+    # -- what the members are (an open-loop NARX's teacher, its closed-loop twin) ----
+    @property
+    def fit_inputs(self):
+        """The members' ``fit_inputs`` (a NARX in open loop reads its targets as the teacher)."""
+        hook = getattr(self.members[0], "fit_inputs", None)
+        if hook is None:
+            raise AttributeError(f"the members ({type(self.members[0]).__name__}) read no further inputs in training")
+        return hook
+
+    @property
+    def closed_loop(self):
+        """``closed_loop()``: the ensemble of the members' closed-loop twins (NARX), sharing their weights."""
+        if not hasattr(self.members[0], "closed_loop"):
+            raise AttributeError(f"the members ({type(self.members[0]).__name__}) have no closed loop")
+        return lambda: Ensemble([m.closed_loop() for m in self.members])
+
     # -- training --------------------------------------------------------------
     def fit(self, x, d, *, seed=None, n_jobs=None, **fit_kw):
         """Train every member on ``(x, d)`` with ``unrolled.fit(member, x, d, **fit_kw)``;

@@ -26,12 +26,14 @@ import numpy as np
 from .. import datasets, io
 from ..analysis import impulse_response
 from ..divergences import SquaredError
+from ..ensemble import Ensemble
 from ..models import NARX, RNN, TDNN, Elman, Jordan
-from ..optim import Adam
+from ..optim import Adam, LevenbergMarquardt
 from ..train import fit
 
 __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_forecast",
-           "sunspot_series", "one_step_forecasts", "multi_step_forecasts", "train_sunspots",
+           "sunspot_series", "one_step_forecasts", "multi_step_forecasts", "train_sunspots", "train_one_step",
+           "TRAININGS",
            "multi_step_table", "ar_multi_step_table", "sunspot_table", "SERIES_SPLIT", "SeriesResult",
            "series_from_csv", "stock_returns", "train_series", "series_table", "FORECASTERS", "STOCK_TICKERS",
            "read_csv_series", "CsvSeries", "DateStep", "load_data", "SeriesData", "load_series",
@@ -155,16 +157,60 @@ def multi_step_forecasts(model, z, targets, horizon):
     return step[:, 0, 0]
 
 
-def train_sunspots(model=None, *, epochs=2000, lr=0.01, seed=0, progress=True, validation_years=20,
-                   patience=300, weight_decay=0.0):
+#: how ``unrolled train`` trains a forecaster (``training=``)
+TRAININGS = ("bayesian", "adam")
+
+
+def train_one_step(model, x, d, train_w, val_w, *, training="bayesian", epochs=None, lr=0.01, patience=300,
+                   seed=0, progress=True, weight_decay=0.0):
+    """Fit ``model`` to one-step targets ``d`` (1, T, 1) with the steps weighted ``train_w``;
+    the steps weighted ``val_w`` are held out. Returns fit's ``History``.
+
+    ``training="bayesian"``: Levenberg-Marquardt with Bayesian regularisation (``trainbr``)
+    for ``epochs`` iterations (default 300), on the fit steps alone: the prior, not the
+    held-out steps, keeps the net small, and the held-out steps are only scored. The first
+    targets, which a model with delayed taps reads from a history of zeros (as many as its
+    largest tap), are left out of the fit.
+    ``"adam"``: Adam (with an optional L2 ``weight_decay``) for up to ``epochs`` epochs
+    (default 2000), the held-out steps picking the stopping epoch (early stopping with
+    ``patience``, best weights restored). An :class:`~unrolled.Ensemble` is trained member
+    by member, and the list of their histories comes back.
+    """
+    if training not in TRAININGS:
+        raise ValueError(f"training must be one of {TRAININGS}, got {training!r}")
+    if isinstance(model, Ensemble):          # each member on its own: a list of histories
+        return [train_one_step(m, x, d, train_w, val_w, training=training, epochs=epochs, lr=lr, patience=patience,
+                               seed=seed, progress=progress, weight_decay=weight_decay) for m in model.members]
+    validation = dict(validation=(x, d), validation_divergence=SquaredError(weights=val_w))
+    if training == "bayesian":
+        train_w = np.array(train_w, dtype=float)
+        train_w[:_warm_up(model)] = 0.0
+        return fit(model, x, d, divergence=SquaredError(weights=train_w),
+                   optimizer=LevenbergMarquardt(bayesian=True), epochs=300 if epochs is None else epochs,
+                   progress=progress, seed=seed, **validation)
+    return fit(model, x, d, divergence=SquaredError(weights=train_w), optimizer=Adam(lr, weight_decay=weight_decay),
+               epochs=2000 if epochs is None else epochs, batch_size=1, patience=patience, progress=progress,
+               seed=seed, **validation)
+
+
+def _warm_up(model):
+    """The first steps a model reads partly from a history of zeros: its largest tap."""
+    taps = list(getattr(model, "output_delays", None) or []) + list(getattr(model, "input_delays", None) or [])
+    width = getattr(model, "width", None)
+    return max(taps + ([width] if width is not None else []), default=0)
+
+
+def train_sunspots(model=None, *, training="adam", epochs=None, lr=0.01, seed=0, progress=True,
+                   validation_years=20, patience=300, weight_decay=0.0):
     """Train ``model`` (default: ``RNN(1, 1, hidden=(16,))``) on the classic split.
 
-    The model reads the series one year at a time and forecasts the next. The last
-    ``validation_years`` of the fit period (1901-1920 by default) are held out of the
-    gradient and pick the stopping epoch (early stopping with ``patience``, best
-    weights restored); the test years are never looked at before scoring. Adam with an
-    optional L2 ``weight_decay`` trains it. Returns a ``SunspotResult`` with the model's and
-    the baselines' (persistence, AR(12)) ARVs.
+    The model reads the series one year at a time and forecasts the next, trained by
+    :func:`train_one_step` with ``training``. The last ``validation_years`` of the fit
+    period (1901-1920 by default) are held out of the fit: with ``"adam"`` they pick the
+    stopping epoch; with ``"bayesian"`` (which needs no held-out years) pass
+    ``validation_years=0`` to fit on all of 1700-1920. The test years are never looked at
+    before scoring. Returns a ``SunspotResult`` with the model's and the baselines'
+    (persistence, AR(12)) ARVs.
     """
     years, values, z, (mean, scale), fit_end = sunspot_series()
     variance = float(np.var(values))
@@ -174,12 +220,9 @@ def train_sunspots(model=None, *, epochs=2000, lr=0.01, seed=0, progress=True, v
     steps = d.shape[1]
     train_w = np.ones(steps)
     train_w[steps - validation_years:] = 0.0
-    val_w = 1.0 - train_w
-    history = fit(model, x, d, divergence=SquaredError(weights=train_w),
-                  optimizer=Adam(lr, weight_decay=weight_decay),
-                  epochs=epochs, batch_size=1, validation=(x, d),
-                  validation_divergence=SquaredError(weights=val_w), patience=patience,
-                  progress=progress, seed=seed)
+    val_w = 1.0 - train_w if validation_years else np.ones(steps)
+    history = train_one_step(model, x, d, train_w, val_w, training=training, epochs=epochs, lr=lr,
+                             patience=patience, seed=seed, progress=progress, weight_decay=weight_decay)
 
     y = one_step_forecasts(model, z)
     forecasts = {
@@ -588,14 +631,15 @@ def stock_returns(target="IBM", exogenous=("AAPL", "MSFT")):
     return dates[1:], returns[:, 0], returns[:, 1:]
 
 
-def train_series(model, series, exogenous=None, *, name="series", epochs=2000, lr=0.01, seed=0,
+def train_series(model, series, exogenous=None, *, name="series", training="adam", epochs=None, lr=0.01, seed=0,
                  patience=300, progress=True, ar_order=12, split=SERIES_SPLIT, zero_baseline=False,
                  exog_names=None, dates=None):
     """Train ``model`` to forecast ``series[t+1]`` from the past, split in time.
 
     series : (T,) values; exogenous : optional (T, k) inputs known at time t.
-    The first ``split[0]`` of the steps fit the weights, the next ``split[1]`` pick the
-    stopping epoch, the rest is the test. The model reads x(t) = [series(t), exogenous(t)]
+    The first ``split[0]`` of the steps fit the weights, the next ``split[1]`` are held out
+    (with ``training="adam"`` they pick the stopping epoch; see :func:`train_one_step`),
+    the rest is the test. The model reads x(t) = [series(t), exogenous(t)]
     (a NARX with output feedback reads only exogenous(t) and feeds the series back).
     Scores are MSE ratios: each forecaster's mean squared error over the variance of the
     series in the fit part; persistence, a least-squares AR(``ar_order``) and, with
@@ -649,10 +693,8 @@ def train_series(model, series, exogenous=None, *, name="series", epochs=2000, l
     # the weights reach only up to the end of validation: the test targets take no part
     x_fit = None if x is None else x[:, :val_end - 1]
     d_fit = d[:, :val_end - 1]
-    history = fit(model, x_fit, d_fit, divergence=SquaredError(weights=w_fit[:val_end - 1]),
-                  optimizer=Adam(lr), epochs=epochs, batch_size=1, validation=(x_fit, d_fit),
-                  validation_divergence=SquaredError(weights=w_val[:val_end - 1]), patience=patience,
-                  progress=progress, seed=seed)
+    history = train_one_step(model, x_fit, d_fit, w_fit[:val_end - 1], w_val[:val_end - 1], training=training,
+                             epochs=epochs, lr=lr, patience=patience, seed=seed, progress=progress)
     extra = getattr(model, "fit_inputs", lambda x, d: {})(x, d)
     y = model.predict(x, **extra)[0, :, 0]
     forecasts = {"model": np.concatenate([[np.nan], y * scale + mean]),
@@ -695,14 +737,24 @@ def series_table(result, name="model", hit_rate=False):
 #: --model name -> (label, constructor(n_in, hidden, taps, seed)) for one-step forecasting.
 #: A NARX feeds the series back through ``taps`` output delays and reads the exogenous
 #: inputs (if any) at delays 0 .. taps-1; the others read the series (and exogenous inputs).
-FORECASTERS = {
-    "narx": ("NARX", lambda n, h, k, s: NARX(
-        n, 1, input_delays=(k - 1 if n else []), output_delays=k, hidden=h, feedback="open", seed=s)),
-    "tdnn": ("TDNN", lambda n, h, k, s: TDNN(n, 1, width=k - 1, hidden=h, seed=s)),
-    "rnn": ("RNN", lambda n, h, k, s: RNN(n, 1, hidden=h, seed=s)),
-    "elman": ("Elman", lambda n, h, k, s: Elman(n, 1, hidden=h, seed=s)),
-    "jordan": ("Jordan", lambda n, h, k, s: Jordan(n, 1, hidden=h, seed=s)),
+FORECASTERS = {   # name -> (label, make(n_in, hidden, taps, seed, linear, dtype))
+    "narx": ("NARX", lambda n, h, k, s, lin, dt: NARX(
+        n, 1, input_delays=(k - 1 if n else []), output_delays=k, hidden=h, feedback="open", linear=lin, dtype=dt,
+        seed=s)),
+    "tdnn": ("TDNN", lambda n, h, k, s, lin, dt: TDNN(n, 1, width=k - 1, hidden=h, linear=lin, dtype=dt, seed=s)),
+    "rnn": ("RNN", lambda n, h, k, s, lin, dt: RNN(n, 1, hidden=h, dtype=dt, seed=s)),
+    "elman": ("Elman", lambda n, h, k, s, lin, dt: Elman(n, 1, hidden=h, dtype=dt, seed=s)),
+    "jordan": ("Jordan", lambda n, h, k, s, lin, dt: Jordan(n, 1, hidden=h, dtype=dt, seed=s)),
 }
+#: the defaults of ``unrolled train`` for each training: (hidden, taps, linear path).
+#: "bayesian": on the yearly sunspots the Bayesian evidence (computed on 1700-1920 alone)
+#: was highest for 5 units, 6 taps and the linear path, over 1-5 units, 6/9/12 taps, with
+#: and without it (benchmarks/sunspots_evidence.py); "adam": chosen on 1901-1920.
+TRAINING_DEFAULTS = {"bayesian": ((5,), 6, True), "adam": ((16,), 8, False)}
+#: nets averaged by ``unrolled train`` with ``training="bayesian"`` (member k of seed s is
+#: built with seed 100 s + k): one net's forecasts on 1956-1979 vary with its seed
+#: (ARV 0.31-0.42 over seeds 0-4), an ensemble's much less (0.33-0.35)
+ENSEMBLE = 5
 
 #: the tickers of the shipped stock panel
 STOCK_TICKERS = ("AAPL", "IBM", "MSFT")
@@ -797,33 +849,57 @@ class ForecasterRun:
         return self.result.model
 
 
-def train_forecaster(data="sunspots", model="narx", *, column=None, exog=None, fill=False, hidden=(16,), taps=8,
-                     epochs=2000, lr=0.01, seed=0, progress=True):
+def train_forecaster(data="sunspots", model="narx", *, column=None, exog=None, fill=False, hidden=None, taps=None,
+                     training="bayesian", linear=None, epochs=None, lr=0.01, seed=0, progress=True):
     """``unrolled train`` without --task: build the ``model`` (a key of :data:`FORECASTERS`),
     train it to forecast the series :func:`load_data` gives for ``data``, ``column``,
-    ``exog`` and ``fill`` one step ahead (:func:`train_sunspots` or :func:`train_series`)
-    and score it beside the baselines. Returns a :class:`ForecasterRun`."""
+    ``exog`` and ``fill`` one step ahead (:func:`train_sunspots` or :func:`train_series`,
+    with ``training``, see :func:`train_one_step`) and score it beside the baselines.
+    ``hidden``, ``taps`` and ``linear`` default to the training's :data:`TRAINING_DEFAULTS`;
+    with ``"bayesian"`` the model is float64. Returns a :class:`ForecasterRun`."""
+    if training not in TRAININGS:
+        raise ValueError(f"training must be one of {TRAININGS}, got {training!r}")
+    default_hidden, default_taps, default_linear = TRAINING_DEFAULTS[training]
+    hidden = default_hidden if hidden is None else hidden
+    taps = default_taps if taps is None else taps
+    linear = default_linear if linear is None else linear
     label, make = FORECASTERS[model]
     d = load_data(data, column, exog, fill)
     name, series, exogenous, kind = d.name, d.values, d.exogenous, d.kind
     stem = f"{kind if kind != 'csv' else Path(data).stem}-{model}"
     n_exo = 0 if exogenous is None else exogenous.shape[1]
     n_in = n_exo if model == "narx" else 1 + n_exo
-    net = make(n_in, hidden, taps, seed)
+    dtype = np.float64 if training == "bayesian" else np.float32
+    lin = linear and model in ("narx", "tdnn")
+    if training == "bayesian":
+        net = Ensemble([make(n_in, hidden, taps, 100 * seed + k, lin, dtype) for k in range(ENSEMBLE)])
+    else:
+        net = make(n_in, hidden, taps, seed, lin, dtype)
     taps_text = f" taps={taps}" if model in ("narx", "tdnn") else ""
+    taps_text += " + linear path" if linear and model in ("narx", "tdnn") else ""
     if kind == "sunspots":
-        result = train_sunspots(net, epochs=epochs, lr=lr, seed=seed, progress=progress)
+        result = train_sunspots(net, training=training, epochs=epochs, lr=lr, seed=seed, progress=progress,
+                                validation_years=0 if training == "bayesian" else 20)
         table, stop = sunspot_table(result, name=label), "1901-1920"
     else:
-        result = train_series(net, series, exogenous, name=name, epochs=epochs, lr=lr, seed=seed,
+        result = train_series(net, series, exogenous, name=name, training=training, epochs=epochs, lr=lr, seed=seed,
                               progress=progress, zero_baseline=kind == "stocks",
                               ar_order=5 if kind == "stocks" else 12, exog_names=d.exog_names, dates=d.dates)
         table, stop = series_table(result, name=label, hit_rate=kind == "stocks"), "the validation part"
     h = result.history
-    report = (f"{name}: {label} hidden={list(hidden)}{taps_text} trained {h.epochs} epochs in "
-              f"{h.seconds:.1f}s; weights of epoch {h.best_epoch + 1} kept (best on {stop})\n{table}")
+    if training == "bayesian":
+        gammas = [m.logs["gamma"][-1] for m in h]
+        how = (f"an ensemble of {len(h)} nets, each trained by Levenberg-Marquardt with Bayesian regularisation "
+               f"({h[0].epochs} iterations; {sum(m.seconds for m in h):.1f}s in all); "
+               f"{min(gammas):.1f}-{max(gammas):.1f} effective parameters of "
+               f"{sum(p.size for p in net.members[0].params.values())} in each")
+    else:
+        how = (f"trained {h.epochs} epochs in {h.seconds:.1f}s; weights of epoch {h.best_epoch + 1} kept "
+               f"(best on {stop})")
+    report = f"{name}: {label} hidden={list(hidden)}{taps_text}{',' if training == 'bayesian' else ''} {how}\n{table}"
     return ForecasterRun(result, stem, "\n".join([*d.notes, report]),
-                         f"{name}: one-step forecasts, {label} {list(hidden)}")
+                         f"{name}: one-step forecasts, {label} {list(hidden)}"
+                         + (f", mean of {ENSEMBLE} nets (Bayesian regularisation)" if training == "bayesian" else ""))
 
 
 #: the models ``unrolled forecast`` runs past the data, and ``unrolled impulse`` follows
@@ -833,9 +909,12 @@ _IMPULSES = ("impulse serves the one-way networks of one engine column (RNN, TDN
 
 
 def _one_way_model(model, serves, forecaster):
-    """ValueError saying which models a command ``serves`` unless ``model`` is one of them."""
+    """ValueError saying which models a command ``serves`` unless ``model`` is one of them
+    (an ensemble when its members are)."""
     from ..models import BiRNN, CharRNN, Seq2Seq, StateSpace
 
+    if isinstance(model, Ensemble):
+        return _one_way_model(model.members[0], serves, forecaster)
     if isinstance(model, CharRNN) and forecaster:
         why = "a character model: 'unrolled sample' generates text with it"
     elif isinstance(model, Seq2Seq):
@@ -919,23 +998,11 @@ class ImpulseRun:
 def impulse_saved(path, steps=40):
     """``unrolled impulse``: how the model saved at ``path`` answers a unit impulse at t = 0
     over ``steps`` steps (an autonomous NARX: a unit past output y(-1), fed back closed
-    loop). Returns an :class:`ImpulseRun`; a model that is not one engine column (a BiRNN,
-    a Seq2Seq) is a ValueError saying which models it serves."""
+    loop; an ensemble: its members' mean). Returns an :class:`ImpulseRun`; a model that is
+    not one engine column (a BiRNN, a Seq2Seq) is a ValueError saying which models it serves."""
     model = io.load(path)
     _one_way_model(model, _IMPULSES, forecaster=False)
-    if model.n_in == 0:
-        # an autonomous NARX: the impulse is a unit past output y(-1), fed back closed loop
-        closed = model.closed_loop() if hasattr(model, "closed_loop") else model
-        K = max(closed.output_delays)
-        kick = np.zeros((1, K, model.n_out), dtype=model.dtype)
-        kick[0, -1, 0] = 1.0
-        base = closed.predict(None, state={"y": np.zeros_like(kick)}, steps=steps)[0]
-        hit = closed.predict(None, state={"y": kick}, steps=steps)[0]
-        response = {"y": hit - base}
-        what = "a unit past output y(-1)"
-    else:
-        response = impulse_response(model, steps)
-        what = "a unit input at t = 0"
+    response, what = _impulse(model, steps)
     y = response["y"][:, 0]
     last = np.flatnonzero(np.abs(y) > 1e-6)
     report = "\n".join([
@@ -944,3 +1011,21 @@ def impulse_saved(path, steps=40):
         "dy(t)  " + " ".join(f"{v:>8.4f}" for v in y[:10]),
         "last step with |dy| > 1e-6: " + (str(int(last[-1])) if len(last) else "none")])
     return ImpulseRun(response, report, f"{type(model).__name__}: response to {what}")
+
+
+def _impulse(model, steps):
+    """``(response, what was put in)`` of :func:`impulse_saved`; an ensemble's is the mean
+    of its members' output responses."""
+    if isinstance(model, Ensemble):
+        parts = [_impulse(m, steps) for m in model.members]
+        return {"y": np.mean([r["y"] for r, _ in parts], axis=0)}, parts[0][1] + f" (the mean of {len(parts)} nets)"
+    if model.n_in == 0:
+        # an autonomous NARX: the impulse is a unit past output y(-1), fed back closed loop
+        closed = model.closed_loop() if hasattr(model, "closed_loop") else model
+        K = max(closed.output_delays)
+        kick = np.zeros((1, K, model.n_out), dtype=model.dtype)
+        kick[0, -1, 0] = 1.0
+        base = closed.predict(None, state={"y": np.zeros_like(kick)}, steps=steps)[0]
+        hit = closed.predict(None, state={"y": kick}, steps=steps)[0]
+        return {"y": hit - base}, "a unit past output y(-1)"
+    return impulse_response(model, steps), "a unit input at t = 0"
