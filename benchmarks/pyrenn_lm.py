@@ -131,6 +131,9 @@ def main(argv=None):
 
     # 3. a training run of the same number of iterations on each side, from the same weights
     start = net["w"].copy()
+    twin = unrolled.NARX(1, 1, input_delays=1, output_delays=args.taps, hidden=(args.hidden,), dtype=np.float64,
+                         seed=0)                           # (fit's first call loads its compiled code)
+    unrolled.fit(twin, x, d, divergence=SquaredError(), optimizer=LevenbergMarquardt(), epochs=1, progress=False)
     t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):        # (it prints why it stopped)
         trained = pyrenn.train_LM(u[None, :], y[None, :], net, k_max=args.iters, E_stop=1e-12, verbose=False)

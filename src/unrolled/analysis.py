@@ -24,7 +24,7 @@ from .engine import ForwardCache, Link, Network
 from .engine.tangents import TANGENT_BYTES, forward_tangents, parameter_columns
 
 __all__ = ["gradcheck", "GradCheck", "impulse_response", "layer_gradients", "gradient_flow", "jacobian",
-           "JACOBIAN_METHODS"]
+           "jacobian_and_outputs", "JACOBIAN_METHODS"]
 
 JACOBIAN_METHODS = ("auto", "forward", "reverse")
 
@@ -245,6 +245,12 @@ def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
 
     Returns an ndarray (N, T, n_out, P) of the model's dtype.
     """
+    return jacobian_and_outputs(model, x, lengths=lengths, method=method, **forward_kw)[0]
+
+
+def jacobian_and_outputs(model, x, *, lengths=None, method="auto", **forward_kw):
+    """``(J, y)``: :func:`jacobian` and the outputs ``y`` (N, T, n_out) of the same forward
+    pass (what Levenberg-Marquardt needs at every iteration, for one pass instead of two)."""
     if method not in JACOBIAN_METHODS:
         raise ValueError(f"method must be one of {JACOBIAN_METHODS}, got {method!r}")
     params = model.params
@@ -263,7 +269,7 @@ def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
     else:
         J = _reverse_jacobian(model, x, lengths, forward_kw, y.shape, P, out_lengths)
     J[~(np.arange(T)[None, :] < out_lengths[:, None])] = 0.0
-    return J
+    return J, y
 
 
 def _output_lengths(cache, lengths, forward_kw, N, T):

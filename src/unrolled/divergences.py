@@ -275,15 +275,20 @@ class SquaredError(_PerStep):
 
     def residuals(self, y, d, *, lengths=None):
         """The divergence as a sum of squares: ``(e, root)`` with ``root`` (N, T) the square
-        root of each step's weight / N (0 at padded steps) and ``e = root (y - d)``
-        (N, T, C), so that ``value = sum(e**2)``; what Levenberg-Marquardt minimises."""
+        root of each step's weight / N (0 at padded steps, :meth:`residual_roots`) and
+        ``e = root (y - d)`` (N, T, C), so that ``value = sum(e**2)``; what
+        Levenberg-Marquardt minimises."""
         y = _check_outputs(y)
         N, T, _ = y.shape
         mask = _valid_mask(lengths, N, T)
         d = self._targets(d, y, mask)
-        root = np.sqrt(self._scale(mask, np.float64))
+        root = self.residual_roots(lengths, N, T)
         r = np.where(mask[..., None], y.astype(np.float64) - d, 0.0)
         return root[..., None] * r, root
+
+    def residual_roots(self, lengths, N, T):
+        """(N, T) float64: the square root of each step's weight / N, 0 at padded steps."""
+        return np.sqrt(self._scale(_valid_mask(lengths, N, T), np.float64))
 
 
 class CrossEntropy(_PerStep):

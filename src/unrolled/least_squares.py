@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis import jacobian
+from .analysis import jacobian_and_outputs
 
 __all__ = ["LeastSquares", "JACOBIAN_BYTES"]
 
@@ -56,25 +56,28 @@ class LeastSquares:
 
     def linearize(self):
         """``(sse, J^T J, J^T e, n)`` at the current weights: the divergence, the products
-        of the residuals' Jacobian, and n the number of residuals (their total weight)."""
-        e, root = self._residuals()                        # (N, T, C), (N, T)
-        N, T, C = e.shape
+        of the residuals' Jacobian, and n the number of residuals (their total weight).
+        One forward pass gives both the outputs and the Jacobian, a block of sequences at a time."""
+        N, T, C = self.d.shape[0], self.d.shape[1], self.model.n_out
+        root = self.divergence.residual_roots(self.lengths, N, T)        # (N, T)
         P = sum(p.size for p in self.model.params.values())
         block = max(1, JACOBIAN_BYTES // max(1, T * C * P * 8))
-        JtJ, Jte = np.zeros((P, P)), np.zeros(P)
+        JtJ, Jte, sse = np.zeros((P, P)), np.zeros(P), 0.0
         for lo in range(0, N, block):
             rows = slice(lo, min(N, lo + block))
             x = None if self.x is None else self.x[rows]
             inputs = {k: v[rows] for k, v in self.inputs.items()}
-            J = jacobian(self.model, x, lengths=self.lengths[rows], **inputs)       # (n, T, C, P)
-            keep = root[rows] > 0                                                    # the scored steps
-            Jr = (J[keep].astype(np.float64) * root[rows][keep][:, None, None]).reshape(-1, P)
-            er = e[rows][keep].reshape(-1)
+            J, y = jacobian_and_outputs(self.model, x, lengths=self.lengths[rows], **inputs)   # (n, T, C, P)
+            keep = root[rows] > 0                                                            # the scored steps
+            r = root[rows][keep][:, None]
+            er = (r * (y[keep].astype(np.float64) - self.d[rows][keep])).reshape(-1)
+            Jr = (J[keep].astype(np.float64) * r[..., None]).reshape(-1, P)
             if not np.all(np.isfinite(er)):
                 self.guard("loss", float(np.sum(er * er)))
             if not np.all(np.isfinite(Jr)):
                 self.guard("gradient", float(np.sum(Jr * Jr)))
             JtJ += Jr.T @ Jr
             Jte += Jr.T @ er
+            sse += float(er @ er)
         n = float(np.sum(root ** 2)) * N * C
-        return float(np.sum(e * e)), JtJ, Jte, n
+        return sse, JtJ, Jte, n

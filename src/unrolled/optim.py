@@ -309,7 +309,8 @@ class LevenbergMarquardt:
                 problem.set_weights(trial)
                 sse_new = problem.sse()
                 ssw_new = float(trial @ trial)
-                if math.isfinite(sse_new) and beta * sse_new + alpha * ssw_new < F:
+                # (a decrease beyond rounding: F and the trial's value come from two passes)
+                if math.isfinite(sse_new) and beta * sse_new + alpha * ssw_new < F - 1e-12 * abs(F):
                     sse, ssw, converged = sse_new, ssw_new, False
                     mu = max(mu * self.mu_decrease, 1e-20)
                     break
