@@ -84,3 +84,26 @@ def test_fits_sent_to_a_worker_together_share_no_optimizer_state():
     h_here = fit_many(here, [None] * 16, series, **kw)
     h_there = fit_many(there, [None] * 16, series, n_jobs=2, **kw)
     assert [h.loss for h in h_here] == [h.loss for h in h_there]
+
+
+def test_fits_on_ray_through_joblib_equal_those_trained_here():
+    import ray
+    from ray.util.joblib import register_ray
+    from unrolled.ensemble import fit_many
+    series = [np.sin(np.arange(40) * (0.1 + 0.05 * i))[None, :, None] for i in range(6)]
+    make = lambda: [unrolled.NARX(0, 1, input_delays=None, output_delays=2, hidden=(2,), feedback="open",  # noqa: E731
+                                  dtype=np.float64, seed=i) for i in range(6)]
+    kw = dict(divergence=SquaredError(), optimizer=Adam(0.05), epochs=5, batch_size=1)
+    here, there = make(), make()
+    h_here = fit_many(here, [None] * 6, series, **kw)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        register_ray()
+        with joblib.parallel_config(backend="ray"):
+            h_there = fit_many(there, [None] * 6, series, n_jobs=2, **kw)
+    finally:
+        ray.shutdown()
+    assert [h.loss for h in h_here] == [h.loss for h in h_there]
+    for a, b in zip(here, there):
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
