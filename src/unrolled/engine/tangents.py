@@ -86,7 +86,11 @@ def forward_tangents(net, cache, columns, lo, hi):
                 if link.key in picked:            # the weight's own term: a_src,j(t - d) at unit i
                     q, flat = picked[link.key]
                     S = src.shape[-1]
-                    dz[:, :, flat // S, q] += src[:, :, flat % S]
+                    whole = _whole_block(dz, q, flat, S)
+                    if whole is not None:         # dz[t, n, i, q0 + i S + j] += a_src,j: one strided view
+                        whole += src[:, :, None, :]
+                    else:
+                        dz[:, :, flat // S, q] += src[:, :, flat % S]
                 if link.src not in members and link.src not in net.inputs and link.gradient == "full":
                     dz += W[link.key] @ _shifted(dA, net.depth, link.src, link.delay, T)
         if cyclic and kernels is not None and _elementwise(net, component):
@@ -99,6 +103,18 @@ def forward_tangents(net, cache, columns, lo, hi):
             dA[name][D:] = _through(net.layers[name].activation, dZ[name], A[name][D:], Z[name])
     out = net.output
     return dA[out][net.depth[out]:]
+
+
+def _whole_block(dz, q, flat, S):
+    """When the block holds all of a (H, S) weight, in order (tangents q0 .. q0 + H S - 1),
+    the (T, N, H, S) view of ``dz`` (T, N, H, Q) at ``[t, n, i, q0 + i S + j]``; else None."""
+    H = dz.shape[2]
+    if len(q) != H * S or not dz.flags.c_contiguous or (len(q) > 1 and np.any(np.diff(q) != 1)):
+        return None
+    T, N, _, Q = dz.shape
+    st = dz.strides
+    return np.lib.stride_tricks.as_strided(dz[:, :, 0, q[0]:], shape=(T, N, H, S),
+                                           strides=(st[0], st[1], st[2] + S * st[3], st[3]), writeable=True)
 
 
 def _buffers(shapes, dtype, one_block):
