@@ -13,22 +13,24 @@ from .interop import from_torch, to_torch, torch_h0
 from .io import load, save
 from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
 from .engine import ForwardCache, Layer, Link, Network, set_default_backend
+from .engine.backend import get_num_threads, num_threads, set_num_threads
 from .train import (Callback, Checkpoint, EarlyStopping, History, LearningRateSchedule, ProgressBar,
                     ReduceLROnPlateau, evaluate, fit)
 from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, SequenceRegressor
 from .models import CharRNN
-from .ensemble import Ensemble
+from .ensemble import Ensemble, fit_many
 from . import analysis
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Layer", "Link", "ForwardCache", "set_default_backend",
+    "set_num_threads", "get_num_threads", "num_threads",
     "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
     "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau",
     "Checkpoint", "ProgressBar",
     "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "CharRNN",
     "save", "load", "from_torch", "to_torch", "torch_h0",
-    "activations", "divergences", "optim", "analysis", "Ensemble",
+    "activations", "divergences", "optim", "analysis", "Ensemble", "fit_many",
 ]

@@ -17,6 +17,7 @@ import contextlib
 
 import numpy as np
 
+from . import backend
 from .kernels import blas, threads
 from .kernels.opcodes import ACT
 from .plan import POOL
@@ -28,17 +29,23 @@ __all__ = ["forward", "backward", "threads_for"]
 # some 40 us to hand half to a thread), into parts of at least 16 rows (or columns) of its result.
 PRODUCT_WORK, PRODUCT_ROWS = 1 << 23, 16
 
+_NO_CONTEXT = contextlib.nullcontext()
 _NO_BIAS = {np.float32: np.zeros(0, np.float32), np.float64: np.zeros(0, np.float64)}
 _ONES = {}
 
 
 def threads_for(kernels, plan, N):
-    """The context a pass over N sequences runs in: where a loop of the network pays to split
-    (``threads.loop_split``), the engine's threads splitting the work, BLAS on one thread
-    (``threads.own_threads``); else none (products on BLAS's threads, as NumPy runs them)."""
-    if kernels is None or N is None or not any(len(threads.loop_split(stats, N)) > 1 for stats in plan.loops()):
-        return contextlib.nullcontext()
-    return threads.own_threads()
+    """The context a pass over N sequences runs in, on at most ``backend.pass_threads()``
+    threads: where a loop of the network pays to split (``threads.loop_split``), the engine's
+    threads splitting the work, BLAS on one thread (``threads.own_threads``); else BLAS's
+    threads, as NumPy runs them, but no more than that number (``blas.blas_threads_at_most``)."""
+    count, held = backend.pass_threads()
+    if kernels is not None and N is not None and count > 1 and \
+            any(len(threads.loop_split(stats, N, count)) > 1 for stats in plan.loops()):
+        return threads.own_threads(count)
+    if held is not None and count < held:
+        return blas.blas_threads_at_most(count)
+    return _NO_CONTEXT
 
 
 def forward(net, kernels, buffers, A, Z, W, given):

@@ -52,7 +52,8 @@ own columns of W, the threads meeting at a spin barrier after each layer of each
 (``_barrier``: release/acquire atomics on one counter a thread); a narrower one over a
 large batch runs it as calls on disjoint sequences, one a thread; meanwhile BLAS runs on
 one thread (``threads``: ``loop_split``, ``run_loop``, ``own_threads``, and the
-measurements beside its THREADS).
+measurements beside its THREADS). A thread at a barrier whose partner lost its core to
+another process only waits, so under load passes stay on one thread (``threads.contended``).
 
 **A whole pass.** ``run_program`` runs a pass that stays on one thread in one call: the
 steps the engine would take one Python call at a time (the hoisted products, the
