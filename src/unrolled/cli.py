@@ -113,9 +113,11 @@ def _train_description():
     tasks = "\n".join(textwrap.fill(text, width=78, initial_indent=f"  {name:<16} ", subsequent_indent=" " * 19)
                       for name, text in TASK_HELP.items())
     return "\n\n".join([
-        fill("Train a network to forecast a series one step ahead. On the yearly sunspots (default) it fits on "
-             "1700-1920 (1901-1920 only to stop early) and prints the average relative variance (ARV) on "
-             "1921-1955 and 1956-1979 beside persistence and a least-squares AR(12)."),
+        fill("Train a network to forecast a series one step ahead. By default five NARX nets are trained by "
+             "Levenberg-Marquardt with Bayesian regularisation and averaged (--training adam: one net, Adam, "
+             "early stopping). On the yearly sunspots (default) they fit on 1700-1920 (with adam, 1901-1920 "
+             "only to stop early) and it prints the average relative variance (ARV) on 1921-1955 and "
+             "1956-1979 beside persistence and a least-squares AR(12)."),
         fill("With --task it trains a sequence task instead, with the split, model and settings of its script "
              "in examples/ (only --seed, --epochs, --out, --plot, --no-plot and --no-progress apply), prints "
              "its scores and saves the model to TASK.npz:"),
