@@ -4,7 +4,7 @@ A training step is a forward pass, the divergence, BPTT, the gradient check and 
 optimizer's update (``train._step``); an epoch adds shuffling, slicing the minibatches,
 validation, callbacks and the progress bar. Here each task's ``fit`` runs with every step
 timed (a wrapper around ``train._step``), and the table gives the epoch's wall time over the
-sum of its steps' times: 1.00 is no overhead at all. The issue's target is at most 1.15.
+sum of its steps' times: 1.00 is no overhead at all; the aim is at most 1.15.
 
 Run: python benchmarks/epoch_overhead.py [--epochs 5]
 """
