@@ -13,6 +13,15 @@ shutil.copyfile(f"{SRC}/sunspots_yearly.csv", f"{DST}/sunspots_yearly.csv")
 shutil.copyfile(f"{SRC}/kjv_verses.tsv.gz", f"{DST}/kjv_verses.tsv.gz")
 shutil.copyfile(f"{SRC}/spoken_digits_mfcc.npz", f"{DST}/spoken_digits_mfcc.npz")
 
+# Monthly sunspots: the fixed-width table (a row a year, 12 months) one month a line,
+# values copied verbatim as text, 1749-2008 (the preliminary months of 2009 left out).
+with open(f"{SRC}/sunspots_monthly.dat", encoding="ascii") as f:
+    months = [f"{c[0]}-{m:02d},{v}" for c in (line.split() for line in f)
+              if len(c) == 13 and c[0].isdigit() and 1749 <= int(c[0]) <= 2008
+              for m, v in enumerate(c[1:], start=1)]
+with open(f"{DST}/sunspots_monthly.csv", "w", encoding="ascii") as f:
+    f.write("MONTH,SUNSPOTS\n" + "\n".join(months) + "\n")
+
 # Stocks: keep Ticker, Date, Close, Adj Close, values copied verbatim as text.
 with open(f"{SRC}/stocks_daily.csv", newline="") as f:
     rows = list(csv.reader(f))

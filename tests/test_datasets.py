@@ -305,6 +305,7 @@ def test_licenses_cover_every_shipped_file():
         "kjv_verses.tsv.gz",
         "spoken_digits_mfcc.npz",
         "stocks_daily.csv.gz",
+        "sunspots_monthly.csv",
         "sunspots_yearly.csv",
     ]
     text = root.joinpath("LICENSES.md").read_text(encoding="utf-8")
@@ -312,3 +313,27 @@ def test_licenses_cover_every_shipped_file():
         assert f"`{name}`" in text
     total = sum(len(root.joinpath(n).read_bytes()) for n in shipped)
     assert total < 6_000_000
+
+
+def test_monthly_sunspots_are_the_source_values_month_by_month():
+    from unrolled.datasets import load_sunspots_monthly
+    months, values = load_sunspots_monthly()
+    assert months.dtype == np.dtype("datetime64[M]") and months.shape == values.shape == (3120,)
+    assert str(months[0]) == "1749-01" and str(months[-1]) == "2008-12"
+    assert np.all(np.diff(months).astype(int) == 1)                     # every month, in order
+    assert values[0] == 58.0 and values[11] == 85.2 and values[-1] == 0.8
+    assert np.all(np.isfinite(values)) and values.min() >= 0
+    # the original's 1749 row, and its February 1824 (interpolated by the source)
+    source = [58.0, 62.6, 70.0, 55.7, 85.0, 83.5, 94.8, 66.3, 75.9, 75.5, 158.6, 85.2]
+    np.testing.assert_array_equal(values[:12], source)
+
+
+@needs_raw
+def test_monthly_sunspots_equal_the_fixed_width_original():
+    from unrolled.datasets import load_sunspots_monthly
+    want = []
+    for line in (RAW / "sunspots_monthly.dat").read_text(encoding="ascii").splitlines():
+        cells = line.split()
+        if len(cells) == 13 and cells[0].isdigit() and 1749 <= int(cells[0]) <= 2008:
+            want.extend(float(c) for c in cells[1:])
+    np.testing.assert_array_equal(load_sunspots_monthly()[1], want)

@@ -37,6 +37,7 @@ __all__ = [
     "STOCK_TICKERS",
     "StockSeries",
     "load_sunspots",
+    "load_sunspots_monthly",
     "load_stocks",
     "load_stock_panel",
     "load_japanese_vowels",
@@ -77,6 +78,30 @@ def _split_frames(frames: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
 
 # --------------------------------------------------------------------------
 # Sunspots
+
+
+def load_sunspots_monthly() -> tuple[np.ndarray, np.ndarray]:
+    """Monthly mean sunspot number, January 1749 to December 2008.
+
+    Returns
+    -------
+    months : datetime64[M] array, shape (3120,)
+        1749-01, 1749-02, ..., 2008-12.
+    values : float64 array, shape (3120,)
+        Monthly mean sunspot number; ``values[0]`` is 58.0 (1749-01), ``values[-1]``
+        is 0.8 (2008-12). February 1824 had no observations; the source interpolated it.
+
+    Source: NOAA NGDC via the statsmodels 0.15.0 data sets; public domain (file
+    ``sunspots_monthly.csv``, converted from the fixed-width original, see LICENSES.md).
+    """
+    with _resource("sunspots_monthly.csv").open("r", encoding="ascii", newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    if header != ["MONTH", "SUNSPOTS"]:
+        raise ValueError(f"corrupt monthly sunspots file: expected header ['MONTH', 'SUNSPOTS'], got {header}")
+    months = np.array([r[0] for r in body], dtype="datetime64[M]")
+    values = np.array([float(r[1]) for r in body], dtype=np.float64)
+    return months, values
 
 
 def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
