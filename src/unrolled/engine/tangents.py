@@ -106,15 +106,15 @@ def forward_tangents(net, cache, columns, lo, hi):
 
 
 def _whole_block(dz, q, flat, S):
-    """When the block holds all of a (H, S) weight, in order (tangents q0 .. q0 + H S - 1),
-    the (T, N, H, S) view of ``dz`` (T, N, H, Q) at ``[t, n, i, q0 + i S + j]``; else None."""
-    H = dz.shape[2]
-    if len(q) != H * S or not dz.flags.c_contiguous or (len(q) > 1 and np.any(np.diff(q) != 1)):
+    """When the block holds all of a (H, S) weight (its tangents q0 .. q0 + H S - 1, in
+    order: ``_picked`` gives them so), the (T, N, H, S) view of ``dz`` (T, N, H, Q) at
+    ``[t, n, i, q0 + i S + j]``; else None."""
+    T, N, H, Q = dz.shape
+    if len(q) != H * S or not dz.flags.c_contiguous:
         return None
-    T, N, _, Q = dz.shape
     st = dz.strides
-    return np.lib.stride_tricks.as_strided(dz[:, :, 0, q[0]:], shape=(T, N, H, S),
-                                           strides=(st[0], st[1], st[2] + S * st[3], st[3]), writeable=True)
+    return np.ndarray((T, N, H, S), dtype=dz.dtype, buffer=dz, offset=int(q[0]) * st[3],
+                      strides=(st[0], st[1], st[2] + S * st[3], st[3]))
 
 
 def _buffers(shapes, dtype, one_block):
