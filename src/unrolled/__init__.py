@@ -20,6 +20,7 @@ from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, 
 from .models import CharRNN
 from .ensemble import Ensemble, fit_many
 from . import analysis
+from .forecasting import Backtest, Forecaster, backtest
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "CharRNN",
     "save", "load", "from_torch", "to_torch", "torch_h0",
     "activations", "divergences", "optim", "analysis", "Ensemble", "fit_many",
+    "Forecaster", "backtest", "Backtest",
 ]

@@ -401,7 +401,7 @@ _MAX_HEADER_BYTES = 1 << 27   # 128 MiB of JSON: far beyond any config, far belo
 # Sizes in a config (see _check_sizes).
 _MAX_SIZE = 1 << 24           # no layer, input, tap count or delay beyond 16 777 216
 _SIZE_FLOOR = 256             # sizes up to this pass whatever was saved (models with few or no weights)
-_FREE_INT_KEYS = frozenset({"seed"})                                    # seeds an RNG, sizes nothing
+_FREE_INT_KEYS = frozenset({"seed", "epochs"})                          # seeds an RNG, counts iterations: sizes nothing
 _DELAY_KEYS = frozenset({"delay", "input_delays", "output_delays"})    # a delay's value sizes no weight
 
 

@@ -88,6 +88,9 @@ def _constructor_keys(cls):
     own ``from_config`` may map keys as it likes; its errors are caught by the caller.
     ``accepted`` is None when the constructor takes ``**kwargs``.
     """
+    declared = getattr(cls, "config_keys", None)
+    if declared is not None:                 # a class whose config is not its constructor's arguments
+        return set(declared), set(declared)
     func = getattr(getattr(cls, "from_config", None), "__func__", None)
     if not (getattr(func, "__module__", None) or "").split(".")[0] == "unrolled":
         return None

@@ -25,11 +25,10 @@ import numpy as np
 
 from .. import datasets, io
 from ..analysis import impulse_response
-from ..divergences import SquaredError
 from ..ensemble import Ensemble
+from ..forecasting import ENSEMBLE, FORECASTERS, TRAINING_DEFAULTS, TRAININGS, train_one_step  # noqa: F401
+from ..timeindex import DateStep, date_step
 from ..models import NARX, RNN, TDNN, Elman, Jordan
-from ..optim import Adam, LevenbergMarquardt
-from ..train import fit
 
 __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_forecast",
            "sunspot_series", "one_step_forecasts", "multi_step_forecasts", "train_sunspots", "train_one_step",
@@ -155,49 +154,6 @@ def multi_step_forecasts(model, z, targets, horizon):
     for _ in range(horizon - 1):
         step, state = model.predict(step, state=state, return_state=True)
     return step[:, 0, 0]
-
-
-#: how ``unrolled train`` trains a forecaster (``training=``)
-TRAININGS = ("bayesian", "adam")
-
-
-def train_one_step(model, x, d, train_w, val_w, *, training="bayesian", epochs=None, lr=0.01, patience=300,
-                   seed=0, progress=True, weight_decay=0.0):
-    """Fit ``model`` to one-step targets ``d`` (1, T, 1) with the steps weighted ``train_w``;
-    the steps weighted ``val_w`` are held out. Returns fit's ``History``.
-
-    ``training="bayesian"``: Levenberg-Marquardt with Bayesian regularisation (``trainbr``)
-    for ``epochs`` iterations (default 300), on the fit steps alone: the prior, not the
-    held-out steps, keeps the net small, and the held-out steps are only scored. The first
-    targets, which a model with delayed taps reads from a history of zeros (as many as its
-    largest tap), are left out of the fit.
-    ``"adam"``: Adam (with an optional L2 ``weight_decay``) for up to ``epochs`` epochs
-    (default 2000), the held-out steps picking the stopping epoch (early stopping with
-    ``patience``, best weights restored). An :class:`~unrolled.Ensemble` is trained member
-    by member, and the list of their histories comes back.
-    """
-    if training not in TRAININGS:
-        raise ValueError(f"training must be one of {TRAININGS}, got {training!r}")
-    if isinstance(model, Ensemble):          # each member on its own: a list of histories
-        return [train_one_step(m, x, d, train_w, val_w, training=training, epochs=epochs, lr=lr, patience=patience,
-                               seed=seed, progress=progress, weight_decay=weight_decay) for m in model.members]
-    validation = dict(validation=(x, d), validation_divergence=SquaredError(weights=val_w))
-    if training == "bayesian":
-        train_w = np.array(train_w, dtype=float)
-        train_w[:_warm_up(model)] = 0.0
-        return fit(model, x, d, divergence=SquaredError(weights=train_w),
-                   optimizer=LevenbergMarquardt(bayesian=True), epochs=300 if epochs is None else epochs,
-                   progress=progress, seed=seed, **validation)
-    return fit(model, x, d, divergence=SquaredError(weights=train_w), optimizer=Adam(lr, weight_decay=weight_decay),
-               epochs=2000 if epochs is None else epochs, batch_size=1, patience=patience, progress=progress,
-               seed=seed, **validation)
-
-
-def _warm_up(model):
-    """The first steps a model reads partly from a history of zeros: its largest tap."""
-    taps = list(getattr(model, "output_delays", None) or []) + list(getattr(model, "input_delays", None) or [])
-    width = getattr(model, "width", None)
-    return max(taps + ([width] if width is not None else []), default=0)
 
 
 def train_sunspots(model=None, *, training="adam", epochs=None, lr=0.01, seed=0, progress=True,
@@ -339,96 +295,6 @@ def _mostly(cells, parse):
     filled = [c for c in cells if c.strip()]
     good = sum(parse(c) is not None for c in filled)
     return good > 0 and 2 * good > len(filled)
-
-
-@dataclass(frozen=True)
-class DateStep:
-    """The regular step of a date column, to label the dates that follow it.
-
-    kind : "Y" years, "M" months, "ME" month ends, "D" days, "B" business days (Monday to
-    Friday), "m" minutes or "s" seconds, ``k`` of them a step; unit and sep : how the
-    column writes its dates (numpy unit; " " or "T" between date and time).
-    """
-
-    kind: str
-    k: int
-    unit: str
-    sep: str = " "
-
-    @property
-    def text(self):
-        """In words: "monthly", "every 3 days", "hourly" ..."""
-        k, kind = self.k, self.kind
-        if kind in ("m", "s"):
-            seconds = k * (60 if kind == "m" else 1)
-            for size, one, many in ((3600, "hourly", "hours"), (60, "every minute", "minutes"),
-                                    (1, "every second", "seconds")):
-                if seconds % size == 0:
-                    n = seconds // size
-                    return one if n == 1 else f"every {n} {many}"
-        if kind in ("M", "ME") and k % 12 == 0:
-            text = "yearly" if k == 12 else f"every {k // 12} years"
-            return text + (", month ends" if kind == "ME" else "")
-        one, many = {"Y": ("yearly", "years"), "M": ("monthly", "months"), "ME": ("monthly, month ends", "months"),
-                     "D": ("daily", "days"), "B": ("business days, Monday to Friday", "business days")}[kind]
-        if kind == "ME" and k > 1:
-            return f"every {k} months, month ends"
-        return one if k == 1 else f"every {k} {many}"
-
-    def label(self, date):
-        """A date written as the column writes its dates."""
-        return np.datetime_as_string(np.datetime64(date, self.unit), unit=self.unit).replace("T", self.sep)
-
-    def after(self, last, horizon):
-        """The ``horizon`` dates after ``last``, one step apart, as text."""
-        last = np.datetime64(last, self.unit)
-        h = np.arange(1, horizon + 1) * self.k
-        if self.kind == "Y" and self.unit != "Y":          # the same day of later years
-            month_day = self.label(last)[4:]
-            year = int(self.label(last)[:4])
-            return [f"{year + n}{month_day}" for n in h]
-        if self.kind == "M" and self.unit not in ("Y", "M"):     # the first day of later months
-            dates = (last.astype("datetime64[M]") + h).astype("datetime64[D]")
-        elif self.kind == "ME":
-            dates = (last.astype("datetime64[M]") + h + 1).astype("datetime64[D]") - 1
-        elif self.kind == "B":
-            dates = np.busday_offset(last.astype("datetime64[D]"), h)
-        else:
-            dates = last + h
-        return [self.label(d) for d in dates]
-
-
-def _date_step(dates, unit, sep):
-    """The :class:`DateStep` of increasing ``dates`` (datetime64 in ``unit``), or None if irregular."""
-    def constant(steps):
-        return int(steps[0]) if len(steps) and np.all(steps == steps[0]) else None
-
-    if unit in ("Y", "M"):
-        k = constant(np.diff(dates.astype(int)))
-        return None if k is None else DateStep(unit, k, unit, sep)
-    if unit == "D":
-        days = dates.astype("datetime64[D]")
-        months = days.astype("datetime64[M]")
-        first_day = np.all(days == months.astype("datetime64[D]"))
-        month_end = np.all((days + 1).astype("datetime64[M]") != months)
-        k = constant(np.diff(months.astype(int)))
-        if k is not None and first_day:
-            return DateStep("M", k, unit, sep)
-        if k is not None and month_end:
-            return DateStep("ME", k, unit, sep)
-        text = np.datetime_as_string(days)
-        if len(set(t[4:] for t in text)) == 1 and text[0][4:] != "-02-29":
-            k = constant(np.diff(days.astype("datetime64[Y]").astype(int)))
-            if k is not None:
-                return DateStep("Y", k, unit, sep)
-        k = constant(np.diff(days.astype(int)))
-        if k is not None:
-            return DateStep("D", k, unit, sep)
-        if np.all(np.is_busday(days)) and np.array_equal(np.busday_offset(days[:-1], 1), days[1:]):
-            return DateStep("B", 1, unit, sep)
-        return None
-    k = constant(np.diff(dates.astype(int)))
-    return None if k is None else DateStep(unit, k, unit, sep)
 
 
 @dataclass
@@ -604,7 +470,7 @@ def read_csv_series(path, column=None, exog=(), fill=False):
     if dated:
         date_column = dated[0]
         dates, unit, sep = _date_column(path, date_column, cells[date_column], lines)
-        step = _date_step(dates, unit, sep)
+        step = date_step(dates, unit, sep)
         first, last = (np.datetime_as_string(d).replace("T", sep) for d in (dates[0], dates[-1]))
         if step is not None:
             notes.append(f"dates {first} .. {last} in column {date_column}, {step.text}")
@@ -734,28 +600,6 @@ def series_table(result, name="model", hit_rate=False):
 
 
 # ----------------------------------------------------------------- the command line's work
-#: --model name -> (label, constructor(n_in, hidden, taps, seed)) for one-step forecasting.
-#: A NARX feeds the series back through ``taps`` output delays and reads the exogenous
-#: inputs (if any) at delays 0 .. taps-1; the others read the series (and exogenous inputs).
-FORECASTERS = {   # name -> (label, make(n_in, hidden, taps, seed, linear, dtype))
-    "narx": ("NARX", lambda n, h, k, s, lin, dt: NARX(
-        n, 1, input_delays=(k - 1 if n else []), output_delays=k, hidden=h, feedback="open", linear=lin, dtype=dt,
-        seed=s)),
-    "tdnn": ("TDNN", lambda n, h, k, s, lin, dt: TDNN(n, 1, width=k - 1, hidden=h, linear=lin, dtype=dt, seed=s)),
-    "rnn": ("RNN", lambda n, h, k, s, lin, dt: RNN(n, 1, hidden=h, dtype=dt, seed=s)),
-    "elman": ("Elman", lambda n, h, k, s, lin, dt: Elman(n, 1, hidden=h, dtype=dt, seed=s)),
-    "jordan": ("Jordan", lambda n, h, k, s, lin, dt: Jordan(n, 1, hidden=h, dtype=dt, seed=s)),
-}
-#: the defaults of ``unrolled train`` for each training: (hidden, taps, linear path).
-#: "bayesian": on the yearly sunspots the Bayesian evidence (computed on 1700-1920 alone)
-#: was highest for 5 units, 6 taps and the linear path, over 1-5 units, 6/9/12 taps, with
-#: and without it (benchmarks/sunspots_evidence.py); "adam": chosen on 1901-1920.
-TRAINING_DEFAULTS = {"bayesian": ((5,), 6, True), "adam": ((16,), 8, False)}
-#: nets averaged by ``unrolled train`` with ``training="bayesian"`` (member k of seed s is
-#: built with seed 100 s + k): one net's forecasts on 1956-1979 vary with its seed
-#: (ARV 0.31-0.42 over seeds 0-4), an ensemble's much less (0.33-0.35)
-ENSEMBLE = 5
-
 #: the tickers of the shipped stock panel
 STOCK_TICKERS = ("AAPL", "IBM", "MSFT")
 
@@ -932,6 +776,71 @@ def _one_way_model(model, serves, forecaster):
     name = type(model).__name__
     article = "an" if name.startswith(("A", "E", "I", "O", "U", "RNN")) else "a"
     raise ValueError(f"{serves}; this file holds {article} {name} ({why})")
+
+
+@dataclass
+class ForecasterForecast:
+    """A saved :class:`~unrolled.Forecaster`'s forecast (:func:`forecast_forecaster`).
+
+    labels : the future dates (text); point, lower, upper : (horizon, S); report : the
+    text ``unrolled forecast`` prints; the history and the fitted one-step forecasts
+    for the plot.
+    """
+
+    forecaster: object
+    labels: list
+    point: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    coverage: float
+    report: str
+
+
+def forecast_forecaster(forecaster, horizon, coverage=0.9, csv_path=None):
+    """The dated forecasts 1 .. ``horizon`` steps past a fitted Forecaster's history, with
+    the ``coverage`` band (residual bootstrap of the closed loop), written as a CSV
+    (``date, <series>, <series>_lower, <series>_upper``; atomically) when ``csv_path``
+    is given. The forecaster carries its data: nothing else is read."""
+    axis, names = forecaster.axis_, forecaster.names_
+    if forecaster.exog_names_:
+        raise ValueError(f"this forecaster reads the exogenous inputs {', '.join(forecaster.exog_names_)}, whose "
+                         "future values the file cannot hold: use Forecaster.predict(fh, X=...) from Python")
+    H = horizon
+    point = np.asarray(forecaster.predict(H), dtype=float).reshape(H, len(names))
+    band = np.asarray(forecaster.predict_interval(H, coverage=coverage, paths=1000, seed=0), dtype=float)
+    band = band.reshape(H, len(names), 2)
+    lower, upper = band[..., 0], band[..., 1]
+    labels = axis.text(forecaster.future_index(H))
+    width = max(10, *(len(x) for x in labels))
+    lines = [*forecaster.notes_, f"{', '.join(names)}: history {axis.description}; closed-loop forecasts, "
+             f"{coverage:.0%} band by residual bootstrap"]
+    lines.append(f"{'':>{width}}  " + "  ".join(f"{n + ' (' + format(coverage, '.0%') + ' band)':>32}" for n in names))
+    for h in range(H):
+        lines.append(f"{labels[h]:>{width}}  " + "  ".join(
+            f"{point[h, j]:>10.4g} [{lower[h, j]:>9.4g}, {upper[h, j]:>9.4g}]" for j in range(len(names))))
+    if csv_path is not None:
+        rows = ["date," + ",".join(f"{n},{n}_lower,{n}_upper" for n in names)]
+        rows += [labels[h] + "," + ",".join(f"{float(point[h, j])!r},{float(lower[h, j])!r},{float(upper[h, j])!r}"
+                                            for j in range(len(names))) for h in range(H)]
+        _write_text(Path(csv_path), "\n".join(rows) + "\n")
+        lines.append(f"forecasts written to {csv_path}")
+    return ForecasterForecast(forecaster, labels, point, lower, upper, coverage, "\n".join(lines))
+
+
+def _write_text(path, text):
+    """Write ``text`` to ``path`` atomically: a failed write leaves the old file."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def forecast_saved(path, data="sunspots", column=None, horizon=8, exog=None, fill=False):

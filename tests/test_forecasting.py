@@ -1,0 +1,207 @@
+"""unrolled.Forecaster: pandas and dates in, dated forecasts out, scaling and differencing
+inside, intervals, backtests and saved files, checked against hand-built passes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import unrolled
+from unrolled import Forecaster, backtest
+from unrolled.forecasting import _difference, _integrate
+
+FAST = dict(ensemble=1, epochs=15)
+
+
+def wave(T=120, seed=0, period=12):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)
+    return 10 + 3 * np.sin(2 * np.pi * t / period) + 0.3 * rng.standard_normal(T)
+
+
+def test_point_forecast_is_the_narx_closed_loop_on_the_scaled_series():
+    y = wave()
+    f = Forecaster(lags=4, **FAST).fit(y)
+    net = f.models_[0].members[0]
+    mean, scale = y.mean(), y.std()
+    z = ((y - mean) / scale)[None, :, None]
+    by_hand = net.forecast(None, z, 7)[0, :, 0] * scale + mean
+    np.testing.assert_allclose(f.predict(7), by_hand, rtol=1e-12)
+    np.testing.assert_allclose(f.predict([2, 5]), by_hand[[1, 4]], rtol=1e-12)
+
+
+def test_a_recurrent_model_reads_the_past_value_and_continues_its_state():
+    y = wave(80)
+    f = Forecaster("elman", hidden=4, **FAST).fit(y)
+    net = f.models_[0].members[0]
+    mean, scale = y.mean(), y.std()
+    z = (y - mean) / scale
+    x = np.concatenate([[0.0], z[:-1]])[None, :, None]
+    _, state = net.predict(x, return_state=True)
+    prev, out = z[-1], []
+    for _ in range(3):
+        step, state = net.predict(np.array([[[prev]]]), state=state, return_state=True)
+        prev = step[0, 0, 0]
+        out.append(prev * scale + mean)
+    np.testing.assert_allclose(f.predict(3), out, rtol=1e-12)
+
+
+@pytest.mark.parametrize("lags", [[1], [1, 1], [12], [12, 1], [12, 1, 1]])
+def test_differencing_is_undone_exactly(lags):
+    rng = np.random.default_rng(1)
+    series = np.cumsum(rng.standard_normal((80, 2)), axis=0)
+    w, levels = _difference(series[:60], lags)
+    w_all, _ = _difference(series, lags)
+    future = w_all[len(w):]                                   # the true increments after step 60
+    np.testing.assert_allclose(_integrate(future, levels, lags), series[60:], atol=1e-9)
+
+
+def test_d1_follows_a_trend_past_the_fitted_range():
+    t = np.arange(100.0)
+    y = 5 + 0.5 * t + np.sin(t)                                # a trend and a wiggle
+    f = Forecaster(d=1, lags=6, **FAST).fit(y)
+    pred = f.predict(10)
+    truth = 5 + 0.5 * np.arange(100, 110) + np.sin(np.arange(100, 110))
+    assert np.max(np.abs(pred - truth)) < 1.5                  # the level is never left behind
+    assert pred[-1] > y.max()
+
+
+def test_dates_in_dates_out():
+    y = pd.Series(wave(60), index=pd.date_range("2020-01-01", periods=60, freq="MS"), name="sales")
+    f = Forecaster(lags=3, **FAST).fit(y)
+    out = f.predict(4)
+    assert list(out.index) == list(pd.date_range("2025-01-01", periods=4, freq="MS"))
+    assert out.name == "sales" and f.period_ == 12
+    p = pd.Series(wave(60), index=pd.period_range("2001Q1", periods=60, freq="Q"))
+    assert [str(v) for v in Forecaster(lags=3, **FAST).fit(p).predict([1, 3]).index] == ["2016Q1", "2016Q3"]
+    r = pd.Series(wave(60), index=pd.RangeIndex(10, 70))
+    assert list(Forecaster(lags=3, **FAST).fit(r).predict(2).index) == [70, 71]
+    arr = Forecaster(lags=3, **FAST).fit(wave(60)).predict(2)
+    assert isinstance(arr, np.ndarray) and arr.shape == (2,)
+    days = np.arange("2024-01-29", "2024-03-29", dtype="datetime64[D]")
+    g = Forecaster(lags=3, **FAST).fit(wave(len(days)), index=days)
+    assert list(g.future_index(2)) == [np.datetime64("2024-03-29"), np.datetime64("2024-03-30")]
+
+
+def test_bad_dates_and_values_are_named():
+    idx = pd.date_range("2020-01-01", periods=40, freq="D")
+    y = pd.Series(wave(40), index=idx)
+    with pytest.raises(ValueError, match="duplicated dates: 2020-01-02"):
+        Forecaster(**FAST).fit(y.iloc[[0, 1, 1, *range(2, 40)]])
+    gappy = y.drop(idx[[10, 11]])
+    with pytest.raises(ValueError, match="lacks 2 dates .*2020-01-11, 2020-01-12.*fill='interpolate'"):
+        Forecaster(**FAST).fit(gappy)
+    filled = Forecaster(fill="interpolate", **FAST).fit(gappy)
+    assert "filled 2 values" in filled.notes_[0]
+    hole = y.copy()
+    hole.iloc[5] = np.nan
+    with pytest.raises(ValueError, match="1 missing or non-finite value .*y at 2020-01-06"):
+        Forecaster(**FAST).fit(hole)
+    with pytest.raises(ValueError, match="irregular: 2020-01-05 12:00:00"):
+        Forecaster(**FAST).fit(pd.Series(wave(5), index=pd.to_datetime(
+            ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05 12:00"], format="ISO8601")))
+    with pytest.raises(TypeError, match="column 'y' must hold numbers"):
+        Forecaster(**FAST).fit(pd.Series(["a"] * 40, index=idx))
+    with pytest.raises(ValueError, match="model must be one of"):
+        Forecaster("lstm")
+
+
+def test_exogenous_inputs_are_read_at_the_future_dates():
+    idx = pd.date_range("2021-01-04", periods=80, freq="D")
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame({"price": rng.standard_normal(90)}, index=pd.date_range("2021-01-04", periods=90, freq="D"))
+    y = pd.Series(2 * x["price"].to_numpy()[:80] + 0.1 * rng.standard_normal(80), index=idx)
+    f = Forecaster(lags=2, **FAST).fit(y, x.iloc[:80])
+    pred = f.predict(5, X=x)
+    assert np.max(np.abs(pred.to_numpy() - 2 * x["price"].to_numpy()[80:85])) < 0.5
+    with pytest.raises(ValueError, match="lacks the exogenous values of the future dates 2021-03-29"):
+        f.predict(5, X=x.iloc[:85].drop(x.index[85 - 1]))
+    with pytest.raises(ValueError, match="reads the exogenous inputs price"):
+        f.predict(3)
+
+
+def test_several_series_local_and_global():
+    df = pd.DataFrame({"a": wave(70, 0), "b": wave(70, 1) * 2},
+                      index=pd.period_range("2000-01", periods=70, freq="M"))
+    local = Forecaster(lags=3, **FAST).fit(df)
+    alone = Forecaster(lags=3, **FAST).fit(df["a"])
+    np.testing.assert_allclose(local.predict(4)["a"].to_numpy(), alone.predict(4).to_numpy(), rtol=1e-12)
+    pooled = Forecaster(lags=3, strategy="global", **FAST).fit(df)
+    out = pooled.predict(4)
+    assert list(out.columns) == ["a", "b"] and len(pooled.models_) == 1
+    assert np.all(np.abs(out["b"].to_numpy() - 20) < 10)      # each series in its own units
+
+
+def test_interval_coverage_on_a_held_back_tail():
+    rng = np.random.default_rng(3)
+    e = rng.standard_normal(400)
+    y = np.zeros(400)
+    for t in range(1, 400):
+        y[t] = 0.7 * y[t - 1] + e[t]
+    bt = backtest(Forecaster(lags=2, hidden=2, **FAST), y, horizon=3, folds=30, coverage=0.8)
+    covered = bt.covered().mean()
+    assert 0.65 <= covered <= 0.93, covered
+    rmse = bt.rmse()
+    assert rmse["forecaster"][0] < rmse["naive"][0]            # AR(1) with 0.7 beats persistence
+    assert abs(rmse["forecaster"][0] - rmse["AR(2)"][0]) < 0.2 * rmse["AR(2)"][0]
+
+
+def test_backtest_baselines_by_hand():
+    y = np.tile(np.arange(6.0), 12)                            # period 6, no noise
+    bt = backtest(Forecaster(lags=6, period=6, **FAST), y, horizon=4, folds=3)
+    np.testing.assert_allclose(bt.errors["seasonal naive"], 0.0)
+    last = len(y) - 4                                          # the last fold's origin
+    np.testing.assert_allclose(bt.errors["naive"][-1, :, 0], y[last - 1] - y[last:last + 4])
+    ar = 1.0 + 0.5 * np.sin(np.arange(200))
+    res = backtest(Forecaster(lags=3, **FAST), ar, horizon=2, folds=2)
+    assert np.max(np.abs(res.errors["AR(3)"])) < 1e-8          # a sine is an exact AR(2)
+    assert "seasonal naive" in res.table()
+
+
+def test_saved_forecaster_is_whole(tmp_path):
+    y = pd.Series(wave(50), index=pd.date_range("2019-03-31", periods=50, freq="ME"), name="v")
+    f = Forecaster(lags=3, d=1, **FAST).fit(y)
+    unrolled.save(f, tmp_path / "f.npz")
+    g = unrolled.load(tmp_path / "f.npz")
+    pd.testing.assert_series_equal(f.predict(6), g.predict(6))
+    pd.testing.assert_frame_equal(f.predict_interval(6, paths=50), g.predict_interval(6, paths=50))
+    with pytest.raises(ValueError, match="not fitted yet"):
+        Forecaster().predict(3)
+
+
+def test_works_inside_timeseriessplit_and_an_sktime_style_loop():
+    from sklearn.model_selection import TimeSeriesSplit
+
+    y = wave(150)
+    errors, naive = [], []
+    for train, test in TimeSeriesSplit(n_splits=3, test_size=6).split(y):
+        f = Forecaster(lags=12, **FAST).fit(y[train])
+        errors.append(np.mean(np.abs(f.predict(len(test)) - y[test])))
+        naive.append(np.mean(np.abs(y[train][-1] - y[test])))
+    assert np.mean(errors) < 0.6 * np.mean(naive)
+    ys = pd.Series(y, index=pd.date_range("2010-01-01", periods=150, freq="MS"))
+    f = Forecaster(lags=12, **FAST)
+    f.fit(ys.iloc[:140])
+    fh = [1, 2, 3]
+    pred = f.predict(fh)
+    assert list(pred.index) == list(ys.index[140:143])
+    assert np.mean(np.abs(pred.to_numpy() - y[140:143])) < 1.0
+
+
+def test_unrolled_forecast_of_a_saved_forecaster_writes_dated_csv_and_png(tmp_path, capsys):
+    from unrolled.cli import main
+
+    y = pd.Series(wave(60), index=pd.date_range("2015-01-01", periods=60, freq="MS"), name="sales")
+    f = Forecaster(lags=3, **FAST).fit(y)
+    unrolled.save(f, tmp_path / "sales.npz")
+    assert main(["forecast", str(tmp_path / "sales.npz"), "--horizon", "4"]) == 0
+    rows = (tmp_path / "sales.csv").read_text().splitlines()
+    assert rows[0] == "date,sales,sales_lower,sales_upper"
+    assert [r.split(",")[0] for r in rows[1:]] == ["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"]
+    table = np.array([[float(v) for v in r.split(",")[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(table[:, 0], f.predict(4).to_numpy(), rtol=1e-15)
+    band = f.predict_interval(4, coverage=0.9, paths=1000, seed=0)
+    np.testing.assert_allclose(table[:, 1:], band.to_numpy(), rtol=1e-15)
+    assert (tmp_path / "sales.png").stat().st_size > 10_000
+    assert "2020-01-01" in capsys.readouterr().out
+    assert main(["forecast", str(tmp_path / "sales.npz"), "--data", "stocks"]) != 0
+    assert "carries its own history" in capsys.readouterr().err
