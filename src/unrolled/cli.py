@@ -172,6 +172,13 @@ def build_parser():
                     "(NARX, TDNN, RNN, Elman, Jordan, StateSpace) that read no exogenous input.")
     forecast.add_argument("model", type=Path, help="a model file written by 'unrolled train'")
     forecast.add_argument("--horizon", type=_positive_int, default=8, help="steps ahead (default: 8)")
+    forecast.add_argument("--coverage", type=float, default=0.9,
+                          help="a saved Forecaster: the probability of its band (default: 0.9)")
+    forecast.add_argument("--csv", type=Path, default=None,
+                          help="a saved Forecaster: where to write the dated forecasts (default: MODEL.csv)")
+    forecast.add_argument("--plot", type=Path, default=None,
+                          help="a saved Forecaster: where to write the plot (default: MODEL.png)")
+    forecast.add_argument("--no-plot", action="store_true", help="write no plot")
     _data_args(forecast, exog=False)
     forecast.set_defaults(func=_forecast)
 
@@ -287,9 +294,26 @@ def _train_series(args):
 
 
 def _forecast(args):
-    from .tasks.series import forecast_saved
+    from . import io
+    from .forecasting import Forecaster
+    from .tasks.series import forecast_forecaster, forecast_saved
 
-    print(forecast_saved(args.model, args.data, args.column, args.horizon, fill=args.fill))
+    model = io.load(args.model)
+    if not isinstance(model, Forecaster):
+        print(forecast_saved(args.model, args.data, args.column, args.horizon, fill=args.fill))
+        return 0
+    if args.data != "sunspots" or args.column is not None or args.fill:
+        raise ValueError("a saved Forecaster carries its own history: --data, --column and --fill do not apply")
+    if not 0 < args.coverage < 1:
+        raise ValueError(f"--coverage must be strictly between 0 and 1, got {args.coverage}")
+    run = forecast_forecaster(model, args.horizon, args.coverage, args.csv or args.model.with_suffix(".csv"))
+    print(run.report)
+    if not args.no_plot:
+        from .tasks.plots import plot_forecaster_forecast
+
+        plot = args.plot or args.model.with_suffix(".png")
+        plot_forecaster_forecast(run, plot)
+        print(f"plot written to {plot}")
     return 0
 
 

@@ -92,6 +92,48 @@ def plot_impulse(response, path, title):
     _finish(plt, fig, ax, path, title)
 
 
+def plot_forecaster_forecast(run, path, last=None):
+    """A PNG of a saved Forecaster's forecast (:class:`~unrolled.tasks.series.ForecasterForecast`):
+    the history (its last ``last`` steps; default 10 horizons' worth), the fitted one-step
+    forecasts, and the future with its band, against the dates."""
+    f = run.forecaster
+    axis, values, names = f.axis_, f.history_, f.names_
+    H = len(run.labels)
+    n = min(len(values), last or max(10 * H, 60))
+    past = np.arange(len(values) - n, len(values))
+    t_past, t_future = _plot_times(axis, past), _plot_times(axis, np.arange(len(values), len(values) + H))
+    fitted = run.forecaster.one_step()
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
+    for j, name in enumerate(names):
+        color = f"C{j}"
+        ax.plot(t_past, values[past, j], color="black" if len(names) == 1 else color, lw=1.0,
+                label=f"{name}, observed")
+        ax.plot(t_past, fitted[past, j], color="tab:red" if len(names) == 1 else color, lw=0.8, ls=":",
+                label=f"{name}, fitted one step ahead")
+        ax.plot(t_future, run.point[:, j], color="tab:red" if len(names) == 1 else color, lw=1.5,
+                marker=".", label=f"{name}, forecast")
+        ax.fill_between(t_future, run.lower[:, j], run.upper[:, j], color="tab:red" if len(names) == 1
+                        else color, alpha=0.2, label=f"{run.coverage:.0%} band")
+    ax.axvline(t_past[-1], color="0.6", lw=0.8, ls="--")
+    ax.set_xlabel("date" if axis.kind != "steps" else "step")
+    ax.set_ylabel(", ".join(names))
+    if axis.kind != "steps":
+        fig.autofmt_xdate()
+    _finish(plt, fig, ax, path, f"{', '.join(names)}: forecast {run.labels[0]} .. {run.labels[-1]}",
+            legend_loc="upper left")
+
+
+def _plot_times(axis, positions):
+    """Positions of an axis as what matplotlib draws: datetime64, or step numbers."""
+    labels = axis.labels(positions)
+    if axis.kind == "steps":
+        return np.asarray(labels)
+    if axis.kind == "period":
+        return labels.to_timestamp().to_numpy()
+    return np.asarray(getattr(labels, "to_numpy", lambda: labels)())
+
+
 def plot_forecaster(run, path):
     """The forecast plot of a :class:`~unrolled.tasks.series.ForecasterRun`: the whole
     sunspot series (:func:`plot_forecast`) or the test part of any other (:func:`plot_series`)."""
