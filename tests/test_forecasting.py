@@ -194,14 +194,14 @@ def test_unrolled_forecast_of_a_saved_forecaster_writes_dated_csv_and_png(tmp_pa
     f = Forecaster(lags=3, **FAST).fit(y)
     unrolled.save(f, tmp_path / "sales.npz")
     assert main(["forecast", str(tmp_path / "sales.npz"), "--horizon", "4"]) == 0
-    rows = (tmp_path / "sales.csv").read_text().splitlines()
+    rows = (tmp_path / "sales-forecast.csv").read_text().splitlines()
     assert rows[0] == "date,sales,sales_lower,sales_upper"
     assert [r.split(",")[0] for r in rows[1:]] == ["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"]
     table = np.array([[float(v) for v in r.split(",")[1:]] for r in rows[1:]])
     np.testing.assert_allclose(table[:, 0], f.predict(4).to_numpy(), rtol=1e-15)
     band = f.predict_interval(4, coverage=0.9, paths=1000, seed=0)
     np.testing.assert_allclose(table[:, 1:], band.to_numpy(), rtol=1e-15)
-    assert (tmp_path / "sales.png").stat().st_size > 10_000
+    assert (tmp_path / "sales-forecast.png").stat().st_size > 10_000
     assert "2020-01-01" in capsys.readouterr().out
     assert main(["forecast", str(tmp_path / "sales.npz"), "--data", "stocks"]) != 0
     assert "carries its own history" in capsys.readouterr().err

@@ -175,9 +175,9 @@ def build_parser():
     forecast.add_argument("--coverage", type=float, default=0.9,
                           help="a saved Forecaster: the probability of its band (default: 0.9)")
     forecast.add_argument("--csv", type=Path, default=None,
-                          help="a saved Forecaster: where to write the dated forecasts (default: MODEL.csv)")
+                          help="a saved Forecaster: where to write the dated forecasts (default: MODEL-forecast.csv)")
     forecast.add_argument("--plot", type=Path, default=None,
-                          help="a saved Forecaster: where to write the plot (default: MODEL.png)")
+                          help="a saved Forecaster: where to write the plot (default: MODEL-forecast.png)")
     forecast.add_argument("--no-plot", action="store_true", help="write no plot")
     _data_args(forecast, exog=False)
     forecast.set_defaults(func=_forecast)
@@ -306,12 +306,12 @@ def _forecast(args):
         raise ValueError("a saved Forecaster carries its own history: --data, --column and --fill do not apply")
     if not 0 < args.coverage < 1:
         raise ValueError(f"--coverage must be strictly between 0 and 1, got {args.coverage}")
-    run = forecast_forecaster(model, args.horizon, args.coverage, args.csv or args.model.with_suffix(".csv"))
+    run = forecast_forecaster(model, args.horizon, args.coverage, args.csv or args.model.with_name(args.model.stem + "-forecast.csv"))
     print(run.report)
     if not args.no_plot:
         from .tasks.plots import plot_forecaster_forecast
 
-        plot = args.plot or args.model.with_suffix(".png")
+        plot = args.plot or args.model.with_name(args.model.stem + "-forecast.png")
         plot_forecaster_forecast(run, plot)
         print(f"plot written to {plot}")
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .series import SUNSPOT_SPLIT, SunspotResult
+from .series import SUNSPOT_SPLIT, SunspotResult, atomic_write
 
 __all__ = ["plot_confusion", "plot_forecast", "plot_series", "plot_impulse", "plot_forecaster", "plot_task"]
 
@@ -172,18 +172,4 @@ def _pyplot():
 
 
 def _atomic_savefig(fig, path):
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp made it 0600; give it a new file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"), binary=True)

@@ -36,7 +36,8 @@ __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_
            "multi_step_table", "ar_multi_step_table", "sunspot_table", "SERIES_SPLIT", "SeriesResult",
            "series_from_csv", "stock_returns", "train_series", "series_table", "FORECASTERS", "STOCK_TICKERS",
            "read_csv_series", "CsvSeries", "DateStep", "load_data", "SeriesData", "load_series",
-           "ForecasterRun", "train_forecaster", "forecast_saved", "ImpulseRun", "impulse_saved"]
+           "ForecasterRun", "train_forecaster", "forecast_saved", "ImpulseRun", "impulse_saved",
+           "ForecasterForecast", "forecast_forecaster", "atomic_write"]
 
 #: (first, last) target years of each part of the classic split.
 SUNSPOT_SPLIT = {"fit": (1700, 1920), "test1": (1921, 1955), "test2": (1956, 1979)}
@@ -822,21 +823,26 @@ def forecast_forecaster(forecaster, horizon, coverage=0.9, csv_path=None):
         rows = ["date," + ",".join(f"{n},{n}_lower,{n}_upper" for n in names)]
         rows += [labels[h] + "," + ",".join(f"{float(point[h, j])!r},{float(lower[h, j])!r},{float(upper[h, j])!r}"
                                             for j in range(len(names))) for h in range(H)]
-        _write_text(Path(csv_path), "\n".join(rows) + "\n")
+        atomic_write(csv_path, lambda fh: fh.write("\n".join(rows) + "\n"))
         lines.append(f"forecasts written to {csv_path}")
     return ForecasterForecast(forecaster, labels, point, lower, upper, coverage, "\n".join(lines))
 
 
-def _write_text(path, text):
-    """Write ``text`` to ``path`` atomically: a failed write leaves the old file."""
+def atomic_write(path, write, binary=False):
+    """Write ``path`` through ``write(file)`` into a temporary file beside it, then move it
+    into place: a failed write leaves the old file. The new file gets the usual mode."""
     import os
     import tempfile
 
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+            write(fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp made it 0600; give it a new file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
