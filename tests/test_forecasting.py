@@ -205,3 +205,20 @@ def test_unrolled_forecast_of_a_saved_forecaster_writes_dated_csv_and_png(tmp_pa
     assert "2020-01-01" in capsys.readouterr().out
     assert main(["forecast", str(tmp_path / "sales.npz"), "--data", "stocks"]) != 0
     assert "carries its own history" in capsys.readouterr().err
+
+
+def test_update_extends_the_history_without_refitting():
+    y = pd.Series(wave(80), index=pd.date_range("2001-01-01", periods=80, freq="MS"))
+    f = Forecaster(lags=3, **FAST).fit(y.iloc[:70])
+    weights = {k: v.copy() for k, v in f.params.items()}
+    f.update(y.iloc[70:])
+    assert all(np.array_equal(weights[k], v) for k, v in f.params.items())
+    net = f.models_[0].members[0]
+    w = y.iloc[:70].to_numpy()
+    mean, scale = w.mean(), w.std()                         # the scaling stays as fitted
+    z = ((y.to_numpy() - mean) / scale)[None, :, None]
+    np.testing.assert_allclose(f.predict(3).to_numpy(), net.forecast(None, z, 3)[0, :, 0] * scale + mean,
+                               rtol=1e-12)
+    assert str(f.predict(1).index[0].date()) == "2007-09-01"
+    with pytest.raises(ValueError, match="must continue the history"):
+        f.update(y.iloc[75:])

@@ -416,6 +416,34 @@ class Forecaster:
         self._fit_arrays(values, names, axis, one, _is_pandas(y), exog, exog_names, notes)
         return self
 
+    def update(self, y, X=None, *, index=None):
+        """Append new observations that continue the history, without refitting: later
+        forecasts start after them (the nets, scaling and differencing stay as fitted).
+        y (and X) as ``fit`` takes them; their dates must follow the history's last one
+        (NumPy without ``index=``: they are taken to follow it). Returns self."""
+        f = self._state()
+        notes = []
+        values, names, axis, _ = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
+        if names != f["names"] and (_is_pandas(y) or values.shape[1] != len(f["names"])):
+            raise ValueError(f"expected the series {f['names']}, got {names}")
+        if index is None and not _is_pandas(y):
+            axis = f["axis"].with_length(f["axis"].n + len(values))
+        else:
+            axis = f["axis"].extended_by(axis)
+        exog = None
+        if f["exog"] is not None:
+            if X is None:
+                raise ValueError(f"this forecaster reads the exogenous inputs {', '.join(f['exog_names'])}: pass X "
+                                 "for the new steps too")
+            tail = axis.with_length(axis.n)
+            exog, _ = self._read_exog(X, tail, axis.n, notes) if _is_pandas(X) and hasattr(tail, "index") \
+                else self._read_exog(X, axis, len(values), notes)
+            exog = np.concatenate([f["exog"], exog[-len(values):]])
+        elif X is not None:
+            raise ValueError("this forecaster was fitted without exogenous inputs: update takes X=None")
+        f.update(values=np.concatenate([f["values"], values]), exog=exog, axis=axis, notes=f["notes"] + notes)
+        return self
+
     def _read_exog(self, X, axis, T, notes):
         if X is None:
             return None, []

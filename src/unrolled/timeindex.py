@@ -271,18 +271,19 @@ class PandasIndex:
         self.n = len(index)
         self.name = index.name
 
-    def labels(self, positions):
+    def _grid(self, n):
+        """The first ``n`` dates of this frequency from the first date (a fresh index, its freq kept)."""
         import pandas as pd
 
+        if self.kind == "period":
+            return pd.period_range(self.index[0], periods=n, freq=self.index.freq, name=self.name)
+        return pd.date_range(self.index[0], periods=n, freq=self.index.freq, name=self.name)
+
+    def labels(self, positions):
         positions = np.asarray(positions, dtype=np.int64)
         last = int(positions.max()) if positions.size else 0
-        if self.kind == "period":
-            grid = pd.period_range(self.index[0], periods=max(last + 1, self.n), freq=self.index.freq)
-        else:
-            grid = pd.date_range(self.index[0], periods=max(last + 1, self.n), freq=self.index.freq,
-                                 name=self.index.name)
-        out = grid[positions]
-        out.name = self.index.name
+        out = self._grid(max(last + 1, self.n))[positions]
+        out.name = self.name
         return out
 
     def text(self, labels):
@@ -305,7 +306,7 @@ class PandasIndex:
         return config
 
     def with_length(self, n):
-        return PandasIndex(self.labels(np.arange(n)))
+        return PandasIndex(self._grid(n))
 
     def extended_by(self, other):
         expected = self.labels([self.n])[0]
