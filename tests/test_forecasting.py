@@ -222,3 +222,34 @@ def test_update_extends_the_history_without_refitting():
     assert str(f.predict(1).index[0].date()) == "2007-09-01"
     with pytest.raises(ValueError, match="must continue the history"):
         f.update(y.iloc[75:])
+
+
+def test_what_users_pass_is_read_as_they_mean_it():
+    idx = pd.date_range("2020-01-01", periods=64)
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"a": rng.standard_normal(64), "b": np.arange(64.0)}, index=idx)
+    y = pd.Series(wave(64), index=idx)
+    f = Forecaster(lags=2, **FAST).fit(y[:60], X[:60])
+    pd.testing.assert_series_equal(f.predict(4, X[60:][["b", "a"]]), f.predict(4, X[60:]))   # by name
+    with pytest.raises(ValueError, match="the Series 'b'; the forecaster was fitted on"):
+        Forecaster(lags=2, **FAST).fit(y[:60], X["a"][:60]).predict(2, X["b"][60:])
+    with pytest.raises(ValueError, match=r"X lacks 60 of y's dates \(2020-01-01"):
+        Forecaster(lags=2, **FAST).fit(y[:60], X[:60].set_axis(idx[:60] + pd.Timedelta(days=100)))
+    with pytest.raises(ValueError, match="X lacks 10 of y's dates"):
+        Forecaster(lags=2, fill="interpolate", **FAST).fit(y[:60], X[:50])
+    with pytest.raises(ValueError, match="X has duplicated dates"):
+        Forecaster(lags=2, **FAST).fit(y[:60], pd.concat([X[:60], X[:1]]))
+    out = f.predict([3, 1], X[60:])                           # the steps in the order asked
+    assert list(out.index) == [idx[62], idx[60]]
+    np.testing.assert_allclose(out.to_numpy(), f.predict(3, X[60:]).to_numpy()[[2, 0]])
+    df = pd.DataFrame({0: wave(40), 1: wave(40, 1)}, index=pd.RangeIndex(40))
+    assert list(Forecaster(lags=2, **FAST).fit(df).predict(2).columns) == [0, 1]
+    months = pd.date_range("2020-01-01", periods=60, freq="MS").to_numpy()      # datetime64[us] or [ns]
+    g = Forecaster(lags=2, **FAST).fit(wave(60), index=months)
+    assert g.period_ == 12 and str(g.future_index(1)[0]) == "2025-01-01"
+    weeks = np.datetime64("2024-01-01", "W") + np.arange(60)
+    assert Forecaster(lags=2, **FAST).fit(wave(60), index=weeks).future_index(1)[0] == weeks[-1] + 1
+    bme = pd.Series(wave(80), index=pd.date_range("2015-01-30", periods=80, freq="BME"))
+    assert Forecaster(lags=2, D=1, **FAST).fit(bme).period_ == 12
+    with pytest.raises(ValueError, match="y is empty"):
+        Forecaster(**FAST).fit(np.array([]))

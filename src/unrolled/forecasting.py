@@ -140,6 +140,8 @@ def _table(obj, what):
     """``(values (T, k), names, pandas index or None, one_column)`` of a Series, DataFrame or array."""
     if _is_pandas(obj):
         kind = type(obj).__name__
+        if len(obj) == 0:
+            raise ValueError(f"{what} is empty: expected a series of values")
         if kind == "Series":
             name = "y" if obj.name is None and what == "y" else ("x0" if obj.name is None else str(obj.name))
             return _numeric(obj.to_numpy(), name, what)[:, None], [name], obj.index, True
@@ -152,6 +154,8 @@ def _table(obj, what):
     if isinstance(obj, (str, bytes, dict)) or not hasattr(obj, "__len__") and not isinstance(obj, np.ndarray):
         raise TypeError(f"{what} must be a pandas Series or DataFrame or a NumPy array, got {type(obj).__name__}")
     arr = np.asarray(obj)
+    if arr.size == 0:
+        raise ValueError(f"{what} is empty: expected a series of values")
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{what} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim not in (1, 2):
@@ -299,7 +303,7 @@ def _closed_loop(member, z, x, x_future, horizon, noise=None):
 
 
 def _horizon(fh):
-    """The sorted steps ahead (1-based) that ``fh`` asks for: an int H (1 .. H) or a list."""
+    """The steps ahead (1-based), in the order asked, that ``fh`` asks for: an int H (1 .. H) or a list."""
     if isinstance(fh, numbers.Integral) and not isinstance(fh, bool):
         if fh < 1:
             raise ValueError(f"fh must be a horizon >= 1 or a list of steps ahead >= 1, got {fh}")
@@ -310,7 +314,7 @@ def _horizon(fh):
         raise TypeError(f"fh must be an int horizon or a list of steps ahead, got {fh!r}") from None
     if steps.size == 0 or steps.dtype.kind not in "iu" or np.any(steps < 1):
         raise ValueError(f"fh must list steps ahead, integers >= 1, got {fh!r}")
-    return np.unique(steps)
+    return steps.astype(np.int64)                  # in the order asked
 
 
 def _check_choice(value, name, options):
@@ -414,6 +418,10 @@ class Forecaster:
         values, names, axis, one = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
         exog, exog_names = self._read_exog(X, axis, len(values), notes)
         self._fit_arrays(values, names, axis, one, _is_pandas(y), exog, exog_names, notes)
+        if _is_pandas(y):                 # the user's own labels (an int stays an int) for the output
+            labels = list(y.columns) if type(y).__name__ == "DataFrame" else [y.name if y.name is not None else "y"]
+            self._fitted["int_labels"] = np.array([isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                                   for v in labels])
         return self
 
     def update(self, y, X=None, *, index=None):
@@ -447,12 +455,37 @@ class Forecaster:
     def _read_exog(self, X, axis, T, notes):
         if X is None:
             return None, []
-        if _is_pandas(X) and hasattr(axis, "index"):
-            X = X.reindex(axis.index) if not X.index.equals(axis.index) else X
+        if _is_pandas(X) and (hasattr(axis, "index") or getattr(axis, "pandas", False)):
+            X = self._aligned(X, axis)
         exog, names, _, _ = _table(X, "X")
         if len(exog) != T:
             raise ValueError(f"expected X with {T} rows, one per step of y, got {len(exog)}")
         return _fill(exog, names, axis, self._settings["fill"], "X", notes), names
+
+    def _aligned(self, X, axis):
+        """X's rows at y's dates (or step labels): ValueError naming the dates X lacks
+        (those inside X's own span are filled with fill="interpolate")."""
+        import pandas as pd
+
+        dup = X.index[X.index.duplicated()]
+        if len(dup):
+            raise ValueError(f"X has duplicated dates: {', '.join(map(str, dup[:5]))}; expected one row a date")
+        wanted = axis.index if hasattr(axis, "index") else pd.Index(axis.labels(np.arange(axis.n)))
+        if X.index.equals(wanted):
+            return X
+        absent = ~wanted.isin(X.index)
+        if absent.any():
+            inside = (wanted >= X.index.min()) & (wanted <= X.index.max()) if len(X.index) else absent & False
+            if self._settings["fill"] is None or np.any(absent & ~np.asarray(inside)):
+                shown = ", ".join(axis.text(wanted[absent][:5]))
+                hint = ""
+                if hasattr(axis, "index") and getattr(X.index, "tz", None) != getattr(axis.index, "tz", None):
+                    hint = f" (y's dates are in time zone {axis.index.tz}, X's in {getattr(X.index, 'tz', None)})"
+                elif type(X.index) is not type(wanted):
+                    hint = f" (y is indexed by a {type(wanted).__name__}, X by a {type(X.index).__name__})"
+                raise ValueError(f"X lacks {int(absent.sum())} of y's dates ({shown}{', ...' if absent.sum() > 5 else ''})"
+                                 f"{hint}; X must hold a row at every date of y")
+        return X.reindex(wanted)
 
     def _fit_arrays(self, values, names, axis, one, pandas, exog, exog_names, notes):
         s = self._settings
@@ -563,10 +596,13 @@ class Forecaster:
                 raise ValueError(f"X lacks the exogenous values of the future dates {', '.join(missing[:5])}"
                                  f"{', ...' if len(missing) > 5 else ''}")
             if rows.ndim == 2:
-                absent = [c for c in f["exog_names"] if c not in map(str, rows.columns)]
+                by_name = {str(c): c for c in rows.columns}
+                absent = [c for c in f["exog_names"] if c not in by_name]
                 if absent:
                     raise ValueError(f"X lacks the columns {absent} the forecaster was fitted on")
-                rows = rows[[c for c in rows.columns if str(c) in f["exog_names"]]]
+                rows = rows[[by_name[c] for c in f["exog_names"]]]          # the fitted order
+            elif rows.name is not None and [str(rows.name)] != f["exog_names"]:
+                raise ValueError(f"X is the Series {rows.name!r}; the forecaster was fitted on {f['exog_names']}")
             X = rows
         values, _, _, _ = _table(X, "X")
         if values.shape[1] != len(f["exog_names"]) or len(values) < H:
@@ -610,6 +646,11 @@ class Forecaster:
         f = self._state()
         return f["axis"].labels(f["axis"].n - 1 + _horizon(fh))
 
+    def _labels(self):
+        f = self._fitted
+        flags = f.get("int_labels")
+        return f["names"] if flags is None else [int(n) if i else n for n, i in zip(f["names"], flags)]
+
     def _wrap(self, values, steps, columns=None):
         """``values`` (len(steps), S) as the user gave y: a Series / DataFrame indexed by the
         future labels, or an array (H,) / (H, S)."""
@@ -624,8 +665,8 @@ class Forecaster:
         if columns is not None:
             return pd.DataFrame(values, index=labels, columns=columns)
         if f["one"]:
-            return pd.Series(values[:, 0], index=labels, name=f["names"][0])
-        return pd.DataFrame(values, index=labels, columns=f["names"])
+            return pd.Series(values[:, 0], index=labels, name=self._labels()[0])
+        return pd.DataFrame(values, index=labels, columns=self._labels())
 
     def predict(self, fh, X=None):
         """The forecasts of the steps ``fh`` (an int H: steps 1 .. H; or a list of steps ahead).
@@ -657,7 +698,7 @@ class Forecaster:
             return band[:, 0] if f["one"] else band
         import pandas as pd
 
-        columns = pd.MultiIndex.from_tuples([(n, side) for n in f["names"] for side in ("lower", "upper")])
+        columns = pd.MultiIndex.from_tuples([(n, side) for n in self._labels() for side in ("lower", "upper")])
         return self._wrap(band.reshape(len(steps), -1), steps, columns=columns)
 
     def one_step(self):
@@ -692,6 +733,7 @@ class Forecaster:
                 for k, v in f["axis"].get_config().items()}      # ints as arrays: they size no weight
         fitted = {k: f[k] for k in ("names", "exog_names", "one", "pandas", "values", "exog", "mean", "scale",
                                     "x_mean", "x_scale", "residuals", "notes")}
+        fitted["int_labels"] = f.get("int_labels")
         fitted.update(axis=axis, diff_lags=np.asarray(f["diff_lags"], dtype=np.int64),
                       groups=[np.asarray(g, dtype=np.int64) for g in f["groups"]],
                       lags=np.asarray(f["lags"]), period=None if f["period"] is None else np.asarray(f["period"]),

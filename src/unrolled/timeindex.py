@@ -185,9 +185,15 @@ class DateIndex:
         if len(dates) < 2:
             raise ValueError(f"expected at least two dates, got {len(dates)}")
         unit = np.datetime_data(dates.dtype)[0]
-        if unit not in ("Y", "M", "D", "m", "s"):      # hours, ms ...: keep to the units a step knows
-            unit = "s" if unit in ("h",) else unit
-            dates = dates.astype(f"datetime64[{unit}]")
+        if unit not in ("Y", "M", "D", "m", "s"):      # weeks, hours, us, ns ...: the coarsest exact unit
+            for unit in ("D", "m", "s"):
+                coarse = dates.astype(f"datetime64[{unit}]")
+                if np.array_equal(coarse.astype(dates.dtype), dates):
+                    dates = coarse
+                    break
+            else:
+                raise ValueError(f"dates finer than a second ({dates.dtype}) are not supported; expected "
+                                 "dates in whole seconds or coarser")
         bad = np.flatnonzero(np.diff(dates) <= np.timedelta64(0, unit))
         if len(bad):
             i = int(bad[0]) + 1
@@ -253,6 +259,8 @@ def season_of_frequency(freqstr):
     if not m or m.group(1) not in ("", "1"):
         return None
     base = m.group(2)
+    if len(base) > 1 and base[0] == "B" and base[1] in "MQYA":   # business month / quarter / year ends
+        base = base[1:]
     if base in ("min", "T", "s", "S", "ms", "us", "ns", "L", "U", "N"):
         return None
     for prefix, season in (("B", 5), ("M", 12), ("Q", 4), ("W", 52), ("D", 7), ("h", 24), ("H", 24)):
