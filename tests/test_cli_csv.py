@@ -121,6 +121,12 @@ def test_a_year_column_is_dates_only_when_named_so(tmp_path):
     other = read_csv_series(write_csv(tmp_path / "b.csv", ["count", "value"], [years, list(wave())]))
     assert other.date_column is None and other.name == "value"
     assert "the last of the numeric columns count, value" in other.notes[0]
+    chosen = read_csv_series(tmp_path / "b.csv", date="count")          # --date says which holds the dates
+    assert chosen.date_column == "count" and chosen.name == "value" and chosen.step.text == "yearly"
+    with pytest.raises(ValueError, match="--date column value does not hold dates"):
+        read_csv_series(tmp_path / "b.csv", date="value")
+    with pytest.raises(ValueError, match="no column 'when' \\(--date\\); the columns are count, value"):
+        read_csv_series(tmp_path / "b.csv", date="when")
 
 
 def test_column_and_exog_pick_the_target_and_the_inputs(tmp_path, capsys):

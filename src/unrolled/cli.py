@@ -78,7 +78,7 @@ TASK_HELP = {
 }
 
 #: the options of the series forecasters, which a --task does not take
-_SERIES_OPTIONS = ("data", "model", "column", "exog", "fill", "hidden", "taps", "lr", "training", "no_linear")
+_SERIES_OPTIONS = ("data", "model", "column", "exog", "fill", "date", "hidden", "taps", "lr", "training", "no_linear")
 
 
 def _names(text):
@@ -101,6 +101,8 @@ def _data_args(parser, default="sunspots", exog=True):
         parser.add_argument("--exog", type=_names, default=None, metavar="A,B",
                             help="CSV: columns read as exogenous inputs (default: none); stocks: the "
                                  "tickers (default: the other two)")
+    parser.add_argument("--date", default=None, metavar="COLUMN",
+                        help="CSV: the column of dates (default: the column all of whose cells are dates)")
     parser.add_argument("--fill", action="store_true",
                         help="CSV: interpolate empty, non-numeric, nan or inf cells of the columns used "
                              "linearly (default: such a cell is an error naming its line and column)")
@@ -278,7 +280,7 @@ def _train_series(args):
     from .tasks.plots import plot_forecaster
     from .tasks.series import train_forecaster
 
-    run = train_forecaster(args.data, args.model, column=args.column, exog=args.exog, fill=args.fill,
+    run = train_forecaster(args.data, args.model, column=args.column, exog=args.exog, fill=args.fill, date=args.date,
                            hidden=args.hidden, taps=args.taps, training=args.training,
                            linear=False if args.no_linear else None, epochs=args.epochs, lr=args.lr,
                            seed=args.seed, progress=not args.no_progress)
@@ -300,9 +302,9 @@ def _forecast(args):
 
     model = io.load(args.model)
     if not isinstance(model, Forecaster):
-        print(forecast_saved(args.model, args.data, args.column, args.horizon, fill=args.fill))
+        print(forecast_saved(args.model, args.data, args.column, args.horizon, fill=args.fill, date=args.date))
         return 0
-    if args.data != "sunspots" or args.column is not None or args.fill:
+    if args.data != "sunspots" or args.column is not None or args.fill or args.date is not None:
         raise ValueError("a saved Forecaster carries its own history: --data, --column and --fill do not apply")
     if not 0 < args.coverage < 1:
         raise ValueError(f"--coverage must be strictly between 0 and 1, got {args.coverage}")

@@ -419,13 +419,15 @@ def _number_column(path, name, cells, lines, fill):
     return values, note
 
 
-def read_csv_series(path, column=None, exog=(), fill=False):
+def read_csv_series(path, column=None, exog=(), fill=False, date=None):
     """The series to forecast, its exogenous inputs and its dates, from a CSV file.
 
     The file has a header row naming the columns, then one row a time step, every row
     as many cells as the header. A column all of whose cells are ISO dates or date-times
     (YYYY-MM-DD, YYYY-MM, YYYY-MM-DD HH:MM[:SS], or YYYY in a column named like year or
     date) is the date column; its dates must increase, and label the forecasts and plots.
+    ``date`` names the date column where the default would pick another (or none: a
+    column of bare years not named like time).
     ``column`` names the target (default: the only numeric column other than the dates and
     ``exog``, or the last of several); ``exog`` names the exogenous input columns (default
     none). Every cell of those must be a finite number; a bad one is a ValueError naming
@@ -438,6 +440,16 @@ def read_csv_series(path, column=None, exog=(), fill=False):
     dated = [name for name in header if _mostly(cells[name], _parse_date)
              and (_parse_date(next(c for c in cells[name] if _parse_date(c)))[1] != "Y" or _TIME_NAME.search(name))]
     numeric = [name for name in header if name not in dated and _mostly(cells[name], _parse_number)]
+    if date is not None:
+        if date not in cells:
+            raise ValueError(f"{path}: no column {date!r} (--date); the columns are {', '.join(header)}")
+        if date in (column, *exog):
+            raise ValueError(f"--date {date} is the --column target or an --exog input too")
+        if not _mostly(cells[date], _parse_date):
+            raise ValueError(f"{path}: --date column {date} does not hold dates (expected YYYY, YYYY-MM, "
+                             f"YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]; its first cells: {', '.join(cells[date][:3])})")
+        dated = [date] + [n for n in dated if n != date]
+        numeric = [n for n in numeric if n != date]
     for name in (column, *exog):
         if name is not None and name not in cells:
             raise ValueError(f"{path}: no column {name!r}; the columns are {', '.join(header)}")
@@ -630,7 +642,7 @@ class SeriesData:
         return [] if self.csv is None else self.csv.notes
 
 
-def load_data(data="sunspots", column=None, exog=None, fill=False):
+def load_data(data="sunspots", column=None, exog=None, fill=False, date=None):
     """The :class:`SeriesData` of ``unrolled``'s --data, --column, --exog and --fill.
 
     ``data``: "sunspots" (values None: the sunspot tasks load their own), "stocks" (the
@@ -647,10 +659,12 @@ def load_data(data="sunspots", column=None, exog=None, fill=False):
             raise ValueError("--exog applies to stocks and CSV files, not to sunspots")
         if fill:
             raise ValueError("--fill applies to CSV files, not to sunspots")
+        if date is not None:
+            raise ValueError("--date applies to CSV files, not to sunspots")
         return SeriesData("sunspots", None, None, "sunspots")
     if data == "stocks":
-        if fill:
-            raise ValueError("--fill applies to CSV files, not to stocks")
+        if fill or date is not None:
+            raise ValueError(f"{'--fill' if fill else '--date'} applies to CSV files, not to stocks")
         target = column or "IBM"
         if target not in STOCK_TICKERS:
             raise ValueError(f"--column for stocks must be AAPL, IBM or MSFT, got {target!r}")
@@ -664,7 +678,7 @@ def load_data(data="sunspots", column=None, exog=None, fill=False):
     path = Path(data)
     if not path.is_file():
         raise ValueError(f"--data must be sunspots, stocks or an existing CSV file, got {data!r}")
-    csv = read_csv_series(path, column, exog or (), fill)
+    csv = read_csv_series(path, column, exog or (), fill, date)
     return SeriesData(csv.name, csv.values, csv.exogenous, "csv", csv.exog_names, csv)
 
 
@@ -695,7 +709,7 @@ class ForecasterRun:
 
 
 def train_forecaster(data="sunspots", model="narx", *, column=None, exog=None, fill=False, hidden=None, taps=None,
-                     training="bayesian", linear=None, epochs=None, lr=0.01, seed=0, progress=True):
+                     training="bayesian", linear=None, epochs=None, lr=0.01, seed=0, progress=True, date=None):
     """``unrolled train`` without --task: build the ``model`` (a key of :data:`FORECASTERS`),
     train it to forecast the series :func:`load_data` gives for ``data``, ``column``,
     ``exog`` and ``fill`` one step ahead (:func:`train_sunspots` or :func:`train_series`,
@@ -709,7 +723,7 @@ def train_forecaster(data="sunspots", model="narx", *, column=None, exog=None, f
     taps = default_taps if taps is None else taps
     linear = default_linear if linear is None else linear
     label, make = FORECASTERS[model]
-    d = load_data(data, column, exog, fill)
+    d = load_data(data, column, exog, fill, date)
     name, series, exogenous, kind = d.name, d.values, d.exogenous, d.kind
     stem = f"{kind if kind != 'csv' else Path(data).stem}-{model}"
     n_exo = 0 if exogenous is None else exogenous.shape[1]
@@ -849,7 +863,7 @@ def atomic_write(path, write, binary=False):
         raise
 
 
-def forecast_saved(path, data="sunspots", column=None, horizon=8, exog=None, fill=False):
+def forecast_saved(path, data="sunspots", column=None, horizon=8, exog=None, fill=False, date=None):
     """``unrolled forecast``: the text of the closed-loop forecasts, 1 .. ``horizon`` steps
     past the end of the series, of the model saved at ``path``, warmed up on the whole
     series (standardised as it was for training). The forecasts of a CSV series with a
@@ -857,7 +871,7 @@ def forecast_saved(path, data="sunspots", column=None, horizon=8, exog=None, fil
     (t+1 ...), and sunspots by year."""
     model = io.load(path)
     _one_way_model(model, _FORECASTS, forecaster=True)
-    d = load_data(data, column, exog, fill)
+    d = load_data(data, column, exog, fill, date)
     name, series, exogenous, kind = d.name, d.values, d.exogenous, d.kind
     reads_exogenous = model.n_in > (0 if isinstance(model, NARX) else 1)
     if exogenous is not None or reads_exogenous:
