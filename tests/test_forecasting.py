@@ -253,3 +253,16 @@ def test_what_users_pass_is_read_as_they_mean_it():
     assert Forecaster(lags=2, D=1, **FAST).fit(bme).period_ == 12
     with pytest.raises(ValueError, match="y is empty"):
         Forecaster(**FAST).fit(np.array([]))
+
+
+def test_without_matplotlib_the_forecast_is_written_and_says_no_plot(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from unrolled.cli import main
+
+    f = Forecaster(lags=3, **FAST).fit(wave(40))
+    unrolled.save(f, tmp_path / "w.npz")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)      # import matplotlib now raises ImportError
+    assert main(["forecast", str(tmp_path / "w.npz"), "--horizon", "2"]) == 0
+    assert "no plot written: matplotlib is not installed (pip install 'unrolled[plot]')" in capsys.readouterr().out
+    assert (tmp_path / "w-forecast.csv").exists() and not (tmp_path / "w-forecast.png").exists()

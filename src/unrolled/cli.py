@@ -270,8 +270,7 @@ def _train_task(args):
     io.save(result.model, out)
     print(f"model saved to {out}")
     if plots:
-        plot_task(result, plot)
-        print(f"confusion matrix written to {plot}")
+        _plot(plot_task, result, plot, what="confusion matrix")
     return 0
 
 
@@ -290,8 +289,7 @@ def _train_series(args):
     io.save(run.model, out)
     print(f"model saved to {out}")
     if not args.no_plot:
-        plot_forecaster(run, plot)
-        print(f"plot written to {plot}")
+        _plot(plot_forecaster, run, plot)
     return 0
 
 
@@ -314,9 +312,20 @@ def _forecast(args):
         from .tasks.plots import plot_forecaster_forecast
 
         plot = args.plot or args.model.with_name(args.model.stem + "-forecast.png")
-        plot_forecaster_forecast(run, plot)
-        print(f"plot written to {plot}")
+        _plot(plot_forecaster_forecast, run, plot)
     return 0
+
+
+def _plot(draw, what_to_draw, path, what="plot", **kw):
+    """``draw(what_to_draw, path)``, or a line saying why no PNG was written: matplotlib is
+    the optional extra ``unrolled[plot]``."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f"no {what} written: matplotlib is not installed (pip install 'unrolled[plot]')")
+        return
+    draw(what_to_draw, path, **kw)
+    print(f"{what} written to {path}")
 
 
 def _impulse(args):
@@ -325,8 +334,7 @@ def _impulse(args):
 
     run = impulse_saved(args.model, args.steps)
     print(run.report)
-    plot_impulse(run.response, args.plot, title=run.title)
-    print(f"plot written to {args.plot}")
+    _plot(plot_impulse, run.response, args.plot, title=run.title)
     return 0
 
 
