@@ -202,6 +202,7 @@ def test_unrolled_forecast_of_a_saved_forecaster_writes_dated_csv_and_png(tmp_pa
     band = f.predict_interval(4, coverage=0.9, paths=1000, seed=0)
     np.testing.assert_allclose(table[:, 1:], band.to_numpy(), rtol=1e-15)
     assert (tmp_path / "sales-forecast.png").stat().st_size > 10_000
+    assert (tmp_path / "sales-residuals.png").stat().st_size > 10_000
     assert "2020-01-01" in capsys.readouterr().out
     assert main(["forecast", str(tmp_path / "sales.npz"), "--data", "stocks"]) != 0
     assert "carries its own history" in capsys.readouterr().err
@@ -266,3 +267,21 @@ def test_without_matplotlib_the_forecast_is_written_and_says_no_plot(tmp_path, c
     assert main(["forecast", str(tmp_path / "w.npz"), "--horizon", "2"]) == 0
     assert "no plot written: matplotlib is not installed (pip install 'unrolled[plot]')" in capsys.readouterr().out
     assert (tmp_path / "w-forecast.csv").exists() and not (tmp_path / "w-forecast.png").exists()
+
+
+def test_residuals_and_their_autocorrelation_by_hand(tmp_path):
+    from unrolled.tasks.plots import plot_training
+
+    y = wave(90)
+    f = Forecaster(lags=3, **FAST).fit(y)
+    r = f.residuals()[:, 0]
+    np.testing.assert_allclose(r, y - f.one_step()[:, 0])
+    e = r[np.isfinite(r)]
+    assert len(e) == 90 - 3                                     # the warm-up steps have no forecast
+    e = e - e.mean()
+    acf, bound = f.residual_acf(5)
+    by_hand = [np.sum(e[k:] * e[:len(e) - k]) / np.sum(e * e) for k in range(6)]
+    np.testing.assert_allclose(acf[:, 0], by_hand, rtol=1e-12)
+    assert bound == pytest.approx(1.96 / np.sqrt(87))
+    plot_training(f.histories_[0], tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 10_000

@@ -309,10 +309,12 @@ def _forecast(args):
     run = forecast_forecaster(model, args.horizon, args.coverage, args.csv or args.model.with_name(args.model.stem + "-forecast.csv"))
     print(run.report)
     if not args.no_plot:
-        from .tasks.plots import plot_forecaster_forecast
+        from .tasks.plots import plot_forecaster_forecast, plot_residuals
 
         plot = args.plot or args.model.with_name(args.model.stem + "-forecast.png")
         _plot(plot_forecaster_forecast, run, plot)
+        _plot(plot_residuals, model, plot.with_name(plot.stem.removesuffix("-forecast") + "-residuals.png"),
+              what="residual plot")
     return 0
 
 

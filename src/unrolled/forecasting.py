@@ -717,6 +717,30 @@ class Forecaster:
             out[shift + warm:, rows] = f["values"][shift + warm:, rows] + delta[warm:]
         return out
 
+    def residuals(self):
+        """The fitted one-step residuals, observed minus forecast, (T, S) in the series'
+        units (NaN where :meth:`one_step` has no forecast)."""
+        return self._state()["values"] - self.one_step()
+
+    def residual_acf(self, lags=24):
+        """``(acf, bound)``: the autocorrelation (lags + 1, S) of the one-step residuals at
+        lags 0 .. ``lags`` (1 at lag 0), and the 95% bound 1.96 / sqrt(n) that white noise
+        stays within. Residuals of a forecaster that has left nothing to learn are white."""
+        lags = _check_int(lags, "lags", 1, none=False)
+        r = self.residuals()
+        acf = np.empty((lags + 1, r.shape[1]))
+        ns = []
+        for j in range(r.shape[1]):
+            e = r[np.isfinite(r[:, j]), j]
+            if len(e) <= lags:
+                raise ValueError(f"{len(e)} residuals of series {self._fitted['names'][j]!r} are too few for "
+                                 f"{lags} lags")
+            e = e - e.mean()
+            denom = float(e @ e)
+            acf[:, j] = [float(e[k:] @ e[:len(e) - k]) / denom for k in range(lags + 1)]
+            ns.append(len(e))
+        return acf, 1.96 / np.sqrt(min(ns))
+
     # -- saving -------------------------------------------------------------------
     @property
     def params(self):

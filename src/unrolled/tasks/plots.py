@@ -124,6 +124,48 @@ def plot_forecaster_forecast(run, path, last=None):
             legend_loc="upper left")
 
 
+def plot_residuals(forecaster, path, lags=24):
+    """A PNG of a Forecaster's one-step residuals over time and their autocorrelation,
+    with the 95% bound of white noise."""
+    f = forecaster
+    r = f.residuals()
+    acf, bound = f.residual_acf(lags)
+    t = _plot_times(f.axis_, np.arange(len(r)))
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), dpi=110)
+    for j, name in enumerate(f.names_):
+        top.plot(t, r[:, j], lw=0.7, color=f"C{j}", label=name)
+        bottom.bar(np.arange(1, lags + 1) + 0.8 * j / len(f.names_), acf[1:, j], width=0.8 / len(f.names_),
+                   color=f"C{j}", label=name)
+    top.axhline(0, color="0.6", lw=0.6)
+    top.set_xlabel("date" if f.axis_.kind != "steps" else "step")
+    top.set_ylabel("observed - one-step forecast")
+    top.set_title("one-step residuals")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.axhspan(-bound, bound, color="0.85", zorder=0, label=f"95% bound of white noise (+-{bound:.3f})")
+    bottom.set_xlabel("lag (steps)")
+    bottom.set_ylabel("autocorrelation")
+    _finish(plt, fig, bottom, path, "autocorrelation of the residuals", legend_loc="upper right")
+
+
+def plot_training(histories, path, title="training"):
+    """A PNG of the training divergence (and the validation one, where there is one) of
+    each fit in ``histories`` (a History or a list of them, e.g. ``Forecaster.histories_[0]``)
+    per epoch, on a log scale."""
+    histories = [histories] if hasattr(histories, "loss") else list(histories)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+    for k, h in enumerate(histories):
+        epochs = np.arange(1, len(h.loss) + 1)
+        ax.plot(epochs, h.loss, color=f"C{k}", lw=1.0, label=f"fit {k}, training")
+        if h.val_loss:
+            ax.plot(epochs, h.val_loss, color=f"C{k}", lw=1.0, ls="--", label=f"fit {k}, validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch (Levenberg-Marquardt: iteration)")
+    ax.set_ylabel("divergence (a sum over its scored steps)")
+    _finish(plt, fig, ax, path, title)
+
+
 def _plot_times(axis, positions):
     """Positions of an axis as what matplotlib draws: datetime64, or step numbers."""
     labels = axis.labels(positions)
