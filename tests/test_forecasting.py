@@ -163,6 +163,9 @@ def test_saved_forecaster_is_whole(tmp_path):
     unrolled.save(f, tmp_path / "f.npz")
     g = unrolled.load(tmp_path / "f.npz")
     pd.testing.assert_series_equal(f.predict(6), g.predict(6))
+    secs = pd.Series(wave(50), index=pd.date_range("2019-03-31", periods=50, freq="D").as_unit("s"))
+    unrolled.save(Forecaster(lags=3, **FAST).fit(secs), tmp_path / "s.npz")
+    assert unrolled.load(tmp_path / "s.npz").predict(2).index.unit == "s"     # the resolution kept
     pd.testing.assert_frame_equal(f.predict_interval(6, paths=50), g.predict_interval(6, paths=50))
     with pytest.raises(ValueError, match="not fitted yet"):
         Forecaster().predict(3)

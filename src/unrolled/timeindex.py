@@ -344,6 +344,7 @@ def index_from_config(config):
         if config["tz"] is not None:
             start = start.tz_localize("UTC").tz_convert(config["tz"])
         grid = pd.date_range(start[0], periods=config["n"], freq=config["freq"], name=config["name"])
+        grid = grid.as_unit(config["unit"])          # the resolution it was saved with (s, ms, us, ns)
     return PandasIndex(grid)
 
 
