@@ -35,7 +35,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_hidden, check_seed
+from ._checks import check_delay, check_hidden, check_seed
 from .divergences import SquaredError
 from .ensemble import Ensemble, fit_many
 from .models import NARX, RNN, TDNN, Elman, Jordan
@@ -44,7 +44,7 @@ from .registry import block_config, block_from_config, register_model
 from .timeindex import DateIndex, StepIndex, index_from_config, steps_of, time_index
 from .train import fit
 
-__all__ = ["Forecaster", "Backtest", "backtest", "train_one_step", "TRAININGS", "FORECASTERS",
+__all__ = ["Forecaster", "Backtest", "backtest", "train_one_step", "ar_fit", "ar_iterate", "TRAININGS", "FORECASTERS",
            "TRAINING_DEFAULTS", "ENSEMBLE"]
 
 #: how a forecaster is trained (``training=``)
@@ -74,6 +74,9 @@ ENSEMBLE = 5
 _SCALERS = ("standard", "none")
 _STRATEGIES = ("local", "global")
 _VALIDATION = 0.15        # the tail Adam's early stopping watches
+#: a fitted Forecaster's attributes -> where its fitted state holds them
+_FITTED_ATTRIBUTES = {"names_": "names", "exog_names_": "exog_names", "axis_": "axis", "lags_": "lags",
+                      "period_": "period", "notes_": "notes", "models_": "models", "history_": "values"}
 
 
 # ----------------------------------------------------------------- training one step ahead
@@ -255,11 +258,16 @@ def _inputs(member, z, x):
     return (past if x is None else np.concatenate([past, x], axis=2)).astype(member.dtype)
 
 
+def _open(narx):
+    """The NARX in open loop (teacher-forced): itself where it is built so."""
+    return narx if narx.feedback == "open" else narx.open_loop()
+
+
 def _one_step(member, z, x):
     """The member's one-step forecasts (N, T) of w(t) from the true past (open loop)."""
     u = _inputs(member, z, x)
     if isinstance(member, NARX):
-        return member.open_loop().predict(u, teacher=z.astype(member.dtype))[:, :, 0]
+        return _open(member).predict(u, teacher=z.astype(member.dtype))[:, :, 0]
     return member.predict(u)[:, :, 0]
 
 
@@ -274,11 +282,14 @@ def _closed_loop(member, z, x, x_future, horizon, noise=None):
     ``x`` (N, T, k) or None; ``noise`` (P, N, horizon) is added to each step's value before
     it is fed back (None: one noise-free path)."""
     N = z.shape[0]
+    if noise is None and isinstance(member, NARX):     # no noise: the engine runs the whole horizon in one pass
+        xf = None if x_future is None else x_future.astype(member.dtype)
+        return member.forecast(_inputs(member, z, x), z.astype(member.dtype), horizon, x_future=xf)[None, :, :, 0]
     P = 1 if noise is None else noise.shape[0]
     xf = None if x_future is None else np.concatenate([x_future] * P).astype(member.dtype)
     out = np.empty((P * N, horizon))
     if isinstance(member, NARX):
-        _, cache = member.open_loop().forward(_inputs(member, z, x), teacher=z.astype(member.dtype))
+        _, cache = _open(member).forward(_inputs(member, z, x), teacher=z.astype(member.dtype))
         state, closed = _tile(cache.state, P), member.closed_loop()
         for h in range(horizon):
             step_x = None if xf is None else xf[:, h:h + 1]
@@ -323,13 +334,14 @@ def _check_choice(value, name, options):
 
 
 def _check_int(value, name, low, none=True):
-    if value is None and none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer{' or None' if none else ''}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+    return None if value is None and none else check_delay(value, name, low=low)
+
+
+def _period_and_lags(settings, season):
+    """The season a forecaster of ``settings`` uses (its period, else the axis' ``season``)
+    and its lags (given, else the training's default or the season where that is longer)."""
+    period = settings["period"] or season
+    return period, settings["lags"] or max(TRAINING_DEFAULTS[settings["training"]][1], period or 0)
 
 
 # ----------------------------------------------------------------- the forecaster
@@ -402,7 +414,8 @@ class Forecaster:
         return type(self)(**self.get_params())
 
     def __repr__(self):
-        changed = {k: v for k, v in self._settings.items() if v != Forecaster().get_params().get(k)}
+        defaults = Forecaster().get_params()
+        changed = {k: v for k, v in self._settings.items() if v != defaults[k]}
         return "Forecaster(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
 
     # -- fitting ----------------------------------------------------------------
@@ -443,9 +456,8 @@ class Forecaster:
             if X is None:
                 raise ValueError(f"this forecaster reads the exogenous inputs {', '.join(f['exog_names'])}: pass X "
                                  "for the new steps too")
-            tail = axis.with_length(axis.n)
-            exog, _ = self._read_exog(X, tail, axis.n, notes) if _is_pandas(X) and hasattr(tail, "index") \
-                else self._read_exog(X, axis, len(values), notes)
+            rows = axis.n if _is_pandas(X) and hasattr(axis, "index") else len(values)   # pandas X: at every date
+            exog, _ = self._read_exog(X, axis, rows, notes)
             exog = np.concatenate([f["exog"], exog[-len(values):]])
         elif X is not None:
             raise ValueError("this forecaster was fitted without exogenous inputs: update takes X=None")
@@ -489,12 +501,11 @@ class Forecaster:
 
     def _fit_arrays(self, values, names, axis, one, pandas, exog, exog_names, notes):
         s = self._settings
-        period = s["period"] or axis.season
+        period, lags = _period_and_lags(s, axis.season)
         if s["D"] and period is None:
             raise ValueError("seasonal differencing (D=1) needs period= (the frequency gives no season)")
         diff_lags = [period] * s["D"] + [1] * s["d"]
-        default_hidden, default_lags, default_linear = TRAINING_DEFAULTS[s["training"]]
-        lags = s["lags"] or max(default_lags, period or 0)
+        default_hidden, _, default_linear = TRAINING_DEFAULTS[s["training"]]
         w, _ = _difference(values, diff_lags)
         xw = None if exog is None else exog[sum(diff_lags):]
         if len(w) < 2 * lags + 2:
@@ -562,19 +573,19 @@ class Forecaster:
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        fitted = {"names_": "names", "exog_names_": "exog_names", "axis_": "axis", "lags_": "lags",
-                  "period_": "period", "notes_": "notes", "models_": "models", "history_": "values"}
-        if name in fitted:
-            return self._state()[fitted[name]]
+        if name in _FITTED_ATTRIBUTES:
+            return self._state()[_FITTED_ATTRIBUTES[name]]
         raise AttributeError(f"'Forecaster' object has no attribute {name!r}")
 
     # -- forecasting --------------------------------------------------------------
     def _scaled_history(self):
+        """``(z, xz, levels)``: the history differenced and scaled as the nets read it, (S, T', 1)
+        and (T', k) or None, and the levels that undo the differencing."""
         f = self._fitted
-        w, _ = _difference(f["values"], f["diff_lags"])
+        w, levels = _difference(f["values"], f["diff_lags"])
         z = ((w - f["mean"]) / f["scale"]).T[:, :, None]
         xz = None if f["exog"] is None else (f["exog"][sum(f["diff_lags"]):] - f["x_mean"]) / f["x_scale"]
-        return z, xz
+        return z, xz, levels
 
     def _future_exog(self, X, H):
         """The exogenous inputs (H, k) of the next H steps, scaled."""
@@ -616,7 +627,7 @@ class Forecaster:
     def _paths(self, H, X, noise_paths=0, rng=None):
         """Forecasts (P, H, S) in the series' units: the point forecast (P = 1) or bootstrapped paths."""
         f = self._state()
-        z, xz = self._scaled_history()
+        z, xz, levels = self._scaled_history()
         xf = self._future_exog(X, H)
         S = len(f["names"])
         out = np.empty((max(noise_paths, 1), H, S))
@@ -635,11 +646,11 @@ class Forecaster:
                     continue
                 r = res[k]                                                  # (N, T'')
                 draws = rng.integers(0, r.shape[1], size=(len(picks), len(rows), H))
-                noise = np.take_along_axis(r[None], draws.reshape(len(picks), len(rows), H), axis=2)
+                noise = np.take_along_axis(r[None], draws, axis=2)
                 paths = _closed_loop(m, zg, xg, xfg, H, noise)              # (p, N, H)
                 out[np.ix_(picks, np.arange(H), rows)] = paths.transpose(0, 2, 1)
         out = out * f["scale"] + f["mean"]
-        return _integrate(out, _difference(f["values"], f["diff_lags"])[1], f["diff_lags"])
+        return _integrate(out, levels, f["diff_lags"])
 
     def future_index(self, fh):
         """The labels of the steps ``fh`` asks for (dates, or step numbers)."""
@@ -705,7 +716,7 @@ class Forecaster:
         """The fitted one-step forecasts of the history, (T, S) in the series' units (NaN where
         the nets read their first, zero, history or the differencing has no past)."""
         f = self._state()
-        z, xz = self._scaled_history()
+        z, xz, _ = self._scaled_history()
         shift = sum(f["diff_lags"])
         out = np.full(f["values"].shape, np.nan)
         for rows, ens in zip(f["groups"], f["models"]):
@@ -822,15 +833,32 @@ class Backtest:
         return "\n".join(lines)
 
 
-def _ar_forecasts(s, order, H):
-    """A least-squares AR(order) with intercept fitted on ``s``, iterated H steps past it."""
-    lags = np.stack([s[order - k - 1: len(s) - k - 1] for k in range(order)], axis=1)
-    A = np.hstack([lags, np.ones((len(lags), 1))])
-    coef, *_ = np.linalg.lstsq(A, s[order:], rcond=None)
-    hist = list(s[-order:])
-    for _ in range(H):
+def ar_fit(s, order, fit_end=None):
+    """A least-squares AR(order) with intercept fitted on the targets ``s[order:fit_end]``.
+
+    Returns ``(coef, X)``: coef is (order + 1,), the weights of s(t-1) .. s(t-order), then
+    the intercept; X is the (len(s) - order, order + 1) design matrix, row i the lagged
+    values s[order+i-1], ..., s[i] and a 1, so that ``X @ coef`` forecasts ``s[order:]``.
+    """
+    fit_end = len(s) if fit_end is None else fit_end
+    lags = np.stack([s[order - k - 1: len(s) - k - 1] for k in range(order)], axis=1)  # (len-order, order)
+    X = np.hstack([lags, np.ones((len(lags), 1))])
+    coef, *_ = np.linalg.lstsq(X[:fit_end - order], s[order:fit_end], rcond=None)
+    return coef, X
+
+
+def ar_iterate(coef, history, horizon):
+    """The AR's forecasts (horizon,) past ``history``, each fed back as the next step's past."""
+    order = len(coef) - 1
+    hist = list(history[-order:])
+    for _ in range(horizon):
         hist.append(float(np.dot(coef[:order], hist[::-1][:order]) + coef[order]))
     return np.array(hist[order:])
+
+
+def _ar_forecasts(s, order, H):
+    """A least-squares AR(order) with intercept fitted on ``s``, iterated H steps past it."""
+    return ar_iterate(ar_fit(s, order)[0], s, H)
 
 
 def backtest(forecaster, y, X=None, *, horizon, folds, index=None, coverage=None, step=None):
@@ -850,16 +878,14 @@ def backtest(forecaster, y, X=None, *, horizon, folds, index=None, coverage=None
     fill = forecaster.get_params()["fill"]
     notes = []
     values, names, axis, one = _read(y, "y", index=index, fill=fill, notes=notes)
-    probe = Forecaster(**forecaster.get_params())
-    exog, exog_names = probe._read_exog(X, axis, len(values), notes)
+    exog, exog_names = forecaster._read_exog(X, axis, len(values), notes)
     T = len(values)
     ends = [T - H - (K - 1 - k) * step for k in range(K)]
-    lags = forecaster.get_params()["lags"] or max(TRAINING_DEFAULTS[forecaster.get_params()["training"]][1],
-                                                 forecaster.get_params()["period"] or axis.season or 0)
+    period, lags = _period_and_lags(forecaster.get_params(), axis.season)
     if ends[0] < 3 * lags + 2:
         raise ValueError(f"y has {T} values: {K} folds of {H} steps leave {ends[0]} to fit the first, "
                          f"fewer than the {3 * lags + 2} its {lags} lags need")
-    season = forecaster.get_params()["period"] or axis.season or 1
+    season = period or 1
     errors = {"forecaster": [], "seasonal naive": [], "naive": [], f"AR({lags})": []}
     inside = [] if coverage is not None else None
     for e in ends:

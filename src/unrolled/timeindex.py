@@ -65,23 +65,28 @@ class DateStep:
         """A date written as the column writes its dates."""
         return np.datetime_as_string(np.datetime64(date, self.unit), unit=self.unit).replace("T", self.sep)
 
+    def shifted(self, date, steps):
+        """The dates ``steps`` (an int array) steps after ``date``, as datetime64 in ``unit``."""
+        date = np.datetime64(date, self.unit)
+        h = np.asarray(steps, dtype=np.int64) * self.k
+        if self.kind == "Y" and self.unit != "Y":          # the same day of later years
+            month_day = self.label(date)[4:].replace(" ", "T")
+            year = int(self.label(date)[:4])
+            return np.array([f"{year + n}{month_day}" for n in h.ravel()],
+                            dtype=f"datetime64[{self.unit}]").reshape(h.shape)
+        if self.kind == "M" and self.unit not in ("Y", "M"):     # the first day of later months
+            dates = (date.astype("datetime64[M]") + h).astype("datetime64[D]")
+        elif self.kind == "ME":
+            dates = (date.astype("datetime64[M]") + h + 1).astype("datetime64[D]") - 1
+        elif self.kind == "B":
+            dates = np.busday_offset(date.astype("datetime64[D]"), h)
+        else:
+            dates = date + h
+        return dates.astype(f"datetime64[{self.unit}]")
+
     def after(self, last, horizon):
         """The ``horizon`` dates after ``last``, one step apart, as text."""
-        last = np.datetime64(last, self.unit)
-        h = np.arange(1, horizon + 1) * self.k
-        if self.kind == "Y" and self.unit != "Y":          # the same day of later years
-            month_day = self.label(last)[4:]
-            year = int(self.label(last)[:4])
-            return [f"{year + n}{month_day}" for n in h]
-        if self.kind == "M" and self.unit not in ("Y", "M"):     # the first day of later months
-            dates = (last.astype("datetime64[M]") + h).astype("datetime64[D]")
-        elif self.kind == "ME":
-            dates = (last.astype("datetime64[M]") + h + 1).astype("datetime64[D]") - 1
-        elif self.kind == "B":
-            dates = np.busday_offset(last.astype("datetime64[D]"), h)
-        else:
-            dates = last + h
-        return [self.label(d) for d in dates]
+        return [self.label(d) for d in self.shifted(last, np.arange(1, horizon + 1))]
 
 
 def date_step(dates, unit, sep):
@@ -207,18 +212,7 @@ class DateIndex:
         return cls(dates[0], step, len(dates), name)
 
     def labels(self, positions):
-        positions = np.asarray(positions, dtype=np.int64)
-        if positions.size == 0:
-            return np.array([], dtype=f"datetime64[{self.step.unit}]")
-        first = self.first
-        if self.step.kind == "D" or self.step.kind in ("Y", "M") and self.step.unit == self.step.kind \
-                or self.step.kind in ("m", "s"):
-            return first + positions * self.step.k
-        out = []
-        for p in positions.ravel():       # months, month ends, business days: through DateStep.after
-            out.append(first if p == 0 else np.datetime64(self.step.after(first, int(p))[-1].replace(" ", "T"),
-                                                          self.step.unit))
-        return np.array(out, dtype=f"datetime64[{self.step.unit}]").reshape(positions.shape)
+        return self.step.shifted(self.first, positions)
 
     def text(self, labels):
         return [self.step.label(d) for d in labels]

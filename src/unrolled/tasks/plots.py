@@ -105,16 +105,14 @@ def plot_forecaster_forecast(run, path, last=None):
     fitted = run.forecaster.one_step()
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
+    single = len(names) == 1
     for j, name in enumerate(names):
-        color = f"C{j}"
-        ax.plot(t_past, values[past, j], color="black" if len(names) == 1 else color, lw=1.0,
-                label=f"{name}, observed")
-        ax.plot(t_past, fitted[past, j], color="tab:red" if len(names) == 1 else color, lw=0.8, ls=":",
-                label=f"{name}, fitted one step ahead")
-        ax.plot(t_future, run.point[:, j], color="tab:red" if len(names) == 1 else color, lw=1.5,
-                marker=".", label=f"{name}, forecast")
-        ax.fill_between(t_future, run.lower[:, j], run.upper[:, j], color="tab:red" if len(names) == 1
-                        else color, alpha=0.2, label=f"{run.coverage:.0%} band")
+        seen, model = ("black", "tab:red") if single else (f"C{j}", f"C{j}")
+        ax.plot(t_past, values[past, j], color=seen, lw=1.0, label=f"{name}, observed")
+        ax.plot(t_past, fitted[past, j], color=model, lw=0.8, ls=":", label=f"{name}, fitted one step ahead")
+        ax.plot(t_future, run.point[:, j], color=model, lw=1.5, marker=".", label=f"{name}, forecast")
+        ax.fill_between(t_future, run.lower[:, j], run.upper[:, j], color=model, alpha=0.2,
+                        label=f"{run.coverage:.0%} band")
     ax.axvline(t_past[-1], color="0.6", lw=0.8, ls="--")
     ax.set_xlabel("date" if axis.kind != "steps" else "step")
     ax.set_ylabel(", ".join(names))

@@ -26,7 +26,7 @@ import numpy as np
 from .. import datasets, io
 from ..analysis import impulse_response
 from ..ensemble import Ensemble
-from ..forecasting import ENSEMBLE, FORECASTERS, TRAINING_DEFAULTS, TRAININGS, train_one_step  # noqa: F401
+from ..forecasting import ENSEMBLE, FORECASTERS, TRAINING_DEFAULTS, TRAININGS, ar_fit, ar_iterate, train_one_step  # noqa: F401
 from ..timeindex import DateStep, date_step
 from ..models import NARX, RNN, TDNN, Elman, Jordan
 
@@ -54,20 +54,6 @@ def persistence_forecast(series):
     return np.concatenate([[np.nan], series[:-1]])
 
 
-def _ar_fit(s, order, fit_end):
-    """A least-squares AR(order) with intercept fitted on the targets ``s[order:fit_end]``.
-
-    Returns ``(coef, X)``: coef is (order + 1,), the weights of s(t-1) .. s(t-order), then
-    the intercept; X is the (len(s) - order, order + 1) design matrix, row i the lagged
-    values s[order+i-1], ..., s[i] and a 1, so that ``X @ coef`` forecasts ``s[order:]``.
-    """
-    lags = np.stack([s[order - k - 1: len(s) - k - 1] for k in range(order)], axis=1)  # (len-order, order)
-    X = np.hstack([lags, np.ones((len(lags), 1))])
-    n_fit = fit_end - order
-    coef, *_ = np.linalg.lstsq(X[:n_fit], s[order:fit_end], rcond=None)
-    return coef, X
-
-
 def ar_forecast(series, order, fit_end):
     """One-step forecasts of a least-squares AR(order) with intercept.
 
@@ -75,7 +61,7 @@ def ar_forecast(series, order, fit_end):
     element t of the result forecasts ``series[t]`` from ``series[t-order:t]``.
     """
     s = np.asarray(series, float)
-    coef, X = _ar_fit(s, order, fit_end)
+    coef, X = ar_fit(s, order, fit_end)
     out = np.full(len(s), np.nan)
     out[order:] = X @ coef
     return out
@@ -213,16 +199,11 @@ def ar_multi_step_table(order=12, horizons=range(1, 9), part="test1"):
     years, values, _, _, fit_end = sunspot_series()
     variance = float(np.var(values))
     s = values
-    coef, _ = _ar_fit(s, order, fit_end)
+    coef, _ = ar_fit(s, order, fit_end)
     targets = np.flatnonzero(_mask(years, part))
     out = {}
     for h in horizons:
-        preds = []
-        for j in targets:
-            hist = list(s[:j - h + 1])
-            for _ in range(h):
-                hist.append(float(np.dot(coef[:order], hist[::-1][:order]) + coef[order]))
-            preds.append(hist[-1])
+        preds = [ar_iterate(coef, s[:j - h + 1], h)[-1] for j in targets]
         out[h] = arv(np.array(preds), s[targets], variance)
     return out
 
