@@ -101,6 +101,10 @@ def test_bad_dates_and_values_are_named():
             ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05 12:00"], format="ISO8601")))
     with pytest.raises(TypeError, match="column 'y' must hold numbers"):
         Forecaster(**FAST).fit(pd.Series(["a"] * 40, index=idx))
+    typo = pd.Series([1.5] * 40, index=idx, dtype=object)
+    typo.iloc[7] = "oops"
+    with pytest.raises(TypeError, match="row 7 holds 'oops'; pd.to_numeric"):
+        Forecaster(**FAST).fit(typo)
     with pytest.raises(ValueError, match="model must be one of"):
         Forecaster("lstm")
 

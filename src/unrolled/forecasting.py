@@ -132,10 +132,18 @@ def _is_pandas(obj):
 
 
 def _numeric(values, name, what):
-    """``values`` as float64; TypeError naming the column unless they are numbers."""
+    """``values`` as float64; TypeError naming the column (and its first cell that is no
+    number) unless they are numbers."""
     arr = np.asarray(values)
     if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{what} column {name!r} must hold numbers, got dtype {arr.dtype}")
+        bad = ""
+        if arr.dtype.kind == "O":
+            for i, v in enumerate(arr):
+                if isinstance(v, str) or not isinstance(v, numbers.Real):
+                    bad = (f" (row {i} holds {v!r}; pd.to_numeric(column, errors='coerce') makes such cells "
+                           "missing, which fill='interpolate' fills)")
+                    break
+        raise TypeError(f"{what} column {name!r} must hold numbers, got dtype {arr.dtype}{bad}")
     return arr.astype(np.float64)
 
 
