@@ -214,11 +214,12 @@ def test_train_on_stocks_reports_the_random_walk(tmp_path, capsys):
     from unrolled.tasks.series import stock_returns
 
     _, r, _ = stock_returns("MSFT", ("AAPL", "IBM"))
+    r = r[1:]                           # the first day has no day before to read the other tickers on
     fit_end, val_end = int(len(r) * 0.70), int(len(r) * 0.85)
     var = np.var(r[:fit_end])
     assert float(walk[2]) == pytest.approx(np.mean(r[1:fit_end] ** 2) / var, abs=1e-4)
     assert float(walk[4]) == pytest.approx(np.mean(r[val_end:] ** 2) / var, abs=1e-4)
-    assert unrolled.load(tmp_path / "s.npz").n_in == 2      # the other two tickers
+    assert unrolled.load(tmp_path / "s.npz").exog_names_ == ["AAPL", "IBM"]      # the other two tickers
 
 
 def test_train_on_a_csv_file(tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 import unrolled
 from unrolled import cli
 from unrolled.cli import main
-from unrolled.tasks.series import one_step_forecasts, read_csv_series
+from unrolled.tasks.series import read_csv_series
 
 T = 120                                     # rows of the test series: fit 84, validation 18, test 18
 
@@ -61,17 +61,54 @@ def test_a_dated_csv_trains_every_model_and_forecasts_with_dates(tmp_path, capsy
     persistence = [np.mean((s[a:b] - s[a - 1:b - 1]) ** 2) / var for a, b in ((1, 84), (84, 102), (102, 120))]
     np.testing.assert_allclose(table_row(out, "persistence"), persistence, atol=0.5e-4)
 
-    net = unrolled.load(out_path)
-    assert net.n_in == (0 if model == "narx" else 1)            # no exogenous column
-    code, out, err = run(capsys, "forecast", out_path, "--data", dated, "--horizon", "3")
-    assert code == 0, err
-    assert "value: last value" in out and "on 2009-12-01 (monthly)" in out
-    rows = [line.split() for line in out.splitlines()[1:]]
+    f = unrolled.load(out_path)                                # a whole Forecaster: nets, scaling, dates, history
+    assert isinstance(f, unrolled.Forecaster)
+    assert f.names_ == ["value"] and f.exog_names_ == [] and f.axis_.description.endswith("monthly")
+    np.testing.assert_array_equal(f.history_[:, 0], s)          # the test part extends it: nothing refitted
+    assert f.models_[0].members[0].n_in == (0 if model == "narx" else 1)     # no exogenous column
+    # the table's model row is the forecaster's own one-step forecasts of the test part
+    one = f.one_step()[:, 0]
+    assert table_row(out, NAMES[model])[2] == pytest.approx(np.mean((one[102:] - s[102:]) ** 2) / var, abs=0.5e-4)
+    code, out, err = run(capsys, "forecast", out_path, "--horizon", "3", "--no-plot", "--csv", tmp_path / "f.csv")
+    assert code == 0, err                                       # no --data: the file holds the history
+    rows = [line.split() for line in out.splitlines() if line.startswith("2010-")]
     assert [r[0] for r in rows] == ["2010-01-01", "2010-02-01", "2010-03-01"]
-    # the first forecast is the model's one-step forecast from the whole series
-    mean, scale = s[:84].mean(), s[:84].std()
-    expected = one_step_forecasts(net, np.concatenate([(s - mean) / scale, [0.0]]))[-1] * scale + mean
-    assert float(rows[0][1]) == pytest.approx(expected, rel=1e-3, abs=1e-4)
+    np.testing.assert_allclose([float(r[1]) for r in rows], f.predict(3), rtol=1e-3, atol=1e-4)
+    code, out, err = run(capsys, "forecast", out_path, "--data", dated, "--horizon", "1", "--no-plot")
+    assert code == 0 and "dated.csv holds no rows past the history: nothing to extend" in out
+
+
+NAMES = {"narx": "NARX", "tdnn": "TDNN", "rnn": "RNN", "elman": "Elman", "jordan": "Jordan"}
+
+
+def test_forecast_data_extends_a_saved_forecasters_history(tmp_path, capsys):
+    s = np.round(wave(), 6)
+    short = write_csv(tmp_path / "short.csv", ["date", "value"], [monthly(100), list(wave(100))])
+    whole = write_csv(tmp_path / "whole.csv", ["date", "value"], [monthly(), list(wave())])
+    tail = write_csv(tmp_path / "tail.csv", ["date", "value"], [monthly()[100:], list(wave()[100:])])
+    m = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", short, "--hidden", "3", "--taps", "3",
+                         "--epochs", "5", "--no-progress", "--no-plot", "--out", m)
+    assert code == 0, err
+    fitted = unrolled.load(m)
+    expected = fitted.update(s[100:]).predict(2)          # the same nets, the history extended
+    for data in (whole, tail):                                  # the whole series, or only the rows past it
+        code, out, err = run(capsys, "forecast", m, "--data", data, "--horizon", "2", "--no-plot",
+                             "--csv", tmp_path / "f.csv")
+        assert code == 0, err
+        assert "history extended by 20 rows of " + data.name + " (2008-05-01 .. 2009-12-01), not refitted" in out
+        rows = [line.split() for line in out.splitlines() if line.startswith("2010-")]
+        assert [r[0] for r in rows] == ["2010-01-01", "2010-02-01"]
+        np.testing.assert_allclose([float(r[1]) for r in rows], expected, rtol=1e-3, atol=1e-4)
+    # a file that is another series, or skips a month, is refused, naming where
+    other = s.copy()
+    other[50] += 1
+    revised = write_csv(tmp_path / "revised.csv", ["date", "value"], [monthly(), list(other)])
+    code, out, err = run(capsys, "forecast", m, "--data", revised, "--no-plot")
+    assert code == 2 and "value at 2004-03-01 is" in err and "must continue the series" in err
+    gap = write_csv(tmp_path / "gap.csv", ["date", "value"], [monthly()[101:], list(wave()[101:])])
+    code, out, err = run(capsys, "forecast", m, "--data", gap, "--no-plot")
+    assert code == 2 and "expected 2008-05-01, got 2008-06-01" in err
 
 
 @pytest.mark.parametrize("header, dates, step, labels", [
@@ -108,10 +145,10 @@ def test_irregular_dates_label_forecasts_by_step(tmp_path, capsys):
                          "--no-progress", "--no-plot", "--out", tmp_path / "m.npz")
     assert code == 0, err
     assert f"dates 2020-01-01 .. {days[-1]} in column date, irregular (steps of 1 days to 3 days)" in out
-    code, out, err = run(capsys, "forecast", tmp_path / "m.npz", "--data", path, "--horizon", "2")
+    code, out, err = run(capsys, "forecast", tmp_path / "m.npz", "--horizon", "2", "--no-plot")
     assert code == 0, err
-    assert f"on {days[-1]} (irregular dates: labelled by steps past it)" in out
-    assert [line.split()[0] for line in out.splitlines()[1:]] == ["t+1", "t+2"]
+    assert "value: history steps 0 .. 119; closed-loop forecasts" in out       # no regular dates: numbered steps
+    assert [line.split()[0] for line in out.splitlines()[2:4]] == ["120", "121"]
 
 
 def test_a_year_column_is_dates_only_when_named_so(tmp_path):
@@ -142,19 +179,22 @@ def test_column_and_exog_pick_the_target_and_the_inputs(tmp_path, capsys):
     code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", "--column", "a", "--exog", "b,c",
                          *common)
     assert code == 0, err
-    assert "target column a (--column), exogenous inputs b, c" in out
-    assert unrolled.load(m).n_in == 3                                   # a, b and c
-    var = np.var(np.round(a, 6)[:84])
-    s = np.round(a, 6)
-    assert table_row(out, "persistence")[0] == pytest.approx(np.mean(np.diff(s[:84]) ** 2) / var, abs=0.5e-4)
+    assert "target column a (--column), exogenous inputs b, c (a forecast reads them up to the step before)" in out
+    f = unrolled.load(m)
+    assert f.names_ == ["a"] and f.exog_names_ == ["b", "c"] and f.models_[0].members[0].n_in == 3   # a, b and c
+    # the forecast of a(t) reads b and c up to t - 1: the forecaster's X is them shifted by one row
+    np.testing.assert_array_equal(f.history_[:, 0], np.round(a, 6)[1:])
+    s = np.round(a, 6)[1:]
+    var = np.var(s[:83])                        # 119 steps: fit 83, validation 18, test 18
+    assert table_row(out, "persistence")[0] == pytest.approx(np.mean(np.diff(s[:83]) ** 2) / var, abs=0.5e-4)
     code, out, err = run(capsys, "forecast", m, "--data", path, "--column", "a")
-    assert code == 2 and "needs the future exogenous inputs" in err
+    assert code == 2 and "reads the exogenous inputs b, c, whose future values the file cannot hold" in err
 
     code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--exog", "b", *common)           # a NARX
     assert code == 0, err
     assert "target column c (the last of the numeric columns a, c; --column picks another), exogenous " \
            "inputs b" in out
-    assert unrolled.load(m).n_in == 1
+    assert unrolled.load(m).models_[0].members[0].n_in == 1
 
     for argv, message in [(["--column", "d"], "abc.csv: no column 'd'; the columns are date, a, b, c"),
                           (["--exog", "a,zz"], "abc.csv: no column 'zz'"),
@@ -248,7 +288,7 @@ def test_fill_interpolates_and_says_so(tmp_path, capsys):
     assert table_row(out, "persistence")[0] == pytest.approx(np.mean(np.diff(filled[:84]) ** 2) / var, abs=0.5e-4)
     # forecast reads the file the same way, and says so too
     code, out, err = run(capsys, "forecast", tmp_path / "m.npz", "--data", path, "--fill", "--horizon", "1")
-    assert code == 0 and out.startswith("filled 3 cells in column value") and "2010-01-01" in out
+    assert code == 0 and "filled 3 cells in column value" in out and "2010-01-01" in out
     code, out, err = run(capsys, "forecast", tmp_path / "m.npz", "--data", path, "--horizon", "1")
     assert code == 2 and "gaps.csv line 12, column value: expected a number, got 'n/a'" in err
 

@@ -212,7 +212,7 @@ def test_unrolled_forecast_of_a_saved_forecaster_writes_dated_csv_and_png(tmp_pa
     assert (tmp_path / "sales-residuals.png").stat().st_size > 10_000
     assert "2020-01-01" in capsys.readouterr().out
     assert main(["forecast", str(tmp_path / "sales.npz"), "--data", "stocks"]) != 0
-    assert "carries its own history" in capsys.readouterr().err
+    assert "must continue the series the forecaster was fitted on" in capsys.readouterr().err
 
 
 def test_update_extends_the_history_without_refitting():
@@ -292,3 +292,19 @@ def test_residuals_and_their_autocorrelation_by_hand(tmp_path):
     assert bound == pytest.approx(1.96 / np.sqrt(87))
     plot_training(f.histories_[0], tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_validation_is_the_tail_adams_early_stopping_watches():
+    y = np.sin(0.3 * np.arange(60))
+    f = Forecaster(training="adam", lags=3, hidden=3, epochs=4, validation=0.25, seed=0).fit(y)
+    # the stopping epoch is the best on the last 15 of the 60 steps: the validation curve is theirs
+    h = f.histories_[0][0]
+    assert len(h.val_loss) == 4 and h.best_epoch == int(np.argmin(h.val_loss)) == 3
+    r = f.residuals()[:, 0] / f._fitted["scale"][0]             # one-step errors as the net saw them (scaled)
+    assert h.val_loss[3] == pytest.approx(np.sum(r[-15:] ** 2), rel=1e-6)      # float32 nets
+    for bad, error, match in [(0.0, ValueError, "strictly between 0 and 1"), (1.0, ValueError, "strictly"),
+                              (True, ValueError, "strictly")]:
+        with pytest.raises(error, match=match):
+            Forecaster(training="adam", validation=bad)
+    with pytest.raises(ValueError, match="needs training='adam'"):
+        Forecaster(validation=0.2)

@@ -92,8 +92,9 @@ def _data_args(parser, default="sunspots", exog=True):
     parser.add_argument("--data", default=default, metavar="{sunspots,stocks,PATH.csv}",
                         help="sunspots (yearly, the classic split; default), stocks (daily log returns "
                              "of --column, the other tickers as exogenous inputs), or a CSV file "
-                             "(a header row; a date column, if any, labels forecasts and plots; "
-                             "split 70/15/15 in time)")
+                             "(a header row; a date column, if any, labels forecasts and plots). A "
+                             "CSV or stocks is split 70/15/15 in time: a Forecaster fits the first two "
+                             "parts (Adam stops early on the second) and is scored on the third")
     parser.add_argument("--column", default=None,
                         help="stocks: the ticker to forecast (AAPL, IBM, MSFT; default IBM); "
                              "CSV: the column to forecast (default: the only numeric one, or the last)")
@@ -147,7 +148,8 @@ def build_parser():
     train.add_argument("--hidden", type=_hidden, default=None,
                        help="hidden layer sizes, e.g. 16 or 16,8 (default: 5 with bayesian, 16 with adam)")
     train.add_argument("--taps", type=_positive_int, default=None,
-                       help="past steps a NARX feeds back or a TDNN reads (default: 6 with bayesian, 8 with adam)")
+                       help="past steps a NARX feeds back or a TDNN reads (default: 6 with bayesian, 8 with adam; "
+                            "for dated series the season where that is longer: 12 monthly, 7 daily, ...)")
     train.add_argument("--no-linear", action="store_true",
                        help="no linear path from the taps to the output (a NARX or TDNN trained bayesian has one)")
     train.add_argument("--epochs", type=_positive_int, default=None,
@@ -167,11 +169,15 @@ def build_parser():
 
     forecast = sub.add_parser(
         "forecast", help="forecast beyond the end of the data with a saved model, closed loop",
-        description="Load a model saved by 'unrolled train', warm it up on the whole series and run "
-                    "it closed loop (each forecast fed back) --horizon steps past the last value. Give the "
-                    "--data and --column it was trained on (the file does not record them); a CSV's "
-                    "regular dates label the forecasts. It serves the one-step forecasters of one series "
-                    "(NARX, TDNN, RNN, Elman, Jordan, StateSpace) that read no exogenous input.")
+        description="Forecast --horizon steps past the end of the series with a model saved by 'unrolled "
+                    "train' (or unrolled.save), closed loop (each forecast fed back). A saved Forecaster (what "
+                    "'unrolled train' saves for a CSV file or stocks, and Forecaster.fit in Python) holds its "
+                    "history, scaling and dates, so it needs nothing else: it prints the dated forecasts with "
+                    "their band and writes them as a CSV and a PNG; --data FILE.csv extends its history by the "
+                    "file's rows past its end (not refitted). A bare model (the sunspot job's, or one saved "
+                    "from Python) is warmed up on the --data and --column it was trained on, which its file "
+                    "does not record. Both serve one-step forecasters of series (NARX, TDNN, RNN, Elman, "
+                    "Jordan, StateSpace) that read no exogenous input.")
     forecast.add_argument("model", type=Path, help="a model file written by 'unrolled train'")
     forecast.add_argument("--horizon", type=_positive_int, default=8, help="steps ahead (default: 8)")
     forecast.add_argument("--coverage", type=float, default=0.9,
@@ -296,18 +302,19 @@ def _train_series(args):
 def _forecast(args):
     from . import io
     from .forecasting import Forecaster
-    from .tasks.series import forecast_forecaster, forecast_saved
+    from .tasks.series import extend_forecaster, forecast_forecaster, forecast_saved
 
     model = io.load(args.model)
     if not isinstance(model, Forecaster):
         print(forecast_saved(args.model, args.data, args.column, args.horizon, fill=args.fill, date=args.date))
         return 0
-    if args.data != "sunspots" or args.column is not None or args.fill or args.date is not None:
-        raise ValueError("a saved Forecaster carries its own history: --data, --column and --fill do not apply")
     if not 0 < args.coverage < 1:
         raise ValueError(f"--coverage must be strictly between 0 and 1, got {args.coverage}")
+    notes = []
+    if args.data != "sunspots" or args.column is not None or args.fill or args.date is not None:
+        notes = extend_forecaster(model, args.data, args.column, args.fill, args.date)
     run = forecast_forecaster(model, args.horizon, args.coverage, args.csv or args.model.with_name(args.model.stem + "-forecast.csv"))
-    print(run.report)
+    print("\n".join([*notes, run.report]))
     if not args.no_plot:
         from .tasks.plots import plot_forecaster_forecast, plot_residuals
 

@@ -365,7 +365,7 @@ class Forecaster:
         frequency's: 12 monthly, 4 quarterly, 7 daily, ...) where that is longer
     hidden : hidden layer sizes; default (5,) for "bayesian", (16,) for "adam"
     training : "bayesian" (Levenberg-Marquardt with Bayesian regularisation, float64) or
-        "adam" (early stopping on the last 15% of the steps, float32)
+        "adam" (early stopping on the last ``validation`` of the steps, float32)
     ensemble : nets averaged; default 5 for "bayesian", 1 for "adam"
     scaler : "standard" (mean and deviation of the fitted data, per series and exogenous
         column) or "none"
@@ -376,6 +376,8 @@ class Forecaster:
         all, each series its own sequence and its own scaling)
     fill : None (missing dates and bad values are errors) or "interpolate"
     epochs, lr : the training's iterations (default 300 / 2000) and Adam's learning rate
+    validation : with "adam", the fraction of the last steps early stopping watches (and
+        the weights do not fit); default 0.15
     seed : int; member k of series j starts from seed 100 seed + k + 1000 j
     n_jobs : the members' fits through joblib (see :func:`~unrolled.fit_many`)
 
@@ -389,7 +391,7 @@ class Forecaster:
 
     def __init__(self, model="narx", *, lags=None, hidden=None, training="bayesian", ensemble=None,
                  scaler="standard", d=0, D=0, period=None, linear=None, strategy="local", fill=None,
-                 epochs=None, lr=0.01, seed=0, n_jobs=None, progress=False):
+                 epochs=None, lr=0.01, validation=None, seed=0, n_jobs=None, progress=False):
         _check_choice(model, "model", tuple(FORECASTERS))
         _check_choice(training, "training", TRAININGS)
         _check_choice(scaler, "scaler", _SCALERS)
@@ -401,6 +403,12 @@ class Forecaster:
             raise TypeError(f"linear must be True, False or None, got {linear!r}")
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
             raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        if validation is not None:
+            if training != "adam":
+                raise ValueError(f"validation is the tail Adam's early stopping watches: it needs training='adam' "
+                                 f"(this is training={training!r}, which needs no validation split)")
+            if isinstance(validation, bool) or not isinstance(validation, numbers.Real) or not 0 < validation < 1:
+                raise ValueError(f"validation must be a fraction strictly between 0 and 1, got {validation!r}")
         check_seed(seed)
         if not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an int (a forecaster saves it), got {seed!r}")
@@ -409,7 +417,8 @@ class Forecaster:
             hidden=None if hidden is None else list(check_hidden(hidden)),
             ensemble=_check_int(ensemble, "ensemble", 1), scaler=scaler, d=d, D=D,
             period=_check_int(period, "period", 2), linear=None if linear is None else bool(linear),
-            strategy=strategy, fill=fill, epochs=_check_int(epochs, "epochs", 1), lr=float(lr), seed=int(seed),
+            strategy=strategy, fill=fill, epochs=_check_int(epochs, "epochs", 1), lr=float(lr),
+            validation=None if validation is None else float(validation), seed=int(seed),
             n_jobs=_check_int(n_jobs, "n_jobs", -1), progress=bool(progress))
         self._fitted = None
 
@@ -471,6 +480,15 @@ class Forecaster:
             raise ValueError("this forecaster was fitted without exogenous inputs: update takes X=None")
         f.update(values=np.concatenate([f["values"], values]), exog=exog, axis=axis, notes=f["notes"] + notes)
         return self
+
+    def _rename(self, names, exog_names=()):
+        """Call the fitted series ``names`` and the exogenous columns ``exog_names`` (NumPy
+        input numbers them y, x0, ...), for a caller that knows them, as a CSV's header."""
+        f = self._state()
+        if len(names) != len(f["names"]) or len(exog_names) != len(f["exog_names"]):
+            raise ValueError(f"expected {len(f['names'])} series and {len(f['exog_names'])} exogenous names, got "
+                             f"{len(names)} and {len(exog_names)}")
+        f.update(names=[str(n) for n in names], exog_names=[str(n) for n in exog_names])
 
     def _read_exog(self, X, axis, T, notes):
         if X is None:
@@ -543,7 +561,7 @@ class Forecaster:
             train_w[:_warm_up(members[0])] = 0.0
             val_w = None
             if s["training"] == "adam":
-                held = max(1, int(round(_VALIDATION * steps)))
+                held = max(1, int(round((s.get("validation") or _VALIDATION) * steps)))
                 val_w = np.zeros(steps)
                 val_w[steps - held:] = 1.0
                 train_w[steps - held:] = 0.0

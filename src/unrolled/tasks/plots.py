@@ -63,6 +63,7 @@ def plot_series(result, path, title):
     t = np.arange(len(result.truth)) if dates is None else np.asarray(dates)
     fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
     ax.plot(t[val_end:], result.truth[val_end:], color="black", lw=0.8, label="observed")
+    ax.set_ylabel(result.name)
     ax.plot(t[val_end:], result.forecasts["model"][val_end:], color="tab:red", lw=0.8,
             label="model, one step ahead")
     if dates is None:

@@ -6,8 +6,10 @@ the average relative variance, ARV = MSE / variance of the series over 1700-1979
 The network reads the series one year at a time and predicts the next year; at test
 time it runs over the whole series, so each forecast sees only years before it.
 
-Any other series (a CSV column, the daily returns of a stock) is split 70/15/15 in time
-and scored by MSE over its variance. A CSV file is read by :func:`read_csv_series`
+Any other series (a CSV column, the daily returns of a stock) is forecast by a
+:class:`~unrolled.Forecaster`, split 70/15/15 in time (it fits the first two parts and is
+scored on the third, whose values only extend its history) and scored by MSE over the
+variance of the fit part. A CSV file is read by :func:`read_csv_series`
 (csv and NumPy only): a header row, a date column recognised and kept to label forecasts
 and plots, the target and exogenous columns by name, and every bad cell an error naming
 its line and column (or interpolated, on request). The work of ``unrolled train``
@@ -26,7 +28,7 @@ import numpy as np
 from .. import datasets, io
 from ..analysis import impulse_response
 from ..ensemble import Ensemble
-from ..forecasting import ENSEMBLE, FORECASTERS, TRAINING_DEFAULTS, TRAININGS, ar_fit, ar_iterate, train_one_step  # noqa: F401
+from ..forecasting import ENSEMBLE, FORECASTERS, Forecaster, TRAINING_DEFAULTS, TRAININGS, ar_fit, ar_iterate, train_one_step  # noqa: F401
 from ..timeindex import DateStep, date_step
 from ..models import NARX, RNN, TDNN, Elman, Jordan
 
@@ -37,7 +39,7 @@ __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_
            "series_from_csv", "stock_returns", "train_series", "series_table", "FORECASTERS", "STOCK_TICKERS",
            "read_csv_series", "CsvSeries", "DateStep", "load_data", "SeriesData", "load_series",
            "ForecasterRun", "train_forecaster", "forecast_saved", "ImpulseRun", "impulse_saved",
-           "ForecasterForecast", "forecast_forecaster", "atomic_write"]
+           "ForecasterForecast", "forecast_forecaster", "extend_forecaster", "atomic_write"]
 
 #: (first, last) target years of each part of the classic split.
 SUNSPOT_SPLIT = {"fit": (1700, 1920), "test1": (1921, 1955), "test2": (1956, 1979)}
@@ -458,7 +460,8 @@ def read_csv_series(path, column=None, exog=(), fill=False, date=None):
         v, note = _number_column(path, ex, cells[ex], lines, fill)
         exogenous.append(v)
         fills += [note] if note else []
-    exo_text = f"exogenous inputs {', '.join(exog)}" if exog else "no exogenous inputs (--exog adds some)"
+    exo_text = (f"exogenous inputs {', '.join(exog)} (a forecast reads them up to the step before)" if exog
+                else "no exogenous inputs (--exog adds some)")
     notes.append(f"{path.name}: {len(values)} rows; target column {name} ({why}), {exo_text}")
     dates = step = date_column = None
     if dated:
@@ -491,21 +494,25 @@ def stock_returns(target="IBM", exogenous=("AAPL", "MSFT")):
     return dates[1:], returns[:, 0], returns[:, 1:]
 
 
-def train_series(model, series, exogenous=None, *, name="series", training="adam", epochs=None, lr=0.01, seed=0,
-                 patience=300, progress=True, ar_order=12, split=SERIES_SPLIT, zero_baseline=False,
-                 exog_names=None, dates=None):
-    """Train ``model`` to forecast ``series[t+1]`` from the past, split in time.
+def train_series(forecaster, series, exogenous=None, *, name="series", ar_order=12, split=SERIES_SPLIT,
+                 zero_baseline=False, exog_names=None, dates=None):
+    """Fit ``forecaster`` (an unfitted :class:`~unrolled.Forecaster`) to ``series`` split in
+    time, and score its one-step forecasts beside the baselines.
 
-    series : (T,) values; exogenous : optional (T, k) inputs known at time t.
-    The first ``split[0]`` of the steps fit the weights, the next ``split[1]`` are held out
-    (with ``training="adam"`` they pick the stopping epoch; see :func:`train_one_step`),
-    the rest is the test. The model reads x(t) = [series(t), exogenous(t)]
-    (a NARX with output feedback reads only exogenous(t) and feeds the series back).
-    Scores are MSE ratios: each forecaster's mean squared error over the variance of the
-    series in the fit part; persistence, a least-squares AR(``ar_order``) and, with
-    ``zero_baseline`` (returns), the random walk's forecast of a zero return are scored
-    on the same steps. ``exog_names`` name the exogenous columns in messages; ``dates``
-    ((T,) datetime64, optional) are kept in the result to label plots.
+    series : (T,) values; exogenous : optional (T, k) inputs known at time t, read one
+    step later (the forecast of series[t] reads them up to t - 1, so the first step, which
+    has none, is dropped: the forecaster's X is the exogenous inputs shifted by one); dates :
+    optional (T,) datetime64 of the steps, used as the forecaster's time axis when they are
+    regular (else the steps are numbered and the dates only label the report).
+    The forecaster fits the first ``split[0] + split[1]`` of the steps (with Adam, its
+    early stopping watches the second part, the validation part); then its history is
+    extended by the rest, the test part, without refitting (``Forecaster.update``), so each
+    one-step forecast reads only values before it and the returned forecaster forecasts
+    past the end of the series. Scores are MSE ratios: each forecaster's mean squared
+    error over the variance of the series in the fit part. Persistence, seasonal naive
+    (where the time axis has a season), a least-squares AR(``ar_order``) fitted on the
+    fitted part and, with ``zero_baseline`` (returns), the random walk's zero return are
+    scored on the same steps. ``exog_names`` name the exogenous columns.
 
     A series (or exogenous input) that is not finite, or constant over the fit part, is
     a ValueError: it cannot be standardised.
@@ -513,6 +520,12 @@ def train_series(model, series, exogenous=None, *, name="series", training="adam
     series = np.asarray(series, np.float64)
     if series.ndim != 1:
         raise ValueError(f"expected a 1-D series, got shape {series.shape}")
+    if exogenous is not None:
+        # a forecast of series[t] may read the exogenous inputs only up to t - 1: row t of
+        # the forecaster's X holds them at t - 1 (the first row, which has none, is dropped)
+        exogenous = np.asarray(exogenous, np.float64).reshape(len(series), -1)[:-1]
+        series = series[1:]
+        dates = None if dates is None else np.asarray(dates)[1:]
     if len(series) < 3 * ar_order:
         raise ValueError(f"{name}: {len(series)} values are too few; the split 70/15/15 and the AR({ar_order}) "
                          f"baseline need at least {3 * ar_order}")
@@ -521,8 +534,7 @@ def train_series(model, series, exogenous=None, *, name="series", training="adam
     exog = None if exogenous is None else np.asarray(exogenous, np.float64).reshape(T, -1)
     names = [name] + (list(exog_names) if exog_names is not None else
                       [f"exogenous input {j}" for j in range(0 if exog is None else exog.shape[1])])
-    columns = [series] + ([] if exog is None else list(exog.T))
-    for label, values in zip(names, columns):
+    for label, values in zip(names, [series] + ([] if exog is None else list(exog.T))):
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             raise ValueError(f"{label}: value {bad[0]} is {values[bad[0]]}; the series must be finite")
@@ -533,33 +545,18 @@ def train_series(model, series, exogenous=None, *, name="series", training="adam
             spread = np.std(values[:fit_end])
         if not np.isfinite(spread):
             raise ValueError(f"{label}: values up to {np.max(np.abs(values)):g} are too large to standardise")
-    mean, scale = series[:fit_end].mean(), series[:fit_end].std()
-    z = (series - mean) / scale
-    cols = [z[:, None]]
-    if exog is not None:
-        cols.append((exog - exog[:fit_end].mean(0)) / exog[:fit_end].std(0))
-    feeds_back = hasattr(model, "forecast")
-    cols = cols[1:] if feeds_back else cols                         # a NARX feeds the series back itself
-    inputs = np.hstack(cols) if cols else np.empty((T, 0))         # (T, n_in)
-    if inputs.shape[1] != model.n_in:
-        raise ValueError(f"this task gives the model {inputs.shape[1]} inputs per step, "
-                         f"but it was built for n_in={model.n_in}")
-    dtype = model.dtype
-    x = inputs[None, :-1].astype(dtype) if model.n_in else None
-    d = z[None, 1:, None].astype(dtype)
-    steps = T - 1
-    w_fit = (np.arange(steps) < fit_end - 1).astype(float)
-    w_val = ((np.arange(steps) >= fit_end - 1) & (np.arange(steps) < val_end - 1)).astype(float)
-    # the weights reach only up to the end of validation: the test targets take no part
-    x_fit = None if x is None else x[:, :val_end - 1]
-    d_fit = d[:, :val_end - 1]
-    history = train_one_step(model, x_fit, d_fit, w_fit[:val_end - 1], w_val[:val_end - 1], training=training,
-                             epochs=epochs, lr=lr, patience=patience, seed=seed, progress=progress)
-    extra = getattr(model, "fit_inputs", lambda x, d: {})(x, d)
-    y = model.predict(x, **extra)[0, :, 0]
-    forecasts = {"model": np.concatenate([[np.nan], y * scale + mean]),
-                 "persistence": persistence_forecast(series),
-                 f"AR({ar_order})": ar_forecast(series, ar_order, fit_end)}
+    index = None
+    if dates is not None and date_step(np.asarray(dates), np.datetime_data(np.asarray(dates).dtype)[0], " ") is not None:
+        index = np.asarray(dates)
+    forecaster.fit(series[:val_end], None if exog is None else exog[:val_end],
+                   index=None if index is None else index[:val_end])
+    forecaster._rename([name], names[1:])
+    forecaster.update(series[val_end:], None if exog is None else exog[val_end:])
+    forecasts = {"model": forecaster.one_step()[:, 0], "persistence": persistence_forecast(series)}
+    period = forecaster.period_
+    if period is not None and period < fit_end:
+        forecasts[f"seasonal naive ({period})"] = np.concatenate([np.full(period, np.nan), series[:-period]])
+    forecasts[f"AR({ar_order})"] = ar_forecast(series, ar_order, val_end)
     if zero_baseline:
         forecasts["random walk"] = np.concatenate([[np.nan], np.zeros(T - 1)])
     variance = float(np.var(series[:fit_end]))
@@ -569,23 +566,24 @@ def train_series(model, series, exogenous=None, *, name="series", training="adam
         table[key] = {}
         for part, sl in parts.items():
             ok = ~np.isnan(f[sl])
-            table[key][part] = arv(f[sl][ok], series[sl][ok], variance)
+            table[key][part] = arv(f[sl][ok], series[sl][ok], variance) if ok.any() else float("nan")
         t, ft = series[parts["test"]], f[parts["test"]]
         hits[key] = float(np.mean(np.sign(ft) == np.sign(t))) if np.any(ft) else float("nan")
-    return SeriesResult(name, series, forecasts, table, (fit_end, val_end), model, history, hits,
-                        None if dates is None else np.asarray(dates))
+    return SeriesResult(name, series, forecasts, table, (fit_end, val_end), forecaster, forecaster.histories_[0],
+                        hits, None if dates is None else np.asarray(dates))
 
 
 def series_table(result, name="model", hit_rate=False):
     """The MSE-ratio table of a ``SeriesResult`` as text."""
     fit_end, val_end = result.bounds
     T = len(result.truth)
-    head = (f"{'MSE / variance':<14} {'fit (' + str(fit_end - 1) + ')':>12} "
+    labels = {key: name if key == "model" else key for key in result.table}
+    w = max(14, *(len(label) for label in labels.values()))
+    head = (f"{'MSE / variance':<{w}} {'fit (' + str(fit_end - 1) + ')':>12} "
             f"{'val (' + str(val_end - fit_end) + ')':>10} {'test (' + str(T - val_end) + ')':>11}")
     lines = [head + ("   sign right (test)" if hit_rate else "")]
     for key, row in result.table.items():
-        label = name if key == "model" else key
-        line = f"{label:<14} {row['fit']:>12.4f} {row['val']:>10.4f} {row['test']:>11.4f}"
+        line = f"{labels[key]:<{w}} {row['fit']:>12.4f} {row['val']:>10.4f} {row['test']:>11.4f}"
         if hit_rate:
             rate = result.hit_rate[key]
             line += f"   {rate:>17.3f}" if np.isfinite(rate) else f"   {'-':>17}"
@@ -613,13 +611,19 @@ class SeriesData:
     kind: str
     exog_names: tuple = ()
     csv: object = None
+    stock_dates: object = None      # stocks: (T,) the trading days, which label but are no regular axis
 
     @property
     def dates(self):
-        return None if self.csv is None else self.csv.dates
+        return self.stock_dates if self.csv is None else self.csv.dates
 
     @property
     def notes(self):
+        if self.kind == "stocks":
+            first, last = (str(d) for d in self.stock_dates[[0, -1]])
+            return [f"{self.name}: {len(self.values)} trading days {first} .. {last} (steps numbered: markets "
+                    f"close on holidays); exogenous inputs {', '.join(self.exog_names)} (a forecast reads them "
+                    "up to the day before)"]
         return [] if self.csv is None else self.csv.notes
 
 
@@ -654,8 +658,9 @@ def load_data(data="sunspots", column=None, exog=None, fill=False, date=None):
         if wrong or not others:
             raise ValueError(f"--exog for stocks names other tickers than --column {target} (of AAPL, IBM, MSFT), "
                              f"each once; got {','.join(others) or 'none'}")
-        _, returns, exogenous = stock_returns(target, others)
-        return SeriesData(f"{target} daily log return (%)", returns, exogenous, "stocks", others)
+        dates, returns, exogenous = stock_returns(target, others)
+        return SeriesData(f"{target} daily log return (%)", returns, exogenous, "stocks", others,
+                          stock_dates=dates)
     path = Path(data)
     if not path.is_file():
         raise ValueError(f"--data must be sunspots, stocks or an existing CSV file, got {data!r}")
@@ -693,53 +698,79 @@ def train_forecaster(data="sunspots", model="narx", *, column=None, exog=None, f
                      training="bayesian", linear=None, epochs=None, lr=0.01, seed=0, progress=True, date=None):
     """``unrolled train`` without --task: build the ``model`` (a key of :data:`FORECASTERS`),
     train it to forecast the series :func:`load_data` gives for ``data``, ``column``,
-    ``exog`` and ``fill`` one step ahead (:func:`train_sunspots` or :func:`train_series`,
-    with ``training``, see :func:`train_one_step`) and score it beside the baselines.
-    ``hidden``, ``taps`` and ``linear`` default to the training's :data:`TRAINING_DEFAULTS`;
-    with ``"bayesian"`` the model is float64. Returns a :class:`ForecasterRun`."""
+    ``exog`` and ``fill`` one step ahead and score it beside the baselines: the sunspots
+    by :func:`train_sunspots` (a bare model or Ensemble, the classic split), any other series
+    by :func:`train_series` (a :class:`~unrolled.Forecaster`, whose saved file then holds
+    the whole history). ``hidden`` and ``linear`` default to the training's
+    :data:`TRAINING_DEFAULTS`, ``taps`` too for the sunspots, else to the Forecaster's
+    ``lags`` (the training's, or the season where that is longer); with ``"bayesian"``
+    the model is float64. Returns a :class:`ForecasterRun`."""
     if training not in TRAININGS:
         raise ValueError(f"training must be one of {TRAININGS}, got {training!r}")
     default_hidden, default_taps, default_linear = TRAINING_DEFAULTS[training]
     hidden = default_hidden if hidden is None else hidden
-    taps = default_taps if taps is None else taps
     linear = default_linear if linear is None else linear
     label, make = FORECASTERS[model]
     d = load_data(data, column, exog, fill, date)
     name, series, exogenous, kind = d.name, d.values, d.exogenous, d.kind
     stem = f"{kind if kind != 'csv' else Path(data).stem}-{model}"
-    n_exo = 0 if exogenous is None else exogenous.shape[1]
-    n_in = n_exo if model == "narx" else 1 + n_exo
-    dtype = np.float64 if training == "bayesian" else np.float32
     lin = linear and model in ("narx", "tdnn")
-    if training == "bayesian":
-        net = Ensemble([make(n_in, hidden, taps, 100 * seed + k, lin, dtype) for k in range(ENSEMBLE)])
-    else:
-        net = make(n_in, hidden, taps, seed, lin, dtype)
-    taps_text = f" taps={taps}" if model in ("narx", "tdnn") else ""
-    taps_text += " + linear path" if linear and model in ("narx", "tdnn") else ""
     if kind == "sunspots":
+        taps = default_taps if taps is None else taps
+        n_in = 0 if model == "narx" else 1
+        dtype = np.float64 if training == "bayesian" else np.float32
+        if training == "bayesian":
+            net = Ensemble([make(n_in, hidden, taps, 100 * seed + k, lin, dtype) for k in range(ENSEMBLE)])
+        else:
+            net = make(n_in, hidden, taps, seed, lin, dtype)
         result = train_sunspots(net, training=training, epochs=epochs, lr=lr, seed=seed, progress=progress,
                                 validation_years=0 if training == "bayesian" else 20)
-        table, stop = sunspot_table(result, name=label), "1901-1920"
+        table, stop, history = sunspot_table(result, name=label), "1901-1920", result.history
+        members = net.members if training == "bayesian" else [net]
     else:
-        result = train_series(net, series, exogenous, name=name, training=training, epochs=epochs, lr=lr, seed=seed,
-                              progress=progress, zero_baseline=kind == "stocks",
+        fit_part, val_part = SERIES_SPLIT
+        forecaster = Forecaster(model, lags=taps, hidden=hidden, training=training, linear=linear, epochs=epochs,
+                                lr=lr, validation=val_part / (fit_part + val_part) if training == "adam" else None,
+                                seed=seed, progress=progress)
+        result = train_series(forecaster, series, exogenous, name=name, zero_baseline=kind == "stocks",
                               ar_order=5 if kind == "stocks" else 12, exog_names=d.exog_names, dates=d.dates)
-        table, stop = series_table(result, name=label, hit_rate=kind == "stocks"), "the validation part"
-    h = result.history
+        taps = forecaster.lags_
+        table = series_table(result, name=label, hit_rate=kind == "stocks")
+        stop, history = "the validation part", result.history
+        history = history if training == "bayesian" else history[0]
+        members = forecaster.models_[0].members
+    taps_text = f" taps={taps}" if model in ("narx", "tdnn") else ""
+    taps_text += " + linear path" if linear and model in ("narx", "tdnn") else ""
+    h = history
     if training == "bayesian":
         gammas = [m.logs["gamma"][-1] for m in h]
         how = (f"an ensemble of {len(h)} nets, each trained by Levenberg-Marquardt with Bayesian regularisation "
                f"({h[0].epochs} iterations; {sum(m.seconds for m in h):.1f}s in all); "
                f"{min(gammas):.1f}-{max(gammas):.1f} effective parameters of "
-               f"{sum(p.size for p in net.members[0].params.values())} in each")
+               f"{sum(p.size for p in members[0].params.values())} in each")
     else:
         how = (f"trained {h.epochs} epochs in {h.seconds:.1f}s; weights of epoch {h.best_epoch + 1} kept "
                f"(best on {stop})")
     report = f"{name}: {label} hidden={list(hidden)}{taps_text}{',' if training == 'bayesian' else ''} {how}\n{table}"
+    if kind != "sunspots":
+        report += "\n" + _split_text(result, training)
     return ForecasterRun(result, stem, "\n".join([*d.notes, report]),
                          f"{name}: one-step forecasts, {label} {list(hidden)}"
                          + (f", mean of {ENSEMBLE} nets (Bayesian regularisation)" if training == "bayesian" else ""))
+
+
+def _split_text(result, training):
+    """The sentence under a series' table: which steps each part holds, and what fitted what."""
+    fit_end, val_end = result.bounds
+    T = len(result.truth)
+    if result.dates is not None:
+        when = [np.datetime_as_string(result.dates[i]).replace("T", " ") for i in (0, fit_end - 1, fit_end,
+                                                                                    val_end - 1, val_end, T - 1)]
+    else:
+        when = [f"step {i}" for i in (0, fit_end - 1, fit_end, val_end - 1, val_end, T - 1)]
+    val = "its early stopping watched" if training == "adam" else "fitted too"
+    return (f"fit {when[0]} .. {when[1]}, val {when[2]} .. {when[3]} ({val}), test {when[4]} .. {when[5]} "
+            f"(never fitted: its forecasts read only values before them)")
 
 
 #: the models ``unrolled forecast`` runs past the data, and ``unrolled impulse`` follows
@@ -774,6 +805,10 @@ def _one_way_model(model, serves, forecaster):
     raise ValueError(f"{serves}; this file holds {article} {name} ({why})")
 
 
+_NO_FUTURE_EXOG = ("this forecaster reads the exogenous inputs {}, whose future values the file cannot hold: "
+                   "use Forecaster.predict(fh, X=...) from Python")
+
+
 @dataclass
 class ForecasterForecast:
     """A saved :class:`~unrolled.Forecaster`'s forecast (:func:`forecast_forecaster`).
@@ -799,8 +834,7 @@ def forecast_forecaster(forecaster, horizon, coverage=0.9, csv_path=None):
     is given. The forecaster carries its data: nothing else is read."""
     axis, names = forecaster.axis_, forecaster.names_
     if forecaster.exog_names_:
-        raise ValueError(f"this forecaster reads the exogenous inputs {', '.join(forecaster.exog_names_)}, whose "
-                         "future values the file cannot hold: use Forecaster.predict(fh, X=...) from Python")
+        raise ValueError(_NO_FUTURE_EXOG.format(", ".join(forecaster.exog_names_)))
     H = horizon
     point = np.asarray(forecaster.predict(H), dtype=float).reshape(H, len(names))
     band = np.asarray(forecaster.predict_interval(H, coverage=coverage, paths=1000, seed=0), dtype=float)
@@ -821,6 +855,62 @@ def forecast_forecaster(forecaster, horizon, coverage=0.9, csv_path=None):
         atomic_write(csv_path, lambda fh: fh.write("\n".join(rows) + "\n"))
         lines.append(f"forecasts written to {csv_path}")
     return ForecasterForecast(forecaster, labels, point, lower, upper, coverage, "\n".join(lines))
+
+
+def extend_forecaster(forecaster, data, column=None, fill=False, date=None):
+    """Extend a fitted Forecaster's history with the rows of ``data`` (a CSV file, or
+    "stocks") past its end, without refitting (``Forecaster.update``), for ``unrolled
+    forecast MODEL --data FILE``. ``column`` defaults to the forecaster's series. The file
+    may hold the whole series or only the rows that follow the history; rows it shares
+    with the history must hold the same values (else the file is another series: a
+    ValueError naming the first row that differs). Returns the notes for the report."""
+    f = forecaster
+    if f.exog_names_:
+        raise ValueError(_NO_FUTURE_EXOG.format(", ".join(f.exog_names_)))
+    if len(f.names_) != 1:
+        raise ValueError(f"--data extends one series; this forecaster holds {len(f.names_)} ({', '.join(f.names_)})")
+    if data == "sunspots":
+        raise ValueError("--data extends a saved Forecaster's history: give a CSV file (or stocks)")
+    d = load_data(data, column or (f.names_[0] if data != "stocks" else None), None, fill, date)
+    history, n = f.history_[:, 0], len(f.history_)
+    axis = f.axis_
+    if axis.kind == "dates" and d.dates is not None:
+        ours = axis.labels(np.arange(n))
+        shared = (d.dates >= ours[0]) & (d.dates <= ours[-1])
+        where = np.searchsorted(ours, d.dates[shared])
+        if np.any(where >= n) or not np.array_equal(ours[np.minimum(where, n - 1)], d.dates[shared]):
+            raise ValueError(f"{data}: its dates up to {axis.step.label(ours[-1])} are not those of the history "
+                             f"({axis.description})")
+        new = np.flatnonzero(d.dates > ours[-1])
+        expected = axis.labels(np.arange(n, n + len(new)))
+        if not np.array_equal(expected, d.dates[new]):
+            first = int(np.flatnonzero(expected != d.dates[new])[0])
+            raise ValueError(f"{data}: the rows past the history must continue its dates ({axis.step.text}): "
+                             f"expected {axis.step.label(expected[first])}, got {axis.step.label(d.dates[new][first])}")
+        shown = [axis.step.label(t) for t in d.dates]
+    else:
+        if len(d.values) < n:
+            raise ValueError(f"{data}: {len(d.values)} rows, fewer than the {n} of the history; without dates "
+                             "(or with the history's steps numbered) the file must hold the whole series")
+        where, new = np.arange(n), np.arange(n, len(d.values))
+        shown = [f"row {i}" for i in range(len(d.values))]
+        shared = np.arange(len(d.values)) < n
+    ours = history[where]
+    theirs = d.values[np.flatnonzero(shared)]
+    differ = np.flatnonzero(~np.isclose(ours, theirs, rtol=1e-12, atol=0))
+    if len(differ):
+        i = int(np.flatnonzero(shared)[differ[0]])
+        raise ValueError(f"{data}: {d.name} at {shown[i]} is {d.values[i]:.10g}, but the saved history holds "
+                         f"{ours[differ[0]]:.10g} there: --data must continue the series the forecaster was "
+                         "fitted on (refit on a revised series)")
+    notes = list(d.notes)
+    if len(new):
+        f.update(d.values[new])
+        notes.append(f"history extended by {len(new)} row{'s' if len(new) > 1 else ''} of {Path(str(data)).name} "
+                     f"({shown[new[0]]} .. {shown[new[-1]]}), not refitted")
+    else:
+        notes.append(f"{Path(str(data)).name} holds no rows past the history: nothing to extend")
+    return notes
 
 
 def atomic_write(path, write, binary=False):
