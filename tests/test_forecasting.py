@@ -308,3 +308,64 @@ def test_validation_is_the_tail_adams_early_stopping_watches():
             Forecaster(training="adam", validation=bad)
     with pytest.raises(ValueError, match="needs training='adam'"):
         Forecaster(validation=0.2)
+
+
+def test_update_takes_one_new_row_and_names_a_row_that_does_not_follow():
+    y = pd.Series(np.sin(0.3 * np.arange(48)), index=pd.date_range("2000-01", periods=48, freq="MS"))
+    base = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:40])
+    one = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:40]).update(y[40:41])
+    two = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:40]).update(y[40:41]).update(y[41:42])
+    both = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:40]).update(y[40:42])
+    assert one.predict(1).index[0] == pd.Timestamp("2003-06-01")
+    pd.testing.assert_series_equal(two.predict(3), both.predict(3))
+    with pytest.raises(ValueError, match="expected 2003-05-01 next, got 2003-11-01"):
+        base.update(y[46:47])
+    months = np.arange("2000-01", "2004-01", dtype="datetime64[M]")
+    f = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y.to_numpy()[:40], index=months[:40])
+    f.update(y.to_numpy()[40:41], index=months[40:41])
+    assert str(f.future_index(1)[0]) == "2003-06"
+    np.testing.assert_array_equal(f.predict(3), one.predict(3).to_numpy())
+    with pytest.raises(ValueError, match="expected 2003-06 next, got 2003-07"):
+        f.update(y.to_numpy()[42:43], index=months[42:43])
+
+
+def test_update_reads_a_pandas_x_at_the_new_dates_only():
+    y = pd.Series(np.sin(0.3 * np.arange(48)), index=pd.date_range("2000-01", periods=48, freq="MS"))
+    X = pd.DataFrame({"a": np.cos(np.arange(48))}, index=y.index)
+    new_only = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:40], X[:40])
+    new_only.update(y[40:42], X[40:42])
+    everything = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:40], X[:40])
+    everything.update(y[40:42], X)
+    pd.testing.assert_series_equal(new_only.predict(2, X[42:44]), everything.predict(2, X[42:44]))
+    with pytest.raises(ValueError, match="X lacks 1 of y's dates \\(2003-06-01\\)"):
+        Forecaster(training="adam", lags=3, hidden=3, epochs=2).fit(y[:40], X[:40]).update(y[40:42], X[40:41])
+
+
+def test_a_custom_business_calendar_keeps_its_holidays_through_save_and_load(tmp_path):
+    calendar = pd.offsets.CustomBusinessDay(holidays=["2020-01-20", "2020-02-17", "2020-03-16"])
+    y = pd.Series(np.sin(0.3 * np.arange(30)), index=pd.date_range("2020-01-02", periods=30, freq=calendar))
+    f = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y[:20])   # a holiday inside: no gap
+    future = f.future_index(30)
+    assert not future.isin(pd.to_datetime(["2020-02-17", "2020-03-16"])).any()
+    assert future[:10].equals(y.index[20:])
+    unrolled.save(f, tmp_path / "c.npz")
+    g = unrolled.load(tmp_path / "c.npz")
+    assert g.future_index(30).equals(future)
+    np.testing.assert_array_equal(g.predict(5).to_numpy(), f.predict(5).to_numpy())
+
+
+def test_time_zones_save_by_a_name_that_gives_them_back(tmp_path):
+    import datetime
+
+    import dateutil.tz
+
+    for tz, name in [(dateutil.tz.gettz("Europe/Berlin"), "Europe/Berlin"), (dateutil.tz.tzutc(), "UTC"),
+                     (datetime.timezone(datetime.timedelta(hours=1)), "UTC+01:00")]:
+        y = pd.Series(np.sin(0.3 * np.arange(40)), index=pd.date_range("2000-03-20", periods=40, freq="D", tz=tz))
+        f = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y)
+        unrolled.save(f, tmp_path / "tz.npz")
+        g = unrolled.load(tmp_path / "tz.npz")
+        ours, theirs = g.predict(3), f.predict(3)
+        assert str(ours.index.tz) == name
+        assert (ours.index.tz_localize(None) == theirs.index.tz_localize(None)).all()   # the same wall clock
+        np.testing.assert_array_equal(ours.to_numpy(), theirs.to_numpy())

@@ -234,6 +234,24 @@ def _read(obj, what, *, index=None, fill=None, notes=None):
     return _fill(values, names, axis, fill, what, notes), names, axis, one
 
 
+def _same_labels(labels, expected):
+    """Whether ``labels`` (a pandas index, datetime64 or integers) are the ``expected``
+    labels of an axis's next steps."""
+    if len(labels) != len(expected):
+        return False
+    if _is_pandas(labels) or _is_pandas(expected):
+        import pandas as pd
+
+        try:
+            return bool(pd.Index(labels).equals(pd.Index(expected)))
+        except (TypeError, ValueError):
+            return False
+    labels, expected = np.asarray(labels), np.asarray(expected)
+    if (labels.dtype.kind == "M") != (expected.dtype.kind == "M"):
+        return False
+    return bool(np.all(labels == expected))
+
+
 # ----------------------------------------------------------------- differencing
 def _difference(values, lags):
     """``(w, levels)``: ``values`` (T, S) differenced at each lag in turn; ``levels[i]`` the
@@ -458,24 +476,34 @@ class Forecaster:
         """Append new observations that continue the history, without refitting: later
         forecasts start after them (the nets, scaling and differencing stay as fitted).
         y (and X) as ``fit`` takes them; their dates must follow the history's last one
-        (NumPy without ``index=``: they are taken to follow it). Returns self."""
+        (NumPy without ``index=``: they are taken to follow it). A pandas X is read at the
+        new dates (it may hold the history's too). Returns self."""
         f = self._state()
         notes = []
-        values, names, axis, _ = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
+        if _is_pandas(y) and index is not None:
+            raise ValueError("y is a pandas object with its own index: index= is for NumPy arrays")
+        values, names, labels, _ = _table(y, "y")
+        labels = np.asarray(index) if index is not None else labels
+        n = f["axis"].n
+        if labels is None or _same_labels(labels, f["axis"].labels(np.arange(n, n + len(values)))):
+            axis = f["axis"].with_length(n + len(values))         # they follow the history, one step each
+            values = _fill(values, names, axis, self._settings["fill"], "y", notes)
+        elif len(values) >= 3:                                     # a gap (to fill, or to name), or no continuation
+            values, names, axis, _ = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
+            axis = f["axis"].extended_by(axis)
+        else:
+            expected = f["axis"].text(f["axis"].labels([n]))[0]
+            raise ValueError(f"the new dates must continue the history ({f['axis'].description}): expected "
+                             f"{expected} next, got {', '.join(f['axis'].text(labels))}")
         if names != f["names"] and (_is_pandas(y) or values.shape[1] != len(f["names"])):
             raise ValueError(f"expected the series {f['names']}, got {names}")
-        if index is None and not _is_pandas(y):
-            axis = f["axis"].with_length(f["axis"].n + len(values))
-        else:
-            axis = f["axis"].extended_by(axis)
         exog = None
         if f["exog"] is not None:
             if X is None:
                 raise ValueError(f"this forecaster reads the exogenous inputs {', '.join(f['exog_names'])}: pass X "
                                  "for the new steps too")
-            rows = axis.n if _is_pandas(X) and hasattr(axis, "index") else len(values)   # pandas X: at every date
-            exog, _ = self._read_exog(X, axis, rows, notes)
-            exog = np.concatenate([f["exog"], exog[-len(values):]])
+            exog, _ = self._read_exog(X, axis.window(n, len(values)), len(values), notes)   # pandas X: by date
+            exog = np.concatenate([f["exog"], exog])
         elif X is not None:
             raise ValueError("this forecaster was fitted without exogenous inputs: update takes X=None")
         f.update(values=np.concatenate([f["values"], values]), exog=exog, axis=axis, notes=f["notes"] + notes)

@@ -163,6 +163,10 @@ class StepIndex:
     def with_length(self, n):
         return StepIndex(self.start, self.step, n, self.name, self.pandas)
 
+    def window(self, start, n):
+        """The axis of the ``n`` steps from position ``start``."""
+        return StepIndex(self.start + start * self.step, self.step, n, self.name, self.pandas)
+
     def extended_by(self, other):
         """The index of this history followed by ``other``'s steps (which must continue it)."""
         if not isinstance(other, StepIndex) or other.step != self.step or other.start != self.start + self.step * self.n:
@@ -234,6 +238,10 @@ class DateIndex:
     def with_length(self, n):
         return DateIndex(self.first, self.step, n, self.name)
 
+    def window(self, start, n):
+        """The axis of the ``n`` steps from position ``start``."""
+        return DateIndex(self.labels([start])[0], self.step, n, self.name)
+
     def extended_by(self, other):
         expected = self.labels([self.n])[0]
         if not isinstance(other, DateIndex) or other.first != expected or other.step.kind != self.step.kind \
@@ -304,11 +312,19 @@ class PandasIndex:
                   "first": np.asarray(self.index[:1].asi8, dtype=np.int64)}
         if self.kind == "datetime":
             config["unit"] = self.index.unit
-            config["tz"] = None if self.index.tz is None else str(self.index.tz)
+            config["tz"] = None if self.index.tz is None else _tz_key(self.index)
+            freq = self.index.freq
+            if type(freq).__name__ == "CustomBusinessDay":      # its holidays are not in its freqstr "C"
+                config["holidays"] = np.asarray(freq.holidays, dtype="datetime64[D]").astype(np.int64)   # days
+                config["weekmask"] = freq.weekmask
         return config
 
     def with_length(self, n):
         return PandasIndex(self._grid(n))
+
+    def window(self, start, n):
+        """The axis of the ``n`` steps from position ``start``."""
+        return PandasIndex(self._grid(start + n)[start:])
 
     def extended_by(self, other):
         expected = self.labels([self.n])[0]
@@ -337,9 +353,34 @@ def index_from_config(config):
         start = pd.to_datetime(first, unit=config["unit"])
         if config["tz"] is not None:
             start = start.tz_localize("UTC").tz_convert(config["tz"])
-        grid = pd.date_range(start[0], periods=config["n"], freq=config["freq"], name=config["name"])
+        freq = config["freq"]
+        if config.get("holidays") is not None:
+            freq = pd.offsets.CustomBusinessDay(n=int(freq[:-1] or 1), holidays=list(np.asarray(config["holidays"]).astype("datetime64[D]")),
+                                                weekmask=config["weekmask"])
+        grid = pd.date_range(start[0], periods=config["n"], freq=freq, name=config["name"])
         grid = grid.as_unit(config["unit"])          # the resolution it was saved with (s, ms, us, ns)
     return PandasIndex(grid)
+
+
+def _tz_key(index):
+    """The name a saved file keeps for ``index``'s time zone (an IANA key such as
+    "Europe/Berlin", or "UTC"), checked to give back the same wall-clock times; ValueError
+    for a zone no name gives back (convert the index to an IANA zone first)."""
+    tz = index.tz
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)          # zoneinfo, pytz
+    filename = getattr(tz, "_filename", None)                            # dateutil's tzfile
+    if key is None and isinstance(filename, str):
+        key = filename.split("zoneinfo/", 1)[1] if "zoneinfo/" in filename else filename
+    if key is None:
+        key = "UTC" if type(tz).__name__ == "tzutc" else str(tz)
+    try:
+        same = index.tz_convert(key).tz_localize(None).equals(index.tz_localize(None))
+    except Exception:               # an unknown name: whichever error this pandas and zone library raise
+        same = False
+    if not same:
+        raise ValueError(f"cannot save the time zone {tz!r} of y's dates by a name that gives it back; "
+                         f"convert them to an IANA zone first (y.tz_convert('Europe/Berlin'))")
+    return key
 
 
 def _infer_frequency(index):
@@ -392,7 +433,7 @@ def time_index(index, what="y"):
         if isinstance(index, pd.PeriodIndex):
             grid = pd.period_range(index[0], index[-1], freq=index.freq, name=index.name)
         else:
-            freq = index.freqstr or _infer_frequency(index)
+            freq = index.freq or _infer_frequency(index)         # an offset keeps a custom calendar's holidays
             if freq is None:
                 freq = _guess_frequency(index)
                 if freq is None:
@@ -402,7 +443,8 @@ def time_index(index, what="y"):
             off = ~index.isin(grid)
             if off.any():
                 raise ValueError(f"{what}'s dates are irregular: {_shown(index[off].astype(str))} "
-                                 f"{'is' if off.sum() == 1 else 'are'} off the {freq} grid the others follow")
+                                 f"{'is' if off.sum() == 1 else 'are'} off the {getattr(freq, 'freqstr', freq)} grid the others "
+                                 "follow")
         missing = np.flatnonzero(~grid.isin(index))
         return PandasIndex(grid), missing
     values = np.asarray(index)
