@@ -369,3 +369,13 @@ def test_time_zones_save_by_a_name_that_gives_them_back(tmp_path):
         assert str(ours.index.tz) == name
         assert (ours.index.tz_localize(None) == theirs.index.tz_localize(None)).all()   # the same wall clock
         np.testing.assert_array_equal(ours.to_numpy(), theirs.to_numpy())
+
+
+def test_the_sktime_adapter_without_sktime_names_the_extra():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['sktime'] = None\n"
+            "try:\n    import unrolled.sktime\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "unrolled.sktime needs sktime" in out and "pip install 'unrolled[sktime]'" in out
