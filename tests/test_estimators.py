@@ -441,11 +441,11 @@ def test_classifier_bad_y_and_lengths():
     x = np.zeros((4, 5, 1))
     est = SequenceClassifier(epochs=1)
     with pytest.raises(ValueError, match=r"expected y of shape \(4,\), one label per sequence of X, "
-                                         r"got \(4, 1\) - help: y.ravel\(\)"):
-        est.fit(x, np.zeros((4, 1)))
+                                         r"got \(4, 2\) - help: per-step targets"):
+        est.fit(x, np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"got \(4, 5\) - help: per-step targets are a SequenceRegressor's"):
         est.fit(x, np.zeros((4, 5)))
-    with pytest.raises(ValueError, match=r"expected at least 2 classes in y, got 1: \['a'\]"):
+    with pytest.raises(ValueError, match=r"expected at least 2 classes in y, got 1 class: \['a'\]"):
         est.fit(x, ["a"] * 4)
     with pytest.raises(ValueError, match="non-integer numbers, which look like a regression target"):
         est.fit(x, [0.5, 1.0, 2.0, 0.0])

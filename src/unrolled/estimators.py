@@ -79,11 +79,13 @@ from .train import fit as _fit
 
 try:        # scikit-learn is optional: with it, our errors are its errors and lengths is routed
     from sklearn.exceptions import ConvergenceWarning as _SkConvergenceWarning
+    from sklearn.exceptions import DataConversionWarning as _DataConversionWarning
     from sklearn.exceptions import NotFittedError as _SkNotFittedError
     from sklearn.utils.metadata_routing import UNUSED as _UNUSED
     from sklearn.utils.metadata_routing import _MetadataRequester
 except ImportError:
     _SkConvergenceWarning, _SkNotFittedError, _MetadataRequester, _UNUSED = UserWarning, None, object, None
+    _DataConversionWarning = UserWarning
 
 __all__ = ["SequenceRegressor", "SequenceClassifier", "SequenceScaler", "ConvergenceWarning", "NotFittedError",
            "clone"]
@@ -166,6 +168,15 @@ def _same(a, b):
 
 def _real_array(value, dtype, name):
     """``value`` as an array of ``dtype``; an object array of numbers is read as numbers."""
+    if hasattr(value, "tocsr") or type(value).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix: sparse input is not supported, pass a dense array "
+                        f"({name}.toarray())")
+    try:
+        value = np.asarray(value)
+    except Exception:  # ragged nesting and the like: as_float_array names it
+        pass
+    if getattr(value, "dtype", None) is not None and value.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers")
     if isinstance(value, np.ndarray) and value.dtype == object:
         try:
             value = value.astype(np.float64)
@@ -201,8 +212,12 @@ def _sequences(X, lengths, dtype, name="X"):
         return (X[..., None] if X.ndim == 2 else X), lengths, (True, first.ndim == 1)
     X = _real_array(X, dtype, name)
     if X.ndim not in (2, 3):
+        hint = f" - help: Reshape your data: one sequence is {name}[None]" if X.ndim == 1 else ""
         raise ValueError(f"expected {name} of shape (N, T, n_in), (N, T) (one feature per step) or a list of "
-                         f"(T_i, n_in) / (T_i,) arrays, got shape {X.shape}")
+                         f"(T_i, n_in) / (T_i,) arrays, got shape {X.shape}{hint}")
+    if X.ndim == 2 and X.shape[1] == 0:     # the words scikit-learn's users know for an empty table
+        raise ValueError(f"expected {name} with at least one step, got 0 feature(s) (shape={X.shape}) while a "
+                         f"minimum of 1 is required.")
     flat = X.ndim == 2
     X = X[..., None] if flat else X
     return X, check_lengths(lengths, X.shape[0], X.shape[1]), (False, flat)
@@ -933,15 +948,18 @@ class SequenceClassifier(_SequenceEstimator):
     def _check_labels(y, N):
         _require_y(y, "SequenceClassifier")
         y = np.asarray(y)
+        if y.shape == (N, 1):
+            warnings.warn(f"A column-vector y was passed when a 1d array was expected: y of shape {y.shape} is "
+                          f"read as ({N},) labels (y.ravel())", _DataConversionWarning, stacklevel=3)
+            y = y.ravel()
         if y.shape != (N,):
-            hint = " - help: y.ravel()" if y.shape == (N, 1) else \
-                (" - help: per-step targets are a SequenceRegressor's" if y.ndim >= 2 and y.shape[0] == N else "")
+            hint = " - help: per-step targets are a SequenceRegressor's" if y.ndim >= 2 and y.shape[0] == N else ""
             raise ValueError(f"expected y of shape ({N},), one label per sequence of X, got {y.shape}{hint}")
         if y.dtype.kind == "f":
             if not np.all(np.isfinite(y)):
                 raise ValueError("y holds NaN or infinity")
             if not np.all(y == np.round(y)):
-                raise ValueError("y holds non-integer numbers, which look like a regression target: "
+                raise ValueError("y holds non-integer numbers, which look like a continuous (regression) target: "
                                  "SequenceClassifier takes class labels (ints, strings, ...)")
         return y
 
@@ -967,7 +985,8 @@ class SequenceClassifier(_SequenceEstimator):
         except TypeError as exc:
             raise TypeError(f"y's labels must be of one sortable kind (all str or all numbers): {exc}") from None
         if len(classes) < 2:
-            raise ValueError(f"expected at least 2 classes in y, got {len(classes)}: {classes.tolist()}")
+            raise ValueError(f"expected at least 2 classes in y, got {len(classes)} class"
+                             f"{'es' if len(classes) != 1 else ''}: {classes.tolist()}")
         return self._train(X, codes.reshape(-1).astype(np.int64), lengths, LastStep(CrossEntropy()), len(classes),
                            {"classes_": classes, "n_features_in_": X.shape[2]})
 
