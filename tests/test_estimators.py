@@ -447,7 +447,7 @@ def test_classifier_bad_y_and_lengths():
         est.fit(x, np.zeros((4, 5)))
     with pytest.raises(ValueError, match=r"expected at least 2 classes in y, got 1 class: \['a'\]"):
         est.fit(x, ["a"] * 4)
-    with pytest.raises(ValueError, match="non-integer numbers, which look like a regression target"):
+    with pytest.raises(ValueError, match=r"non-integer numbers, which look like a continuous \(regression\) target"):
         est.fit(x, [0.5, 1.0, 2.0, 0.0])
     with pytest.raises(TypeError, match="labels must be of one sortable kind"):
         est.fit(x, np.array(["a", 1, "b", 2], dtype=object))
