@@ -66,7 +66,8 @@ def test_init_stores_exactly_its_arguments_and_checks_nothing(cls):
     assert sorted(est.get_params()) == sorted(names)
     assert names == ["model", "hidden", "activation", "epochs", "batch_size", "lr", "optimizer", "patience",
                      "validation_fraction", "clip", "tol", "n_iter_no_change", "random_state", "dtype", "verbose",
-                     "width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks"]
+                     "width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks"] + \
+        (["output"] if cls is SequenceRegressor else [])
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -383,10 +384,8 @@ def test_bad_hyperparameters_fail_in_fit(cls, params, error, message):
 def test_bad_X_names_expected_and_received_shapes(cls):
     y = np.zeros((4, 5)) if cls is SequenceRegressor else np.arange(4) % 2
     est = cls(epochs=1)
-    with pytest.raises(ValueError, match=r"expected X of shape \(N, T, n_in\), got \(4, 5\) - help: "
-                                         r"one feature per step is X\[\.\.\., None\]"):
-        est.fit(np.zeros((4, 5)), y)
-    with pytest.raises(ValueError, match=r"expected X of shape \(N, T, n_in\), got \(4,\)"):
+    with pytest.raises(ValueError, match=r"expected X of shape \(N, T, n_in\), \(N, T\) \(one feature per step\) "
+                                         r"or a list of \(T_i, n_in\) / \(T_i,\) arrays, got shape \(4,\)"):
         est.fit(np.zeros(4), y)
     with pytest.raises(TypeError, match="X must hold real numbers"):
         est.fit(np.full((4, 5, 1), "a"), y)
@@ -421,7 +420,7 @@ def test_regressor_bad_y_names_shapes():
     with pytest.raises(ValueError, match=r"expected y of shape \(4, 5\) or \(4, 5, n_out\) like X "
                                          r"\(4, 5, 1\), got \(4, 6\)"):
         est.fit(x, np.zeros((4, 6)))
-    with pytest.raises(ValueError, match=r"got \(4,\) - help: a SequenceClassifier takes one label"):
+    with pytest.raises(ValueError, match=r"got \(4,\) - help: one target per sequence is output='last'"):
         est.fit(x, np.zeros(4))
     with pytest.raises(ValueError, match="y holds NaN or infinity"):
         est.fit(x, np.full((4, 5), np.inf))
@@ -442,13 +441,13 @@ def test_classifier_bad_y_and_lengths():
     x = np.zeros((4, 5, 1))
     est = SequenceClassifier(epochs=1)
     with pytest.raises(ValueError, match=r"expected y of shape \(4,\), one label per sequence of X, "
-                                         r"got \(4, 1\) - help: y.ravel\(\)"):
-        est.fit(x, np.zeros((4, 1)))
+                                         r"got \(4, 2\) - help: per-step targets"):
+        est.fit(x, np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"got \(4, 5\) - help: per-step targets are a SequenceRegressor's"):
         est.fit(x, np.zeros((4, 5)))
-    with pytest.raises(ValueError, match=r"expected at least 2 classes in y, got 1: \['a'\]"):
+    with pytest.raises(ValueError, match=r"expected at least 2 classes in y, got 1 class: \['a'\]"):
         est.fit(x, ["a"] * 4)
-    with pytest.raises(ValueError, match="non-integer numbers, which look like a regression target"):
+    with pytest.raises(ValueError, match=r"non-integer numbers, which look like a continuous \(regression\) target"):
         est.fit(x, [0.5, 1.0, 2.0, 0.0])
     with pytest.raises(TypeError, match="labels must be of one sortable kind"):
         est.fit(x, np.array(["a", 1, "b", 2], dtype=object))

@@ -16,7 +16,6 @@ from .engine import ForwardCache, Layer, Link, Network, set_default_backend
 from .engine.backend import get_num_threads, num_threads, set_num_threads
 from .train import (Callback, Checkpoint, EarlyStopping, History, LearningRateSchedule, ProgressBar,
                     ReduceLROnPlateau, evaluate, fit)
-from .estimators import ConvergenceWarning, NotFittedError, SequenceClassifier, SequenceRegressor
 from .models import CharRNN
 from .ensemble import Ensemble, fit_many
 from . import analysis
@@ -31,8 +30,23 @@ __all__ = [
     "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau",
     "Checkpoint", "ProgressBar",
-    "SequenceRegressor", "SequenceClassifier", "ConvergenceWarning", "NotFittedError", "CharRNN",
+    "SequenceRegressor", "SequenceClassifier", "SequenceScaler", "ConvergenceWarning", "NotFittedError", "CharRNN",
     "save", "load", "from_torch", "to_torch", "torch_h0",
     "activations", "divergences", "optim", "analysis", "Ensemble", "fit_many",
     "Forecaster", "backtest", "Backtest",
 ]
+
+# The estimators import scikit-learn where it is installed (their errors are its errors),
+# which takes over a second: they are imported on first use, not with the package.
+_ESTIMATORS = ("SequenceRegressor", "SequenceClassifier", "SequenceScaler", "ConvergenceWarning", "NotFittedError")
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'unrolled' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ESTIMATORS))

@@ -9,12 +9,16 @@ looks the name up here.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 __all__ = ["register_model", "registered_class", "registered_name", "block_config", "block_from_config",
            "check_config"]
 
 _REGISTRY: dict[str, type] = {}
+# Classes of modules that ``import unrolled`` does not import at once (the estimators import
+# scikit-learn): looking one of these names up imports its module, from this fixed table.
+_DEFERRED = {name: "unrolled.estimators" for name in ("SequenceRegressor", "SequenceClassifier", "SequenceScaler")}
 
 
 def register_model(cls: type) -> type:
@@ -55,6 +59,8 @@ def registered_name(obj, action: str) -> str:
 def registered_class(name: str, where: str = "") -> type:
     """The class registered as ``name``; ValueError listing the registered names if none
     (``where``, e.g. a file's path, starts the message)."""
+    if name not in _REGISTRY and name in _DEFERRED:
+        importlib.import_module(_DEFERRED[name])
     cls = _REGISTRY.get(name)
     if cls is None:
         raise ValueError(f"{where}unknown model class {name!r}; registered: {sorted(_REGISTRY)}. "
