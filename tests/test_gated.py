@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+import unrolled
 from unrolled import Layer, Link, Network
 from unrolled.analysis import gradcheck
-from unrolled.divergences import SquaredError
+from unrolled.divergences import CrossEntropy, SquaredError
 
 CELLS = ["lstm", "gru"]
 TORCH = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -171,3 +172,224 @@ def test_gated_layer_config_round_trips_and_plain_configs_are_unchanged():
     net, _ = _mixed_column("lstm", seed=5)
     twin = Network.from_config(net.get_config())
     assert twin.layers == net.layers and set(twin.params) == set(net.params)
+
+
+# ----------------------------------------------------------------- models and torch
+def _torch_module(cell, L, bias, dtype, seed, batch_first=True, bidirectional=False, H=4):
+    torch.manual_seed(seed)
+    rnn = TORCH[cell](3, H, num_layers=L, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
+                      dtype=dtype)
+    linear = torch.nn.Linear(2 * H if bidirectional else H, 2, dtype=dtype)
+    return rnn, linear
+
+
+def _h0_leaf(h0):
+    """torch_h0's answer as leaves that gather their gradients."""
+    if isinstance(h0, tuple):
+        return tuple(t.clone().requires_grad_(True) for t in h0)
+    return h0.clone().requires_grad_(True)
+
+
+def _assert_layer_grads(g, rnn, names, cell, tol):
+    """Every weight and bias gradient of torch's layers against the model's, ``names`` the
+    (suffix, W_in, W_rec, b) keys of each."""
+    H = rnn.hidden_size
+    for suffix, w_in, w_rec, b in names:
+        np.testing.assert_allclose(g[w_in], getattr(rnn, f"weight_ih_{suffix}").grad.numpy(), **tol)
+        np.testing.assert_allclose(g[w_rec], getattr(rnn, f"weight_hh_{suffix}").grad.numpy(), **tol)
+        if rnn.bias:
+            # b[h] holds b_ih (+ b_hh for the gates that only sum them): its gradient is b_ih's
+            np.testing.assert_allclose(g[b], getattr(rnn, f"bias_ih_{suffix}").grad.numpy(), **tol)
+            b_hh = getattr(rnn, f"bias_hh_{suffix}").grad.numpy()
+            if cell == "gru":
+                np.testing.assert_allclose(g[b[:-1] + ".hn]"], b_hh[2 * H:], **tol)
+                np.testing.assert_allclose(g[b][:2 * H], b_hh[:2 * H], **tol)
+            else:
+                np.testing.assert_allclose(g[b], b_hh, **tol)
+
+
+def _init_grads(g, keys, h0, cell, tol):
+    """The learned initial states' gradients: torch's d/dh0 (and d/dc0) summed over the batch."""
+    h, c = h0 if cell == "lstm" else (h0, None)
+    for k, key in enumerate(keys):
+        np.testing.assert_allclose(g[key][0], h.grad[k].sum(0).numpy(), **tol)
+        if c is not None:
+            np.testing.assert_allclose(g[key[:-1] + ".c]"][0], c.grad[k].sum(0).numpy(), **tol)
+
+
+def _model(cell, seed, *, n_in=3, n_out=2, **options):
+    """``(model, rng)``: a float64 LSTM or GRU with random weights (and ``rng`` to go on with)."""
+    cls = {"lstm": unrolled.LSTM, "gru": unrolled.GRU}[cell]
+    m = cls(n_in, n_out, dtype=np.float64, seed=seed, **options)
+    rng = np.random.default_rng(seed)
+    _randomise(m.params, rng, 0.5)
+    return m, rng
+
+
+def _stack_names(L):
+    """(torch suffix, W_in, W_rec, b) keys of an L-layer LSTM / GRU model."""
+    return [(f"l{k}", f"W[{'x' if k == 0 else f'h{k}'}->h{k + 1}@0]", f"W[h{k + 1}->h{k + 1}@1]", f"b[h{k + 1}]")
+            for k in range(L)]
+
+
+def _tolerance(dtype):
+    return dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("L,bias,dtype,batch_first", [
+    (1, True, torch.float64, True), (2, True, torch.float64, False), (2, False, torch.float64, True),
+    (2, True, torch.float32, True), (1, False, torch.float32, False)])
+def test_from_torch_gives_torchs_outputs_and_every_gradient(cell, L, bias, dtype, batch_first):
+    rnn, linear = _torch_module(cell, L, bias, dtype, seed=L + 2 * bias, batch_first=batch_first)
+    m = unrolled.from_torch(rnn, linear)
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    assert type(m) is {"lstm": unrolled.LSTM, "gru": unrolled.GRU}[cell] and m.dtype == np_dtype
+    rng = np.random.default_rng(L)
+    for key in m.params:                                 # non-zero learned h(-1), c(-1)
+        if key.startswith("init["):
+            m.params[key][...] = rng.normal(size=m.params[key].shape) * 0.5
+    N, T = 4, 7
+    x = rng.normal(size=(N, T, 3)).astype(np_dtype)
+    c = rng.normal(size=(N, T, 2)).astype(np_dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    h0 = _h0_leaf(unrolled.torch_h0(m, N))
+    out, _ = rnn(xt if batch_first else xt.transpose(0, 1), h0)
+    yt = linear(out if batch_first else out.transpose(0, 1))
+    (yt * torch.tensor(c)).sum().backward()
+
+    y, cache = m.forward(x)
+    g, dx = m.backward(c, cache)                          # DIV = sum(y * c): dDIV/dy = c
+    tol = _tolerance(dtype)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    _assert_layer_grads(g, rnn, _stack_names(L), cell, tol)
+    _init_grads(g, [f"init[h{k + 1}]" for k in range(L)], h0, cell, tol)
+    np.testing.assert_allclose(g[f"W[h{L}->y@0]"], linear.weight.grad.numpy(), **tol)
+    np.testing.assert_allclose(g["b[y]"], linear.bias.grad.numpy(), **tol)
+    assert set(g) == set(m.params)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_sequences_match_torch_run_on_each_sequence(cell):
+    # lengths (padding at the end) against torch run on each sequence alone, its gradients
+    # added up; the final state is torch's h_n (and c_n) of each sequence.
+    rnn, linear = _torch_module(cell, 2, True, torch.float64, seed=5)
+    m = unrolled.from_torch(rnn, linear)
+    rng = np.random.default_rng(1)
+    lengths = np.array([6, 2, 4])
+    x = rng.normal(size=(3, 6, 3))
+    c = rng.normal(size=(3, 6, 2))
+    y, cache = m.forward(x, lengths=lengths)
+    g, dx = m.backward(c, cache)
+    tol = _tolerance(torch.float64)
+    assert np.all(y[1, 2:] == 0.0) and np.all(dx[1, 2:] == 0.0)
+    for n, L in enumerate(lengths):
+        xt = torch.tensor(x[n:n + 1, :L], requires_grad=True)
+        out, last = rnn(xt)
+        yt = linear(out)
+        (yt * torch.tensor(c[n:n + 1, :L])).sum().backward()        # torch adds up the parameters' grads
+        np.testing.assert_allclose(y[n, :L], yt[0].detach().numpy(), **tol)
+        np.testing.assert_allclose(dx[n, :L], xt.grad[0].numpy(), **tol)
+        h_n, c_n = last if cell == "lstm" else (last, None)
+        for k in range(2):
+            np.testing.assert_allclose(cache.state[f"h{k + 1}"][n, 0], h_n[k, 0].detach().numpy(), **tol)
+            if c_n is not None:
+                np.testing.assert_allclose(cache.state[f"h{k + 1}.c"][n, 0], c_n[k, 0].detach().numpy(), **tol)
+    _assert_layer_grads(g, rnn, _stack_names(2), cell, tol)
+    np.testing.assert_allclose(g["W[h2->y@0]"], linear.weight.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_to_torch_round_trip(cell):
+    m, rng = _model(cell, 3, hidden=(5, 5))
+    rnn, linear = unrolled.to_torch(m)
+    assert type(rnn) is TORCH[cell] and rnn.batch_first and rnn.num_layers == 2
+    x = rng.normal(size=(2, 6, 3))
+    out, _ = rnn(torch.tensor(x), unrolled.torch_h0(m, 2))
+    np.testing.assert_allclose(m.predict(x), linear(out).detach().numpy(), rtol=1e-10, atol=1e-12)
+    back = unrolled.from_torch(rnn, linear)
+    for key, value in m.params.items():               # the same numbers (initial states: torch has none)
+        if not key.startswith("init["):
+            np.testing.assert_allclose(back.params[key], value, rtol=1e-15, atol=1e-15)
+    with pytest.raises(ValueError, match=f"no torch.nn.{cell.upper()} counterpart: skip links"):
+        unrolled.to_torch(_model(cell, 0, hidden=(4, 4), skip_input=True)[0])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_bidirectional_torch_module_is_a_birnn_of_that_cell(cell):
+    rnn, linear = _torch_module(cell, 2, True, torch.float64, seed=9, bidirectional=True)
+    m = unrolled.from_torch(rnn, linear)
+    assert isinstance(m, unrolled.BiRNN) and m.get_config()["cell"] == cell
+    rng = np.random.default_rng(4)
+    for key in m.params:
+        if "init[" in key:
+            m.params[key][...] = rng.normal(size=m.params[key].shape) * 0.5
+    N, T = 3, 5
+    x = rng.normal(size=(N, T, 3))
+    c = rng.normal(size=(N, T, 2))
+    xt = torch.tensor(x, requires_grad=True)
+    h0 = _h0_leaf(unrolled.torch_h0(m, N))
+    out, _ = rnn(xt, h0)
+    yt = linear(out)
+    (yt * torch.tensor(c)).sum().backward()
+    y, cache = m.forward(x)
+    g, dx = m.backward(c, cache)
+    tol = _tolerance(torch.float64)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    names = [(f"l{k}{suffix}", f"block{k + 1}.{d}.W[x->h1@0]", f"block{k + 1}.{d}.W[h1->h1@1]",
+              f"block{k + 1}.{d}.b[h1]") for k in range(2) for suffix, d in (("", "fwd"), ("_reverse", "bwd"))]
+    _assert_layer_grads(g, rnn, names, cell, tol)
+    _init_grads(g, [f"block{k + 1}.{d}.init[h1]" for k in range(2) for d in ("fwd", "bwd")], h0, cell, tol)
+    np.testing.assert_allclose(g["out.W[x->y@0]"], linear.weight.grad.numpy(), **tol)
+    twin, lin2 = unrolled.to_torch(m)
+    out2, _ = twin(torch.tensor(x), unrolled.torch_h0(m, N))
+    np.testing.assert_allclose(lin2(out2).detach().numpy(), y, **tol)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_model_options_match_finite_differences(cell):
+    m, rng = _model(cell, 1, n_in=2, n_out=3, hidden=(3, 2), output="softmax", skip_input=True, skip_output=True)
+    x = rng.normal(size=(3, 5, 2))
+    d = rng.integers(0, 3, size=(3, 5))
+    check = gradcheck(m, x, d, CrossEntropy(), lengths=np.array([5, 3, 1]))
+    assert check.max_error < 1e-7, str(check)
+    assert {"W[x->h2@0]", "W[h1->y@0]"} <= set(m.params)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: unrolled.LSTM(3, 2, hidden=(4, 3), seed=0),
+    lambda: unrolled.GRU(3, 2, hidden=4, learn_init=False, bias=False, dtype=np.float64, seed=1),
+    lambda: unrolled.BiRNN(3, 2, hidden=(4,), cell="gru", seed=2),
+    lambda: unrolled.BiRNN(3, 2, hidden=(3,), blocks=2, cell="lstm", dtype=np.float64, seed=3)])
+def test_save_load_round_trip_is_equal_to_the_bit(tmp_path, make):
+    m = make()
+    rng = np.random.default_rng(0)
+    _randomise(m.params, rng, 0.5)
+    path = tmp_path / "m.npz"
+    unrolled.save(m, path)
+    back = unrolled.load(path)
+    assert type(back) is type(m) and back.get_config() == m.get_config()
+    assert all(np.array_equal(back.params[k], v) and back.params[k].dtype == v.dtype for k, v in m.params.items())
+    x = rng.normal(size=(2, 5, 3)).astype(m.dtype)
+    assert np.array_equal(back.predict(x, lengths=[5, 3]), m.predict(x, lengths=[5, 3]))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_streaming_two_chunks_with_state_is_one_pass(cell):
+    m, rng = _model(cell, 4, hidden=(4, 3))
+    x = rng.normal(size=(2, 9, 3))
+    whole, state = m.predict(x, return_state=True)
+    first, mid = m.predict(x[:, :4], return_state=True)
+    assert set(mid) == ({"h1", "h2", "h1.c", "h2.c"} if cell == "lstm" else {"h1", "h2"})
+    second, end = m.predict(x[:, 4:], state=mid, return_state=True)
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, rtol=1e-13, atol=1e-14)
+    for name in state:
+        np.testing.assert_allclose(end[name], state[name], rtol=1e-13, atol=1e-14)
+
+
+def test_birnn_cell_must_be_known():
+    with pytest.raises(ValueError, match=r"cell must be one of \('tanh', 'lstm', 'gru'\)"):
+        unrolled.BiRNN(3, 2, cell="rnn")
+    assert "cell" not in unrolled.BiRNN(3, 2).get_config()     # a plain BiRNN's config as before
