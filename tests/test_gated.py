@@ -393,3 +393,45 @@ def test_birnn_cell_must_be_known():
     with pytest.raises(ValueError, match=r"cell must be one of \('tanh', 'lstm', 'gru'\)"):
         unrolled.BiRNN(3, 2, cell="rnn")
     assert "cell" not in unrolled.BiRNN(3, 2).get_config()     # a plain BiRNN's config as before
+
+
+# ------------------------------------------------------- what else reads the column
+@pytest.mark.parametrize("cell", CELLS)
+def test_blocked_context_around_a_gated_layer_treats_it_as_a_constant_input(cell):
+    # An Elman context c (h -> c @1, fixed I, gradient blocked) around a gated layer h: its
+    # gradients are those of the twin that reads the context's values as an external input.
+    H = 3
+    layers = {"h": Layer(H, cell=cell), "c": Layer(H, "identity", bias=False, init="zeros"),
+              "y": Layer(2, "identity", init="zeros")}
+    links = [Link("x", "h"), Link("c", "h"), Link("h", "h", delay=1), Link("h", "y"),
+             Link("h", "c", delay=1, weight=1.0, trainable=False, gradient="blocked")]
+    net = Network({"x": 2}, layers, links, "y", dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    _randomise(net.params, rng)
+    x, dy = rng.normal(size=(2, 5, 2)), rng.normal(size=(2, 5, 2))
+    y, cache = net.forward(x)
+    g, _ = net.backward(dy, cache)
+    twin = Network({"x": 2, "ctx": H}, {"h": layers["h"], "y": layers["y"]},
+                   [Link("x", "h"), Link("ctx", "h"), Link("h", "h", delay=1), Link("h", "y")], "y",
+                   dtype=np.float64, seed=0)
+    for key in twin.params:
+        twin.params[key][...] = net.params[key.replace("ctx->", "c->")]
+    context = np.swapaxes(cache.A["c"][net.depth["c"]:], 0, 1)
+    y2, cache2 = twin.forward(x, ctx=context)
+    g2, _ = twin.backward(dy, cache2)
+    np.testing.assert_allclose(y2, y, rtol=1e-14, atol=1e-15)
+    for key in twin.params:
+        np.testing.assert_allclose(g[key.replace("ctx->", "c->")], g2[key], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_jacobian_of_a_gated_model_is_reverse_mode_and_agrees_with_bptt(cell):
+    m, rng = _model(cell, 6, hidden=(2,))
+    x, dy = rng.normal(size=(2, 3, 3)), rng.normal(size=(2, 3, 2))
+    J = unrolled.analysis.jacobian(m, x, lengths=[3, 2])
+    dy[1, 2] = 0.0                                        # (a padded step: its rows are zero)
+    g, _ = m.backward(dy, m.forward(x, lengths=[3, 2])[1])
+    np.testing.assert_allclose(np.einsum("ntk,ntkp->p", dy, J),
+                               np.concatenate([g[k].ravel() for k in m.params]), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="no tangents for gated layers"):
+        unrolled.analysis.jacobian(m, x, method="forward")
