@@ -101,7 +101,7 @@ def test_given_state_gradients_match_finite_differences(cell):
     N, T = 2, 5
     x = rng.normal(size=(N, T, 2))
     c = rng.normal(size=(N, T, 2))
-    state = {name: rng.normal(size=(N, net.depth[name], net._size(name))) for name in ("g", "p", "g.c")
+    state = {name: rng.normal(size=(N, net.depth[name], net.node_size(name))) for name in ("g", "p", "g.c")
              if name in net.depth}
     _, cache = net.forward(x, state=state)
     dstate = {name: rng.normal(size=v.shape) for name, v in cache.state.items()}
@@ -435,3 +435,28 @@ def test_jacobian_of_a_gated_model_is_reverse_mode_and_agrees_with_bptt(cell):
                                np.concatenate([g[k].ravel() for k in m.params]), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="no tangents for gated layers"):
         unrolled.analysis.jacobian(m, x, method="forward")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_seq2seq_with_gated_encoder_and_decoder_bridges_h_and_c(cell):
+    from unrolled.columns import recurrent_network
+
+    enc = recurrent_network(2, (3,), cell=cell, dtype=np.float64, seed=0)
+    dec = {"lstm": unrolled.LSTM, "gru": unrolled.GRU}[cell](3, 2, hidden=(3,), learn_init=False,
+                                                              dtype=np.float64, seed=1)
+    m = unrolled.Seq2Seq(enc, dec)
+    assert m.bridge == ({"h1": "h1", "h1.c": "h1.c"} if cell == "lstm" else {"h1": "h1"})
+    rng = np.random.default_rng(8)
+    _randomise(m.params, rng, 0.7)
+    x, u, d = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 4, 3)), rng.normal(size=(3, 4, 2))
+    lengths = np.array([5, 1, 3])
+    y, _ = m.forward(x, lengths=lengths, decoder_inputs=u)
+    for n, L in enumerate(lengths):            # the decoder starts from the encoder's h (and c) at L - 1
+        _, ce = enc.forward(x[n:n + 1, :L])
+        np.testing.assert_allclose(y[n], dec.predict(u[n:n + 1], state=ce.state)[0], rtol=1e-13, atol=1e-15)
+    def div(y, d, *, lengths=None):                      # over every decoder step (lengths are the source's)
+        return SquaredError()(y, d)
+
+    check = gradcheck(m, x, d, div, lengths=lengths, inputs={"decoder_inputs": u})
+    assert check.max_error < 1e-7, str(check)
+    assert np.abs(check.bptt["encoder.W[x->h1@0]"]).sum() > 0          # the decoder's error reaches the encoder

@@ -121,22 +121,22 @@ class Network:
         self._plan = Plan(self)
 
     # ----------------------------------------------------------------- structure
-    def _size(self, node):
+    def node_size(self, node):
         """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size)."""
         if node in self.inputs:
             return self.inputs[node]
         return self.layers[self.cell_states.get(node, node)].size
 
     def _init_params(self, rng):
-        check_parameter_budget(sum(self.layers[lk.dst].rows * self._size(lk.src) for lk in self.links)
+        check_parameter_budget(sum(self.layers[lk.dst].rows * self.node_size(lk.src) for lk in self.links)
                                + sum(layer.rows + layer.size * self.depth[name] for name, layer in self.layers.items())
-                               + sum(self._size(node) for node in self.cell_states))
+                               + sum(self.node_size(node) for node in self.cell_states))
         fan_in = {name: 0 for name in self.layers}
         for link in self.links:
             if link.weight is None:
-                fan_in[link.dst] += self._size(link.src)
+                fan_in[link.dst] += self.node_size(link.src)
         for link in self.links:
-            shape = (self.layers[link.dst].rows, self._size(link.src))
+            shape = (self.layers[link.dst].rows, self.node_size(link.src))
             if link.weight is None:
                 k = 1.0 / np.sqrt(fan_in[link.dst])
                 w = rng.uniform(-k, k, size=shape)
@@ -153,7 +153,7 @@ class Network:
                     self.params[f"b[{name}.hn]"] = np.zeros(layer.size, dtype=self.dtype)
         for name in self.nodes[len(self.inputs):]:                        # layers, then LSTM cell states
             if self.layers[self.cell_states.get(name, name)].init == "learned" and self.depth[name] > 0:
-                self.params[f"init[{name}]"] = np.zeros((self.depth[name], self._size(name)), dtype=self.dtype)
+                self.params[f"init[{name}]"] = np.zeros((self.depth[name], self.node_size(name)), dtype=self.dtype)
 
     def weight(self, link):
         """The current weight matrix of ``link`` (a parameter or a constant)."""
@@ -415,7 +415,7 @@ class Network:
 
     def _check_state(self, state, N):
         """``state`` (node -> (N, D, size)) checked, as (D, N, size) arrays of the dtype."""
-        shapes = {name: (N, D, self._size(name)) for name, D in self.depth.items() if D}
+        shapes = {name: (N, D, self.node_size(name)) for name, D in self.depth.items() if D}
         checked = _check_histories(state, "state", shapes, self.dtype, "which no link reads with a delay")
         return {name: np.swapaxes(arr, 0, 1) for name, arr in checked.items()}   # (D, N, size)
 

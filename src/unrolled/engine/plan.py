@@ -45,7 +45,7 @@ class Plan:
 
     def __init__(self, net):
         self.net = net
-        self.size = {name: net._size(name) for name in net.nodes}
+        self.size = {name: net.node_size(name) for name in net.nodes}
         self.incoming = {name: [link for link in net.links if link.dst == name] for name in net.layers}
         self.outside = {}                             # layer -> its links from outside its component
         for component, _ in net.schedule:
