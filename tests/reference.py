@@ -45,7 +45,7 @@ def reference_forward(net, x, lengths=None, state=None, **inputs):
             key = f"init[{node}]"
             if key in net.params:
                 return net.params[key][D + t]
-            return np.zeros(net._size(node))
+            return np.zeros(net.node_size(node))
 
         for name in net.inputs:
             hist[name] = {t: seqs[name][n, t] for t in range(lengths[n])}

@@ -62,7 +62,7 @@ def random_data(net, rng, N=3, T=6):
 
 
 def given_state(net, rng, N, share=0.5):
-    return {name: rng.normal(size=(N, D, net._size(name)))
+    return {name: rng.normal(size=(N, D, net.node_size(name)))
             for name, D in net.depth.items() if D and rng.random() < share}
 
 
@@ -108,7 +108,7 @@ def constant_input_twin(net, cache, N, T):
             links.append(link)
             continue
         name = f"const{k}"
-        inputs[name] = net._size(link.src)
+        inputs[name] = net.node_size(link.src)
         weight = None if link.trainable else net.weight(link).copy()
         twin = Link(name, link.dst, link.delay, weight=weight, trainable=link.trainable)
         links.append(twin)

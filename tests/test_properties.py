@@ -159,7 +159,7 @@ def cases(draw, *, max_N=4, max_T=8, min_T=1, blocked=True, padded=True, second_
     if padded and draw(st.booleans()):
         lengths = np.array(draw(st.lists(st.integers(0, T), min_size=N, max_size=N)), dtype=np.int64)
     seqs = {name: rng.normal(size=(N, T, w)) for name, w in net.inputs.items()}
-    state = {name: rng.normal(size=(N, D, net._size(name))) * 0.8
+    state = {name: rng.normal(size=(N, D, net.node_size(name))) * 0.8
              for name, D in net.depth.items() if D and draw(st.booleans())}
     return Case(net, seqs, lengths, state, seed, spec)
 
@@ -181,7 +181,7 @@ def reference_state(case):
     for name, D in net.depth.items():
         if not D:
             continue
-        s = np.zeros((N, D, net._size(name)))
+        s = np.zeros((N, D, net.node_size(name)))
         for n in range(N):
             for j in range(D):
                 t = lengths[n] - D + j
@@ -409,11 +409,11 @@ def bad_forward_calls(draw, case, what):
             state = draw(st.sampled_from([[1, 2], "h", 3.0, (("l0", 1),), np.zeros((N, 1, 1))]))
         elif what == "state unknown name":
             name = draw(st.one_of(words, st.sampled_from(sorted(net.depth))).filter(lambda v: v not in delayed))
-            state[name] = rng.normal(size=(N, 1, net._size(name) if name in net.depth else 1))
+            state[name] = rng.normal(size=(N, 1, net.node_size(name) if name in net.depth else 1))
         else:
             assume(delayed)
             name = draw(st.sampled_from(delayed), label="node")
-            good = (N, net.depth[name], net._size(name))
+            good = (N, net.depth[name], net.node_size(name))
             if what == "state shape":
                 state[name] = rng.normal(size=_bad_shape(draw, good))
             elif what == "state dtype":
@@ -491,7 +491,7 @@ def bad_dstates(draw, case, what):
         return draw(st.sampled_from([[1, 2], "h", 3.0, np.zeros((case.N, 1, 1))]))
     assume(delayed)
     name = draw(st.sampled_from(delayed), label="node")
-    good = (case.N, net.depth[name], net._size(name))
+    good = (case.N, net.depth[name], net.node_size(name))
     if what == "shape":
         return {name: rng.normal(size=_bad_shape(draw, good))}
     if what == "ragged":

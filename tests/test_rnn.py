@@ -179,8 +179,8 @@ def test_to_torch_round_trip():
 def test_to_torch_refuses_what_torch_cannot_hold():
     with pytest.raises(ValueError, match=r"no torch.nn.RNN counterpart: unequal hidden sizes \(4, 3\), skip links"):
         to_torch(RNN(2, 1, hidden=(4, 3), skip_input=True))
-    with pytest.raises(TypeError, match=r"expected a torch.nn.RNN, got LSTM"):
-        from_torch(torch.nn.LSTM(2, 3), torch.nn.Linear(3, 1))
+    with pytest.raises(TypeError, match=r"expected a torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU, got RNNCell"):
+        from_torch(torch.nn.RNNCell(2, 3), torch.nn.Linear(3, 1))
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -11,7 +11,7 @@ from .blocks import Bidirectional, Stack
 from .generate import generate
 from .interop import from_torch, to_torch, torch_h0
 from .io import load, save
-from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
+from .models import GRU, LSTM, NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
 from .engine import ForwardCache, Layer, Link, Network, set_default_backend
 from .engine.backend import get_num_threads, num_threads, set_num_threads
 from .train import (Callback, Checkpoint, EarlyStopping, History, LearningRateSchedule, ProgressBar,
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "Layer", "Link", "ForwardCache", "set_default_backend",
     "set_num_threads", "get_num_threads", "num_threads",
-    "RNN", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
+    "RNN", "LSTM", "GRU", "TDNN", "NARX", "Jordan", "Elman", "StateSpace", "BiRNN", "Seq2Seq", "Bidirectional", "Stack",
     "generate",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau",
     "Checkpoint", "ProgressBar",

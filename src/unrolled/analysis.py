@@ -200,6 +200,8 @@ def gradient_flow(model, x, d, divergence, *, lengths=None, state=None, inputs=N
 
 def _probe_dz(net, cache, dy):
     """dDIV/dz of every layer of ``net``, (N, T, size), for the pass that gave ``cache``."""
+    if net.gated:
+        raise ValueError("layer_gradients / gradient_flow do not cover gated layers (LSTM, GRU) yet")
     probes = {name: f"probe:{name}" for name in net.layers}
     inputs = dict(net.inputs)
     inputs.update({probe: net.layers[name].size for name, probe in probes.items()})
@@ -240,7 +242,8 @@ def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
         real-time recurrent learning: about P forward passes' work, done as products over
         P x N rows), ``"reverse"`` (one BPTT pass of one sequence for each output value:
         N T n_out passes), or ``"auto"``: forward mode for a model on one engine network
-        unless the parameters outnumber ``2 T n_out``; reverse for other blocks.
+        unless the parameters outnumber ``2 T n_out``; reverse for other blocks and for
+        networks with gated layers (LSTM, GRU), which forward mode does not carry yet.
     **forward_kw : what else ``model.forward`` takes (``state=``, ``teacher=``, ...).
 
     Returns an ndarray (N, T, n_out, P) of the model's dtype.
@@ -261,8 +264,12 @@ def jacobian_and_outputs(model, x, *, lengths=None, method="auto", **forward_kw)
     if method == "forward" and columns is None:
         raise ValueError(f"method='forward' needs a model on one engine network; {type(model).__name__} is "
                          "not: use method='reverse' or 'auto'")
+    gated = columns is not None and (model if isinstance(model, Network) else model.network).gated
+    if method == "forward" and gated:
+        raise ValueError("method='forward' has no tangents for gated layers (LSTM, GRU) yet: "
+                         "use method='reverse' or 'auto'")
     if method == "auto":
-        method = "forward" if columns is not None and P <= 2 * T * n_out else "reverse"
+        method = "forward" if columns is not None and not gated and P <= 2 * T * n_out else "reverse"
     out_lengths = _output_lengths(cache, lengths, forward_kw, N, T)
     if method == "forward":
         J = _forward_jacobian(model if isinstance(model, Network) else model.network, cache, columns, P)

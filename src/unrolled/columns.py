@@ -21,7 +21,7 @@ __all__ = ["hidden_stack", "recurrent_network"]
 
 
 def hidden_stack(hidden, activation, *, recurrent, learn_init=False, bias=True, first=(("x", 0),),
-                 per_layer=None, output_layer=None):
+                 per_layer=None, output_layer=None, cell=None):
     r"""``(names, layers, links)`` of a stack of hidden layers h1 .. hL, for l = 1 .. L::
 
         h^(l)(t) = f( u^(l)(t) [+ per_layer's links into h^(l)] [+ W^(ll) h^(l)(t-1)] + b^(l) )
@@ -43,6 +43,8 @@ def hidden_stack(hidden, activation, *, recurrent, learn_init=False, bias=True, 
         below (a skip from ``x``, the context's links)
     output_layer : None, or the ``Layer`` of the output y (size n_out, activation g),
         read from the top layer, ``h{L} -> y``
+    cell : None (plain layers, ``h = f(z)``), ``"lstm"`` or ``"gru"``: gated hidden layers
+        (``engine.cells``; then ``activation`` must be "tanh" and ``recurrent`` True)
 
     ``names`` is ``["h1", ..., "hL"]``; ``layers`` a dict name -> ``Layer`` (h1, its
     per-layer layers, h2, ..., then y); ``links`` for each layer in turn: its input from
@@ -54,7 +56,7 @@ def hidden_stack(hidden, activation, *, recurrent, learn_init=False, bias=True, 
     init = "learned" if learn_init else "zeros"
     layers, links = {}, []
     for l, (name, size) in enumerate(zip(names, hidden), start=1):
-        layers[name] = Layer(size, activation, bias=bias, init=init)
+        layers[name] = Layer(size, activation, bias=bias, init=init, cell=cell)
         if l == 1:
             links.extend(Link(src, name, delay=delay) for src, delay in first)
         else:
@@ -72,7 +74,7 @@ def hidden_stack(hidden, activation, *, recurrent, learn_init=False, bias=True, 
 
 
 def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=True,
-                      dtype=np.float32, seed=None):
+                      dtype=np.float32, seed=None, cell=None):
     r"""A column of recurrent layers whose output is its top hidden layer (no output layer).
 
     The lecture's ``RNN_forward``: with h^(0)(t) = x(t), for l = 1 .. L::
@@ -82,9 +84,11 @@ def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=
     and the output is h^(L)(t) (N, T, H_L). As links: ``x -> h1``, ``h{l-1} -> h{l}``,
     ``h{l} -> h{l} @1``. Parameters ``W[x->h1@0]``, ``W[h{l-1}->h{l}@0]``,
     ``W[h{l}->h{l}@1]``, ``b[h{l}]`` and, with ``learn_init``, ``init[h{l}]`` (1, H_l), the
-    lecture's h(-1). The forward and backward nets of
+    lecture's h(-1). With ``cell="lstm" | "gru"`` the layers are gated (``engine.cells``).
+    The forward and backward nets of
     :class:`~unrolled.blocks.Bidirectional` blocks (and an encoder for
     :class:`~unrolled.models.seq2seq.Seq2Seq`) are such columns.
     """
-    names, layers, links = hidden_stack(hidden, activation, recurrent=True, learn_init=learn_init, bias=bias)
+    names, layers, links = hidden_stack(hidden, activation, recurrent=True, learn_init=learn_init, bias=bias,
+                                        cell=cell)
     return Network({"x": n_in}, layers, links, names[-1], dtype=dtype, seed=seed)

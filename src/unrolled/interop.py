@@ -24,6 +24,18 @@ k+1, its forward direction the block's ``fwd`` net and its ``_reverse`` weights 
 
 torch's h0 for a bidirectional RNN is (2K, N, H), row 2k + direction; the backward
 direction's h0 is the lecture's h_b(inf), the ``bwd`` net's ``init[h1]``.
+
+The gated kinds map the same way: ``torch.nn.LSTM`` + ``Linear`` onto an ``LSTM`` (or a
+``BiRNN(cell="lstm")``), ``torch.nn.GRU`` onto a ``GRU`` (``BiRNN(cell="gru")``); torch's
+gate blocks (LSTM i, f, g, o; GRU r, z, n) are the rows of the same weights, and::
+
+    LSTM:  b[h{k+1}] = bias_ih_l{k} + bias_hh_l{k}                       (4H)
+           init[h{k+1}.c] gives c0 as init[h{k+1}] gives h0
+    GRU:   b[h{k+1}] = bias_ih_l{k} + [bias_hh_l{k}[:2H]; 0]               (3H)
+           b[h{k+1}.hn] = bias_hh_l{k}[2H:]     (b_hn stays inside the reset gate)
+
+``to_torch`` puts the biases in ``bias_ih`` and leaves ``bias_hh`` zero but for a GRU's
+b_hn. For an LSTM, ``torch_h0`` gives the pair ``(h0, c0)`` that torch takes.
 torch is imported only when these functions are called.
 """
 
@@ -42,20 +54,29 @@ def _torch():
     return torch
 
 
+def _cell_of(rnn):
+    """The ``cell`` of the model that holds the torch module ``rnn``: None (nn.RNN), "lstm"
+    (nn.LSTM), "gru" (nn.GRU); TypeError for anything else."""
+    torch = _torch()
+    for kind, cell in ((torch.nn.RNN, None), (torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru")):
+        if type(rnn) is kind:
+            return cell
+    raise TypeError(f"expected a torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU, got {type(rnn).__name__}")
+
+
 def _check_modules(rnn, linear, bidirectional):
-    """TypeError unless ``rnn`` is a torch.nn.RNN and ``linear`` a torch.nn.Linear;
+    """TypeError unless ``rnn`` is a torch.nn.RNN, LSTM or GRU and ``linear`` a torch.nn.Linear;
     ValueError unless ``rnn`` is (or is not) ``bidirectional``, or if it projects."""
     torch = _torch()
-    if not isinstance(rnn, torch.nn.RNN):
-        raise TypeError(f"expected a torch.nn.RNN, got {type(rnn).__name__}")
+    _cell_of(rnn)
     if not isinstance(linear, torch.nn.Linear):
         raise TypeError(f"expected a torch.nn.Linear, got {type(linear).__name__}")
     if rnn.bidirectional and not bidirectional:
-        raise ValueError("this torch.nn.RNN is bidirectional: use BiRNN's from_torch")
+        raise ValueError(f"this torch.nn.{type(rnn).__name__} is bidirectional: use BiRNN's from_torch")
     if bidirectional and not rnn.bidirectional:
-        raise ValueError("this torch.nn.RNN is not bidirectional: use from_torch for an RNN")
+        raise ValueError(f"this torch.nn.{type(rnn).__name__} is not bidirectional: use from_torch")
     if getattr(rnn, "proj_size", 0):
-        raise ValueError("torch.nn.RNN with proj_size has no counterpart here")
+        raise ValueError(f"torch.nn.{type(rnn).__name__} with proj_size has no counterpart here")
 
 
 def _check_pair(rnn, linear):
@@ -66,32 +87,36 @@ def _check_pair(rnn, linear):
 
 
 def from_torch(rnn, linear, *, learn_init=True):
-    """An ``RNN`` holding the weights of ``rnn`` (torch.nn.RNN) and ``linear`` (torch.nn.Linear).
+    """The model holding the weights of ``rnn`` and ``linear`` (torch.nn.Linear): an ``RNN``
+    for a torch.nn.RNN, an ``LSTM`` for a torch.nn.LSTM, a ``GRU`` for a torch.nn.GRU.
 
-    Any ``num_layers``, ``nonlinearity`` tanh or relu, with or without biases; the
-    model takes the torch module's dtype. ``init[h{l}]`` start at zero (torch's default h0).
-    A bidirectional ``rnn`` gives a ``BiRNN`` (see :func:`birnn_from_torch`).
+    Any ``num_layers``, ``nonlinearity`` tanh or relu (nn.RNN), with or without biases,
+    ``batch_first`` or not (the model is batch first whatever torch's layout); the model
+    takes the torch module's dtype. Its initial states start at zero (torch's default h0,
+    c0). A bidirectional ``rnn`` gives a ``BiRNN`` (see :func:`birnn_from_torch`).
     """
-    from .models.rnn import RNN
+    from .models.rnn import GRU, LSTM, RNN
 
-    if isinstance(rnn, _torch().nn.RNN) and rnn.bidirectional:
+    if getattr(rnn, "bidirectional", False):
         return birnn_from_torch(rnn, linear, learn_init=learn_init)
     _check_pair(rnn, linear)
     L, H = rnn.num_layers, rnn.hidden_size
-    model = RNN(rnn.input_size, linear.out_features, hidden=(H,) * L, **_model_options(rnn, linear, learn_init))
+    cls = {None: RNN, "lstm": LSTM, "gru": GRU}[_cell_of(rnn)]
+    model = cls(rnn.input_size, linear.out_features, hidden=(H,) * L, **_model_options(rnn, linear, learn_init))
     return _weights_from_torch(model, rnn, linear)
 
 
 def to_torch(model):
-    """``(rnn, linear)``: a ``torch.nn.RNN`` (batch_first) and ``torch.nn.Linear`` with ``model``'s weights.
+    """``(rnn, linear)``: a ``torch.nn.RNN`` (``LSTM``, ``GRU`` for those models), batch_first,
+    and a ``torch.nn.Linear`` with ``model``'s weights.
 
-    The model must be a plain ``RNN``: equal hidden sizes, no skip links, identity
-    output. Its biases go to ``bias_ih`` (``bias_hh`` is zero). Pass
-    ``torch_h0(model, N)`` as h0 to reproduce its initial states. A ``BiRNN`` gives a
-    bidirectional ``torch.nn.RNN`` (see :func:`birnn_to_torch`).
+    The model must be a plain ``RNN``, ``LSTM`` or ``GRU``: equal hidden sizes, no skip
+    links, identity output. Its biases go to ``bias_ih`` (``bias_hh`` is zero but for a
+    GRU's b_hn). Pass ``torch_h0(model, N)`` as h0 (an LSTM: ``(h0, c0)``) to reproduce its
+    initial states. A ``BiRNN`` gives a bidirectional module (see :func:`birnn_to_torch`).
     """
     from .models.birnn import BiRNN
-    from .models.rnn import RNN
+    from .models.rnn import GRU, LSTM, RNN
 
     if isinstance(model, BiRNN):
         return birnn_to_torch(model)
@@ -100,12 +125,14 @@ def to_torch(model):
         problems = [] if len(set(hidden)) == 1 else [f"unequal hidden sizes {hidden}"]
         return problems + (["skip links"] if cfg["skip_input"] or cfg["skip_output"] else [])
 
-    cfg = _torch_config(model, RNN, "to_torch", layout)
+    cls = type(model) if type(model) in (LSTM, GRU) else RNN
+    cfg = _torch_config(model, cls, "to_torch", layout)
     return _weights_to_torch(model, cfg, len(cfg["hidden"]), bidirectional=False)
 
 
 def torch_h0(model, N):
-    """The (L, N, H) initial state tensor that makes torch start where ``model`` does."""
+    """The (L, N, H) initial state tensor that makes torch start where ``model`` does; for
+    an ``LSTM`` the pair ``(h0, c0)`` of them, as ``torch.nn.LSTM`` takes it."""
     from .models.birnn import BiRNN
 
     if isinstance(model, BiRNN):
@@ -119,12 +146,13 @@ _DIRECTIONS = (("", "fwd"), ("_reverse", "bwd"))
 
 
 def birnn_from_torch(rnn, linear, *, learn_init=True):
-    """A ``BiRNN`` holding the weights of a bidirectional ``torch.nn.RNN`` and a ``torch.nn.Linear``.
+    """A ``BiRNN`` holding the weights of a bidirectional ``torch.nn.RNN`` (``LSTM``, ``GRU``)
+    and a ``torch.nn.Linear``.
 
     ``torch.nn.RNN(n_in, H, num_layers=K, bidirectional=True)`` + ``Linear(2H, n_out)``
     becomes ``BiRNN(n_in, n_out, hidden=(H,), blocks=K)`` (any nonlinearity torch has,
-    with or without biases; the module's dtype). The ``init[h1]`` start at zero
-    (torch's default h0).
+    with or without biases; the module's dtype); an ``nn.LSTM`` / ``nn.GRU`` a
+    ``BiRNN(..., cell="lstm" | "gru")``. The initial states start at zero (torch's default).
     """
     from .models.birnn import BiRNN
 
@@ -133,8 +161,9 @@ def birnn_from_torch(rnn, linear, *, learn_init=True):
     if linear.in_features != 2 * H:
         raise ValueError(f"linear.in_features ({linear.in_features}) must be 2 * rnn.hidden_size ({2 * H}): "
                          "it reads [h_f; h_b]")
+    cell = _cell_of(rnn)
     model = BiRNN(rnn.input_size, linear.out_features, hidden=(H,), blocks=K,
-                  **_model_options(rnn, linear, learn_init))
+                  **_model_options(rnn, linear, learn_init), **({"cell": cell} if cell else {}))
     return _weights_from_torch(model, rnn, linear)
 
 
@@ -142,8 +171,9 @@ def birnn_to_torch(model):
     """``(rnn, linear)``: a bidirectional ``torch.nn.RNN`` (batch_first) and a ``torch.nn.Linear``.
 
     The model must be a ``BiRNN`` with one layer per direction in each block
-    (``hidden=(H,)``), tanh or relu states and an identity output. Biases go to
-    ``bias_ih`` (``bias_hh`` is zero). Pass ``birnn_torch_h0(model, N)`` as h0.
+    (``hidden=(H,)``), tanh or relu states (or ``cell="lstm" | "gru"``: an ``nn.LSTM`` /
+    ``nn.GRU``) and an identity output. Biases go to ``bias_ih`` (``bias_hh`` is zero but
+    for a GRU's b_hn). Pass ``birnn_torch_h0(model, N)`` as h0 (an LSTM: ``(h0, c0)``).
     """
     from .models.birnn import BiRNN
 
@@ -156,7 +186,8 @@ def birnn_to_torch(model):
 
 
 def birnn_torch_h0(model, N):
-    """The (2K, N, H) h0 tensor (row 2k + direction) that starts torch where ``model`` starts."""
+    """The (2K, N, H) h0 tensor (row 2k + direction) that starts torch where ``model`` starts
+    (``cell="lstm"``: the pair ``(h0, c0)``)."""
     cfg = model.get_config()
     if len(cfg["hidden"]) != 1:
         raise ValueError(f"torch's bidirectional RNN has one layer per direction in a block; this BiRNN has "
@@ -188,9 +219,15 @@ def _correspondence(layers, bidirectional):
     return rows, (f"W[h{layers}->y@0]", "b[y]")
 
 
+def _hn(b):
+    """The key of a GRU's b_hn beside its bias key ``...b[h1]``: ``...b[h1.hn]``."""
+    return b[:-1] + ".hn]"
+
+
 def _weights_from_torch(model, rnn, linear):
     """``model`` with the weights of ``rnn`` and ``linear`` copied into its ``params``."""
     dtype, p = model.dtype, model.params
+    cell, H = _cell_of(rnn), rnn.hidden_size
 
     def take(tensor):
         return tensor.detach().cpu().numpy().astype(dtype)
@@ -200,7 +237,11 @@ def _weights_from_torch(model, rnn, linear):
         p[w_in][...] = take(getattr(rnn, f"weight_ih_{suffix}"))
         p[w_rec][...] = take(getattr(rnn, f"weight_hh_{suffix}"))
         if rnn.bias:
-            p[b][...] = take(getattr(rnn, f"bias_ih_{suffix}")) + take(getattr(rnn, f"bias_hh_{suffix}"))
+            b_ih, b_hh = take(getattr(rnn, f"bias_ih_{suffix}")), take(getattr(rnn, f"bias_hh_{suffix}"))
+            if cell == "gru":                    # b_hn stays apart: the reset gate multiplies it
+                p[_hn(b)][...] = b_hh[2 * H:]
+                b_hh[2 * H:] = 0.0
+            p[b][...] = b_ih + b_hh
     p[w_out][...] = take(linear.weight)
     if linear.bias is not None:
         p[b_out][...] = take(linear.bias)
@@ -211,10 +252,13 @@ def _weights_to_torch(model, cfg, layers, *, bidirectional):
     """``(rnn, linear)``: new torch modules of ``layers`` layers (batch_first) holding ``model``'s
     weights; ``cfg`` is its checked config (:func:`_torch_config`)."""
     torch = _torch()
-    H = cfg["hidden"][0]
+    H, cell = cfg["hidden"][0], _model_cell(model)
     tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
-    rnn = torch.nn.RNN(cfg["n_in"], H, num_layers=layers, nonlinearity=cfg["activation"], bias=cfg["bias"],
-                       batch_first=True, bidirectional=bidirectional, dtype=tdtype)
+    options = dict(num_layers=layers, bias=cfg["bias"], batch_first=True, bidirectional=bidirectional, dtype=tdtype)
+    if cell is None:
+        rnn = torch.nn.RNN(cfg["n_in"], H, nonlinearity=cfg["activation"], **options)
+    else:
+        rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](cfg["n_in"], H, **options)
     linear = torch.nn.Linear(2 * H if bidirectional else H, cfg["n_out"], bias=cfg["output_bias"], dtype=tdtype)
     p = model.params
 
@@ -229,6 +273,8 @@ def _weights_to_torch(model, cfg, layers, *, bidirectional):
             if cfg["bias"]:
                 put(getattr(rnn, f"bias_ih_{suffix}"), p[b])
                 getattr(rnn, f"bias_hh_{suffix}").zero_()
+                if cell == "gru":
+                    put(getattr(rnn, f"bias_hh_{suffix}")[2 * H:], p[_hn(b)])
         put(linear.weight, p[w_out])
         if cfg["output_bias"]:
             put(linear.bias, p[b_out])
@@ -245,29 +291,49 @@ def _torch_config(model, cls, who, layout):
     problems = layout(cfg, tuple(cfg["hidden"]))
     if cfg["output"] != "identity":
         problems.append(f"output activation {cfg['output']!r} (torch.nn.Linear is identity)")
-    if cfg["activation"] not in ("tanh", "relu"):
+    if cfg.get("activation", "tanh") not in ("tanh", "relu"):
         problems.append(f"activation {cfg['activation']!r} (torch.nn.RNN has tanh or relu)")
     if problems:
-        raise ValueError(f"this {cls.__name__} has no torch.nn.RNN counterpart: " + ", ".join(problems))
+        kind = {None: "RNN", "lstm": "LSTM", "gru": "GRU"}[_model_cell(model)]
+        raise ValueError(f"this {cls.__name__} has no torch.nn.{kind} counterpart: " + ", ".join(problems))
     return cfg
 
 
 def _h0(model, rows, N):
     """torch's h0 (len(rows), N, H): for each ``(key, H)`` the last row of ``params[key]``
-    (a learned initial state) or zeros, the same for every sequence."""
+    (a learned initial state) or zeros, the same for every sequence; for a model with LSTM
+    layers the pair ``(h0, c0)``, c0 from ``init[h{l}.c]``."""
     torch = _torch()
-    out = []
-    for key, H in rows:
-        init = model.params.get(key)
-        vec = init[-1] if init is not None else np.zeros(H, dtype=model.dtype)
-        out.append(np.broadcast_to(vec, (N, H)))
-    return torch.from_numpy(np.ascontiguousarray(np.stack(out)))
+
+    def stacked(keys):
+        out = []
+        for key, H in keys:
+            init = model.params.get(key)
+            vec = init[-1] if init is not None else np.zeros(H, dtype=model.dtype)
+            out.append(np.broadcast_to(vec, (N, H)))
+        return torch.from_numpy(np.ascontiguousarray(np.stack(out)))
+
+    if _model_cell(model) != "lstm":
+        return stacked(rows)
+    return stacked(rows), stacked([(key[:-1] + ".c]", H) for key, H in rows])
+
+
+def _model_cell(model):
+    """The cell of a model's recurrent layers: None (plain), "lstm" or "gru"."""
+    cell = model.get_config().get("cell")
+    if cell is None and hasattr(model, "network"):
+        cell = model.network.layers["h1"].cell
+    return None if cell == "tanh" else cell
 
 
 def _model_options(rnn, linear, learn_init):
-    """The options of the model that holds ``rnn`` + ``linear``: their activation, biases, dtype."""
-    return dict(activation=rnn.nonlinearity, output="identity", learn_init=learn_init, bias=rnn.bias,
-                output_bias=linear.bias is not None, dtype=_np_dtype(rnn.weight_ih_l0))
+    """The options of the model that holds ``rnn`` + ``linear``: their activation (nn.RNN's),
+    biases, dtype."""
+    options = dict(output="identity", learn_init=learn_init, bias=rnn.bias,
+                   output_bias=linear.bias is not None, dtype=_np_dtype(rnn.weight_ih_l0))
+    if _cell_of(rnn) is None:
+        options["activation"] = rnn.nonlinearity
+    return options
 
 
 def _np_dtype(tensor):

@@ -81,7 +81,7 @@ def backward(net, kernels, cache, buffers, dy, fused, dstate):
     """``reference.backward``, compiled; the same arguments but ``buffers``, the pass's."""
     A, Z, W, T, N = cache.A, cache.Z, cache.weights, cache.T, cache.N
     plan, out = net._plan, net.output
-    dA = _GradBlock(buffers, list(net.inputs) + list(net.layers), net.depth)   # every node's dA
+    dA = _GradBlock(buffers, net.nodes, net.depth)   # every node's dA
     if dy is not None:
         dA.first(out)[...] = dy
     add_dstate(dA, dstate, cache.lengths, net.depth)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import activations
+from . import cells
 
 __all__ = ["Layer", "Link", "schedule", "gradient_graph", "history_depths", "check_inputs_spec",
            "check_layers_spec", "check_links"]
@@ -41,12 +42,20 @@ class Layer:
     ``"learned"`` (a parameter ``init[name]``, one vector per delay slot, shared by the
     batch; the lecture's h(-1)) or ``"zeros"``. It matters only for layers that some link
     reads with a delay.
+
+    ``cell``: ``None`` (a plain layer, ``a = activation(z)``), ``"lstm"`` or ``"gru"``: a
+    gated layer (``engine.cells``, the equations of PyTorch's ``nn.LSTM`` / ``nn.GRU``),
+    whose links in carry ``(k * size, src)`` weights (k = 4, 3), whose bias is k * size
+    long, and whose activation must stay ``"tanh"`` (the cell's own). An LSTM layer
+    ``h`` carries its cell state as the node ``h.c`` (``init[h.c]``, ``state["h.c"]``).
+    Networks with gated layers run on the NumPy reference loops.
     """
 
     size: int
     activation: str = "tanh"
     bias: bool = True
     init: str = "learned"
+    cell: str = None
 
     def __post_init__(self):
         if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) or self.size < 1:
@@ -54,9 +63,23 @@ class Layer:
         activations.get(self.activation)
         if self.init not in _INIT_KINDS:
             raise ValueError(f"Layer init must be one of {_INIT_KINDS}, got {self.init!r}")
+        if self.cell is not None:
+            if self.cell not in cells.CELLS:
+                raise ValueError(f"Layer cell must be None (plain) or one of {cells.CELLS}, got {self.cell!r}")
+            if self.activation != "tanh":
+                raise ValueError(f"a {self.cell} layer has its own activations (sigmoid gates, tanh): "
+                                 f"leave activation='tanh', got {self.activation!r}")
+
+    @property
+    def rows(self):
+        """The rows of the weight of a link into this layer: its size, times k for a gated layer."""
+        return cells.gates(self.cell) * self.size
 
     def get_config(self):
-        return {"size": int(self.size), "activation": self.activation, "bias": bool(self.bias), "init": self.init}
+        config = {"size": int(self.size), "activation": self.activation, "bias": bool(self.bias), "init": self.init}
+        if self.cell is not None:            # (a plain layer's config reads as it always did)
+            config["cell"] = self.cell
+        return config
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +156,7 @@ def check_links(links, layers, inputs):
     """``links`` as a list, each a ``Link`` between known nodes, given once, whose weight fits
     (``(dst size, src size)``, or a scalar ``s * I`` between layers of one size)."""
     sizes = {**inputs, **{name: layer.size for name, layer in layers.items()}}
+    rows = {name: layer.rows for name, layer in layers.items()}
     links, seen = list(links), set()
     for link in links:
         if not isinstance(link, Link):
@@ -147,7 +171,7 @@ def check_links(links, layers, inputs):
         if link.key in seen:
             raise ValueError(f"link {link.key} is given twice")
         seen.add(link.key)
-        shape = (sizes[link.dst], sizes[link.src])
+        shape = (rows[link.dst], sizes[link.src])
         if isinstance(link.weight, np.ndarray):
             if link.weight.shape != shape:
                 raise ValueError(f"link {link.key}: weight must have shape {shape}, got {link.weight.shape}")
@@ -155,17 +179,34 @@ def check_links(links, layers, inputs):
             if not isinstance(link.weight, numbers.Real):
                 raise TypeError(f"link {link.key}: weight must be None, a number or an array, "
                                 f"got {type(link.weight).__name__}")
+            if layers[link.dst].cell is not None:
+                raise ValueError(f"link {link.key}: a scalar weight (s*I) cannot feed the {layers[link.dst].cell} "
+                                 f"layer {link.dst!r}, whose links carry ({shape[0]}, {shape[1]}) weights")
             if shape[0] != shape[1]:
                 raise ValueError(f"link {link.key}: a scalar weight means s*I and needs equal sizes, "
                                  f"got src {shape[1]} and dst {shape[0]}")
+    for name, layer in layers.items():
+        if layer.cell is None:
+            continue
+        if f"W[{name}->{name}@1]" not in seen:
+            raise ValueError(f"the {layer.cell} layer {name!r} needs its own recurrence "
+                             f"Link({name!r}, {name!r}, delay=1) (PyTorch's W_hh)")
+        node = cells.cell_node(name)
+        if layer.cell == "lstm" and (node in layers or node in inputs):
+            raise ValueError(f"{node!r} names the cell state of the lstm layer {name!r}: "
+                             "no layer or input may be called so")
     return links
 
 
 def history_depths(inputs, layers, links):
-    """node -> D, the largest delay any link reads it with (0: never read from the past)."""
+    """node -> D, the largest delay any link reads it with (0: never read from the past);
+    an LSTM layer's cell state ``h.c`` is a node of depth 1 (the cell reads c(t-1))."""
     depth = {name: 0 for name in list(inputs) + list(layers)}
     for link in links:
         depth[link.src] = max(depth[link.src], link.delay)
+    for name, layer in layers.items():
+        if layer.cell == "lstm":
+            depth[cells.cell_node(name)] = 1
     return depth
 
 
@@ -201,7 +242,7 @@ def schedule(layers, links):
     """Strongly connected components of the layer graph, in topological order.
 
     Returns a list of ``(component, cyclic)``; each component's layers are ordered
-    by its delay-0 links. Raises ValueError naming a cycle of delay-0 links.
+    by its delay-0 links. A gated layer is always cyclic: its cell reads its own past. Raises ValueError naming a cycle of delay-0 links.
     """
     names = list(layers)
     index = {name: i for i, name in enumerate(names)}
@@ -212,6 +253,9 @@ def schedule(layers, links):
             edges[link.src].append(link.dst)
             if link.delay == 0:
                 zero[link.src].append(link.dst)
+    for name in names:            # a gated layer reads its own past (c(t-1); z h(t-1)) without a link
+        if layers[name].cell is not None and name not in edges[name]:
+            edges[name].append(name)
     cycle = _find_cycle(names, zero)
     if cycle:
         raise ValueError("delay-0 links form a cycle: " + " -> ".join(cycle)

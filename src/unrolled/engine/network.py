@@ -38,6 +38,7 @@ from .._checks import as_float_array, check_dtype, check_lengths, check_paramete
 from ..registry import register_model
 from . import fast, program, reference
 from .backend import check_backend, kernels_for, set_default_backend
+from .cells import cell_node
 from .graph import Layer, Link, check_inputs_spec, check_layers_spec, check_links, history_depths, schedule
 from .plan import PassBuffers, Plan
 
@@ -91,7 +92,9 @@ class Network:
 
     ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
     ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
-    the network.
+    the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has
+    links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a GRU also
+    ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
     """
 
 
@@ -106,6 +109,11 @@ class Network:
             raise ValueError(f"output must be one of the layers {list(self.layers)}, got {output!r}")
         self.links = check_links(links, self.layers, self.inputs)
         self.depth = history_depths(self.inputs, self.layers, self.links)
+        # the LSTM layers' cell states, node -> its layer; every node a pass holds activations
+        # of: the inputs, the layers, the cell states
+        self.cell_states = {cell_node(name): name for name, layer in self.layers.items() if layer.cell == "lstm"}
+        self.nodes = list(self.inputs) + list(self.layers) + list(self.cell_states)
+        self.gated = any(layer.cell is not None for layer in self.layers.values())
         self.schedule = schedule(self.layers, self.links)
         self.params = {}
         self.constants = {}
@@ -113,18 +121,22 @@ class Network:
         self._plan = Plan(self)
 
     # ----------------------------------------------------------------- structure
-    def _size(self, node):
-        return self.inputs[node] if node in self.inputs else self.layers[node].size
+    def node_size(self, node):
+        """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size)."""
+        if node in self.inputs:
+            return self.inputs[node]
+        return self.layers[self.cell_states.get(node, node)].size
 
     def _init_params(self, rng):
-        check_parameter_budget(sum(self._size(lk.dst) * self._size(lk.src) for lk in self.links)
-                               + sum(layer.size * (1 + self.depth[name]) for name, layer in self.layers.items()))
+        check_parameter_budget(sum(self.layers[lk.dst].rows * self.node_size(lk.src) for lk in self.links)
+                               + sum(layer.rows + layer.size * self.depth[name] for name, layer in self.layers.items())
+                               + sum(self.node_size(node) for node in self.cell_states))
         fan_in = {name: 0 for name in self.layers}
         for link in self.links:
             if link.weight is None:
-                fan_in[link.dst] += self._size(link.src)
+                fan_in[link.dst] += self.node_size(link.src)
         for link in self.links:
-            shape = (self._size(link.dst), self._size(link.src))
+            shape = (self.layers[link.dst].rows, self.node_size(link.src))
             if link.weight is None:
                 k = 1.0 / np.sqrt(fan_in[link.dst])
                 w = rng.uniform(-k, k, size=shape)
@@ -136,10 +148,12 @@ class Network:
             (self.params if link.trainable else self.constants)[link.key] = w
         for name, layer in self.layers.items():
             if layer.bias:
-                self.params[f"b[{name}]"] = np.zeros(layer.size, dtype=self.dtype)
-        for name, layer in self.layers.items():
-            if layer.init == "learned" and self.depth[name] > 0:
-                self.params[f"init[{name}]"] = np.zeros((self.depth[name], layer.size), dtype=self.dtype)
+                self.params[f"b[{name}]"] = np.zeros(layer.rows, dtype=self.dtype)
+                if layer.cell == "gru":                                   # b_hn, inside the reset gate
+                    self.params[f"b[{name}.hn]"] = np.zeros(layer.size, dtype=self.dtype)
+        for name in self.nodes[len(self.inputs):]:                        # layers, then LSTM cell states
+            if self.layers[self.cell_states.get(name, name)].init == "learned" and self.depth[name] > 0:
+                self.params[f"init[{name}]"] = np.zeros((self.depth[name], self.node_size(name)), dtype=self.dtype)
 
     def weight(self, link):
         """The current weight matrix of ``link`` (a parameter or a constant)."""
@@ -198,7 +212,7 @@ class Network:
         N, T = self._batch_shape(seqs, lengths, state, steps)
         lengths = check_lengths(lengths, N, T)
         state = self._check_state(state, N)
-        kernels = kernels_for(self._backend)
+        kernels = self._kernels()
         with fast.threads_for(kernels, self._plan, N):
             return self._forward(kernels, seqs, N, T, lengths, state)
 
@@ -233,7 +247,7 @@ class Network:
         weights = buffers.set_weights({link.key: self.weight(link) for link in self.links},
                                       {name: self.params[f"b[{name}]"] for name in self._plan.bias_at},
                                       {name: self.params[f"init[{name}]"] for name in self._plan.init_at})
-        A = {name: buffers.a(name) for name in list(self.inputs) + list(self.layers)}   # (D + T, N, size)
+        A = {name: buffers.a(name) for name in self.nodes}                           # (D + T, N, size)
         Z = {name: buffers.z(name) for name in self.layers}                           # (T, N, H)
         for name, seq in seqs.items():
             A[name][self.depth[name]:] = np.swapaxes(seq, 0, 1)           # (T, N, width)
@@ -314,7 +328,7 @@ class Network:
         Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
         and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
         """
-        kernels = kernels_for(self._backend)
+        kernels = self._kernels()
         with fast.threads_for(kernels, self._plan, cache.N):
             return self._backward_full(kernels, dy, cache, dstate)
 
@@ -322,7 +336,7 @@ class Network:
         N, T = cache.N, cache.T
         valid = _valid_mask(cache.lengths, T)                             # (T, N, 1), None: no padding
         is_fused = (getattr(dy, "activation", None) == self.layers[self.output].activation
-                    and getattr(dy, "dz", None) is not None)
+                    and getattr(dy, "dz", None) is not None and self.layers[self.output].cell is None)
         g = self._check_dy(dy.dz if is_fused else dy, N, T, "dy.dz" if is_fused else "dy")   # (N, T, n_out)
         if valid is not None:                                             # nothing flows back from a padded step
             g = np.where(np.swapaxes(valid, 0, 1), g, 0.0)
@@ -330,7 +344,7 @@ class Network:
         buffers = cache.buffers
         if buffers is None or not buffers.holds(cache.A, cache.Z, cache.weights):   # a cache built by hand
             buffers = PassBuffers(self._plan, N, T, self.dtype)
-            for name in list(self.inputs) + list(self.layers):
+            for name in self.nodes:
                 buffers.a(name)[...] = cache.A[name]
             for name in self.layers:
                 buffers.z(name)[...] = cache.Z[name]
@@ -358,9 +372,16 @@ class Network:
         ``None`` (the default) follows :func:`set_default_backend`: ``"fast"`` when numba
         is installed (and NumPy's BLAS found), else ``"numpy"``. Both compute the same
         column; they differ by the rounding of a sum's order (and float32 ``tanh``, to a
-        few ulp).
+        few ulp). A network with a gated layer (``Layer(cell="lstm" | "gru")``) runs on
+        the NumPy reference loops whatever this says: the compiled paths have no gated
+        kernels yet.
         """
         return self._backend
+
+    def _kernels(self):
+        """The compiled kernels a pass runs with, None for the NumPy reference: a network
+        with a gated layer (LSTM, GRU) always takes the reference loops."""
+        return None if self.gated else kernels_for(self._backend)
 
     @backend.setter
     def backend(self, name):
@@ -394,7 +415,7 @@ class Network:
 
     def _check_state(self, state, N):
         """``state`` (node -> (N, D, size)) checked, as (D, N, size) arrays of the dtype."""
-        shapes = {name: (N, D, self._size(name)) for name, D in self.depth.items() if D}
+        shapes = {name: (N, D, self.node_size(name)) for name, D in self.depth.items() if D}
         checked = _check_histories(state, "state", shapes, self.dtype, "which no link reads with a delay")
         return {name: np.swapaxes(arr, 0, 1) for name, arr in checked.items()}   # (D, N, size)
 

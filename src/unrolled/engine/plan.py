@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 
+from .cells import z_width
 from .graph import gradient_graph
 from .kernels.opcodes import ACT, DENSE, SCALED_IDENTITY
 
@@ -44,7 +45,7 @@ class Plan:
 
     def __init__(self, net):
         self.net = net
-        self.size = {**net.inputs, **{name: layer.size for name, layer in net.layers.items()}}
+        self.size = {name: net.node_size(name) for name in net.nodes}
         self.incoming = {name: [link for link in net.links if link.dst == name] for name in net.layers}
         self.outside = {}                             # layer -> its links from outside its component
         for component, _ in net.schedule:
@@ -52,7 +53,7 @@ class Plan:
                 self.outside[name] = [lk for lk in self.incoming[name] if lk.src not in component]
         self.weight_at, off = {}, 0                        # link key -> (offset, shape) in the weight block
         for link in net.links:
-            shape = (self.size[link.dst], self.size[link.src])
+            shape = (net.layers[link.dst].rows, self.size[link.src])
             self.weight_at[link.key] = (off, shape)
             off = aligned(off + shape[0] * shape[1])
         self.transpose_at = {}                               # then W^T (src, dst) of the links inside a recurrence
@@ -65,12 +66,12 @@ class Plan:
         for name, layer in net.layers.items():
             if layer.bias:
                 self.bias_at[name] = off
-                off = aligned(off + layer.size)
+                off = aligned(off + layer.rows)
         self.init_at = {}                                # then the learned initial states (D, H)
-        for name in net.layers:
+        for name in net.nodes:
             if f"init[{name}]" in net.params:
                 self.init_at[name] = off
-                off = aligned(off + net.depth[name] * net.layers[name].size)
+                off = aligned(off + net.depth[name] * self.size[name])
         self.weights_size = off
         self.programs = {}                            # (N, T, ...) -> program.Program
         self._tables = {}
@@ -92,13 +93,13 @@ class Plan:
         if found is None:
             net = self.net
             A, off = {}, 0
-            for name in list(net.inputs) + list(net.layers):
+            for name in net.nodes:
                 A[name] = (off, (net.depth[name] + T, N, self.size[name]))
                 off = aligned(off + (net.depth[name] + T) * N * self.size[name])
             Z, zoff = {}, 0
             for name, layer in net.layers.items():
-                Z[name] = (zoff, (T, N, layer.size))
-                zoff = aligned(zoff + T * N * layer.size)
+                Z[name] = (zoff, (T, N, z_width(layer)))
+                zoff = aligned(zoff + T * N * z_width(layer))
             if len(self._tables) > 256:                               # many sizes seen: start afresh
                 self._tables.clear()
             found = self._tables[key] = (A, Z, off, zoff)
@@ -283,7 +284,7 @@ class PassBuffers:
             shape = plan.weight_at[key][1]
             W[off: off + shape[0] * shape[1]].reshape(shape[1], shape[0])[...] = views[key].T
         for name, off in plan.bias_at.items():
-            W[off: off + plan.net.layers[name].size] = 0.0 if biases is None else biases[name]
+            W[off: off + plan.net.layers[name].rows] = 0.0 if biases is None else biases[name]
         for name, off in plan.init_at.items():
             if inits is not None:
                 W[off: off + inits[name].size] = inits[name].reshape(-1)

@@ -25,6 +25,13 @@ step back" to any column of layers and delayed links:
         dDIV/da_src(t - d) += W^T dz(t)   for every link from outside          (all t at once)
     dDIV/d init = what reached t < 0, summed over the batch
 
+A gated layer (LSTM, GRU: ``engine.cells``) is a member of a cyclic component whose
+``a(t) = f(z(t))`` is its cell's step, reading its own h(t-1) (and c(t-1), the node ``h.c``),
+and whose ``f'`` is the cell's BPTT step, sending back to h(t-1) and c(t-1) what the cell
+carries; its links' products add to the gate columns ``cells.link_columns`` names. These
+loops are the only ones that run gated layers: ``Network`` sends a network with one here
+whatever its backend.
+
 Arrays are time major: a node's activations ``A[name]`` are (D + T, N, size), the first
 D rows its history (a(-D) .. a(-1)), so a_src(t - d) for all t is the slice
 ``[D - d : D - d + T]``; pre-activations ``Z[name]`` are (T, N, H).
@@ -35,6 +42,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
+from . import cells
+from .cells import cell_node, link_columns
 from .plan import transposed_copy
 
 __all__ = ["Gradients", "forward", "backward", "forward_loop", "backward_loop", "fill_histories", "add_dstate",
@@ -68,7 +77,7 @@ def shifted(A, depth, node, delay, T):
 def fill_histories(net, A, given):
     """Every delayed node's history rows a(-D) .. a(-1), unless the caller ``given`` them:
     the learned ``init[name]`` (the lecture's h(-1), shared by the batch) or zeros."""
-    for name in list(net.inputs) + list(net.layers):
+    for name in net.nodes:
         D = net.depth[name]
         if D and name not in given:
             init = net.params.get(f"init[{name}]")
@@ -82,11 +91,12 @@ def forward(net, A, Z, W, T, given):
     fill_histories(net, A, given)
     for component, cyclic in net.schedule:
         for name in component:                 # what comes from outside the component: all t at once
-            z = Z[name]                                                   # (T, N, H)
+            z, layer = Z[name], net.layers[name]                          # (T, N, H), gated (T, N, 4H)
             b = net.params.get(f"b[{name}]")
-            z[...] = 0.0 if b is None else b
+            z[..., :layer.rows] = 0.0 if b is None else b
+            z[..., layer.rows:] = net.params.get(f"b[{name}.hn]", 0.0)   # a GRU's n_h starts at b_hn
             for link in plan.outside[name]:
-                z += shifted(A, net.depth, link.src, link.delay, T) @ W[link.key].T
+                z[..., link_columns(layer, link)] += shifted(A, net.depth, link.src, link.delay, T) @ W[link.key].T
         if cyclic:
             forward_loop(net, component, A, Z, W, T)
         else:
@@ -98,19 +108,25 @@ def forward_loop(net, component, A, Z, W, T):
     """The recurrence of a cyclic component, step by step.
 
     On entry ``Z[name]`` holds what comes from outside the component (hoisted); the loop
-    adds the links inside it, one step at a time, and applies the activations.
-    ``kernels.compiled.forward_loop`` is this loop compiled.
+    adds the links inside it, one step at a time, and applies the activations (a gated
+    layer's cell, ``cells.forward_step``). ``kernels.compiled.forward_loop`` is this loop
+    compiled, for plain layers.
     """
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members] for name in component}
     acts = {name: activations.get(net.layers[name].activation) for name in component}
     for t in range(T):
         for name in component:
-            zt = Z[name][t]                                               # (N, H)
+            zt, layer, row = Z[name][t], net.layers[name], net.depth[name] + t     # (N, H), gated (N, 4H)
             for link in inside[name]:
                 src_t = A[link.src][net.depth[link.src] + t - link.delay]     # (N, S)
-                zt += src_t @ W[link.key].T
-            acts[name].forward(zt, out=A[name][net.depth[name] + t])
+                zt[:, link_columns(layer, link)] += src_t @ W[link.key].T
+            if layer.cell is None:
+                acts[name].forward(zt, out=A[name][row])
+            else:                                                         # c(t) is row t + 1 of h.c
+                c = A.get(cell_node(name))
+                cells.forward_step(layer.cell, zt, A[name][row - 1], None if c is None else c[t],
+                                   A[name][row], None if c is None else c[t + 1])
 
 
 def backward(net, cache, dy, fused, dstate):
@@ -140,10 +156,13 @@ def backward(net, cache, dy, fused, dstate):
             if name == out and fused is not None:
                 dZ[name] += fused
         for name in component:    # pooled over time: the weight gradients, and what goes outside
-            dz = dZ[name]                                                 # (T, N, H)
+            layer = net.layers[name]
             if f"b[{name}]" in net.params:
-                grads[f"b[{name}]"] = dz.sum(axis=(0, 1))
+                grads[f"b[{name}]"] = dZ[name][..., :layer.rows].sum(axis=(0, 1))
+            if f"b[{name}.hn]" in net.params:                             # a GRU's b_hn: its n_h block
+                grads[f"b[{name}.hn]"] = dZ[name][..., layer.rows:].sum(axis=(0, 1))
             for link in net._plan.incoming[name]:
+                dz = dZ[name][..., link_columns(layer, link)]             # (T, N, rows of the link)
                 src = shifted(A, net.depth, link.src, link.delay, T)      # (T, N, S)
                 if link.key in net.params:                                # sum_t dz(t)^T a_src(t - d)
                     grads[link.key] = dz.reshape(-1, dz.shape[-1]).T @ src.reshape(-1, src.shape[-1])
@@ -159,8 +178,10 @@ def backward_loop(net, component, A, Z, dA, dZ, W, fused, T):
     On entry ``dA`` holds what reached the members from outside the component; going
     back in time, each member's dDIV/da(t) gathers what the links inside send back
     (delay-0 links from the same step, delay-d links from step t+d), times the
-    activation's Jacobian. Writes ``dZ[name]`` (T, N, H). ``kernels.compiled.backward_loop``
-    is this loop compiled.
+    activation's Jacobian (a gated layer: back through its cell, ``cells.backward_step``,
+    which also sends back what its cell carries from h(t-1), c(t-1)). Writes ``dZ[name]``
+    (T, N, H; gated (T, N, 4H)). ``kernels.compiled.backward_loop`` is this loop compiled,
+    for plain layers.
     """
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members and lk.gradient == "full"]
@@ -170,13 +191,24 @@ def backward_loop(net, component, A, Z, dA, dZ, W, fused, T):
         dZ[name] = np.empty_like(Z[name])
     for t in range(T - 1, -1, -1):
         for name in reversed(component):
-            row = net.depth[name] + t
-            dz = acts[name].backward(dA[name][row], A[name][row], Z[name][t])   # (N, H)
+            row, layer = net.depth[name] + t, net.layers[name]
+            if layer.cell is None:
+                dz = acts[name].backward(dA[name][row], A[name][row], Z[name][t])   # (N, H)
+            else:
+                node = cell_node(name)
+                c, dc = (A[node], dA[node]) if node in A else (None, None)
+                dz, dh_prev, dc_prev = cells.backward_step(
+                    layer.cell, dA[name][row], Z[name][t], A[name][row - 1],
+                    None if c is None else c[t + 1], None if c is None else c[t], None if c is None else dc[t + 1])
+                if dh_prev is not None:
+                    dA[name][row - 1] += dh_prev
+                if dc_prev is not None:
+                    dc[t] += dc_prev
             if name == net.output and fused is not None:
                 dz += fused[t]
             dZ[name][t] = dz
             for link in inside[name]:
-                dA[link.src][net.depth[link.src] + t - link.delay] += dz @ W[link.key]
+                dA[link.src][net.depth[link.src] + t - link.delay] += dz[:, link_columns(layer, link)] @ W[link.key]
 
 
 def add_dstate(dA, dstate, lengths, depth):
@@ -190,7 +222,7 @@ def add_dstate(dA, dstate, lengths, depth):
 def collect_gradients(net, cache, dA, grads, need_a):
     """``(grads, dinputs, dstate_in)`` once BPTT is through: the initial histories' gradients
     (what reached t < 0), the inputs' (batch first), and those of the given histories."""
-    for name in net.layers:
+    for name in net.nodes:
         key = f"init[{name}]"
         if key in net.params:
             D = net.depth[name]

@@ -57,6 +57,8 @@ def forward_tangents(net, cache, columns, lo, hi):
     ``(D + T, N, size, Q)``: the Q tangents of one value side by side, so that each
     product is a run of Q multiply-adds; the inputs' tangents are zero (they are data).
     """
+    if net.gated:
+        raise ValueError("forward-mode tangents do not cover gated layers (LSTM, GRU) yet: use reverse mode")
     A, Z, W, T = cache.A, cache.Z, cache.weights, cache.T
     N, Q = cache.N, hi - lo
     kernels = _compiled(net)

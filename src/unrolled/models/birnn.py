@@ -13,6 +13,8 @@ from .base import ConfigFromArguments
 
 __all__ = ["BiRNN"]
 
+CELLS = ("tanh", "lstm", "gru")
+
 
 @register_model
 class BiRNN(ConfigFromArguments, WholeSequence, Stack):
@@ -27,6 +29,10 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
         Y(t)       = g( W_y h_K(t) + b_y )
 
     with h_f(-1) and h_b(T) (the lecture's h_b(inf)) learned (``learn_init``) or zero.
+    With ``cell="lstm"`` or ``"gru"`` each direction's layers are gated instead
+    (``engine.cells``: the equations of ``torch.nn.LSTM`` / ``nn.GRU``, read backwards in
+    time by the ``bwd`` net), with their parameters (links of 4H or 3H rows, the GRU's
+    ``b[h{l}.hn]``, the LSTM's ``init[h{l}.c]``); they run on the NumPy reference loops.
     Each sequence is reversed within its own length, so the backward recursion starts at
     its own last valid step. A :class:`~unrolled.blocks.Stack` of
     :class:`~unrolled.blocks.Bidirectional` blocks and a delay-0 output network.
@@ -39,7 +45,8 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
 
     With ``hidden=(H,)`` it is ``torch.nn.RNN(n_in, H, num_layers=blocks,
     bidirectional=True)`` + ``torch.nn.Linear(2H, n_out)`` (torch's bidirectional layers
-    are blocks of one layer per direction); see :func:`unrolled.interop.birnn_from_torch`.
+    are blocks of one layer per direction; with ``cell="lstm" | "gru"``, ``torch.nn.LSTM`` /
+    ``nn.GRU``); see :func:`unrolled.interop.birnn_from_torch`.
 
     A BiRNN needs the whole sequence: ``state=`` (streaming, truncated BPTT,
     continuing a sequence) raises ValueError.
@@ -49,7 +56,9 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     n_in, n_out : int
     hidden : tuple of int, the layer sizes H_1 .. H_L of each direction in every block
     blocks : int, the number K of stacked bidirectional blocks
-    activation : "tanh" | "relu" | "sigmoid" | "identity", the state activation f
+    activation : "tanh" | "relu" | "sigmoid" | "identity", the state activation f of a plain cell
+    cell : "tanh" (plain layers h = f(z), f the ``activation``), "lstm" or "gru" (gated;
+        ``activation`` then stays "tanh")
     output : "identity" | "softmax" | "sigmoid", the output activation g
     learn_init : bool, h_f(-1) and h_b(T) learned (True) or zero
     bias, output_bias : bool
@@ -60,17 +69,22 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     """
 
     def __init__(self, n_in, n_out, *, hidden=(64,), blocks=1, activation="tanh", output="identity",
-                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
+                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None, cell="tanh"):
         hidden = check_hidden(hidden)
         blocks = positive_int(blocks, "blocks")
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, blocks=blocks, activation=activation,
                             output=output, learn_init=learn_init, bias=bias, output_bias=output_bias,
                             dtype=dtype, seed=seed_for_config(seed))
+        if cell != "tanh":                   # (a plain BiRNN's config reads as it always did)
+            self._config["cell"] = cell
         rng = np.random.default_rng(seed)
         parts, width = [], n_in
         for _ in range(blocks):
             nets = [recurrent_network(width, hidden, activation=activation, learn_init=learn_init, bias=bias,
-                                      dtype=dtype, seed=rng) for _ in range(2)]
+                                      dtype=dtype, seed=rng, cell=None if cell == "tanh" else cell)
+                    for _ in range(2)]
             parts.append(Bidirectional(*nets))
             width = 2 * hidden[-1]
         out = Network({"x": width}, {"y": Layer(n_out, output, bias=output_bias, init="zeros")},

@@ -1,4 +1,5 @@
-"""The lecture's fully recurrent (state-space) network, several layers, skips, learned h(-1)."""
+"""The lecture's fully recurrent (state-space) network, several layers, skips, learned h(-1);
+and the same stack of gated layers, ``LSTM`` and ``GRU``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import numpy as np
 from .._checks import check_hidden, seed_for_config
 from ..columns import hidden_stack
 from ..engine import Layer, Link, Network
+from ..engine.cells import GRU_EQUATIONS, LSTM_EQUATIONS
 from ..registry import register_model
 from .base import NetworkModel
 
-__all__ = ["RNN"]
+__all__ = ["RNN", "LSTM", "GRU"]
 
 
 @register_model
@@ -55,10 +57,98 @@ class RNN(NetworkModel):
                             output=output, skip_input=skip_input, skip_output=skip_output,
                             learn_init=learn_init, bias=bias, output_bias=output_bias,
                             dtype=dtype, seed=seed_for_config(seed))
-        names, layers, links = hidden_stack(
-            hidden, activation, recurrent=True, learn_init=learn_init, bias=bias,
-            per_layer=lambda l, name: ({}, [Link("x", name)] if skip_input and l > 1 else []),
-            output_layer=Layer(n_out, output, bias=output_bias, init="zeros"))
-        if skip_output:
-            links.extend(Link(name, "y") for name in names[:-1])
-        self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
+        self.network = _stacked_network(None, **self._config)
+
+
+def _stacked_network(cell, *, n_in, n_out, hidden, activation, output, skip_input, skip_output, learn_init,
+                     bias, output_bias, dtype, seed):
+    """The column of an ``RNN`` (``cell`` None) or of an ``LSTM`` / ``GRU``: the same links."""
+    names, layers, links = hidden_stack(
+        hidden, activation, recurrent=True, learn_init=learn_init, bias=bias, cell=cell,
+        per_layer=lambda l, name: ({}, [Link("x", name)] if skip_input and l > 1 else []),
+        output_layer=Layer(n_out, output, bias=output_bias, init="zeros"))
+    if skip_output:
+        links.extend(Link(name, "y") for name in names[:-1])
+    return Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
+
+
+class _GatedRNN(NetworkModel):
+    """An ``RNN`` whose hidden layers are gated (``cell``): the options of the RNN but its
+    activation, which the cell fixes. Subclasses set ``cell`` and document the equations."""
+
+    cell = None
+
+    def __init__(self, n_in, n_out, *, hidden=(64,), output="identity", skip_input=False, skip_output=False,
+                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
+        hidden = check_hidden(hidden)
+        self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output=output, skip_input=skip_input,
+                            skip_output=skip_output, learn_init=learn_init, bias=bias,
+                            output_bias=output_bias, dtype=dtype, seed=seed_for_config(seed))
+        self.network = _stacked_network(self.cell, activation="tanh", **self._config)
+
+
+def _indented(text):
+    return "".join("    " + line for line in text.splitlines(True))
+
+
+_GATED_OPTIONS = """
+    Parameters
+    ----------
+    n_in, n_out : int
+    hidden : tuple of int, the sizes H_1 .. H_L (an int means one layer)
+    output : "identity" | "softmax" | "sigmoid", the output activation g
+    skip_input, skip_output : bool, links x -> h{l} (l > 1) and h{l} -> y (l < L)
+    learn_init : bool, the initial states learned (True) or zero
+    bias, output_bias : bool, biases of the gated layers (PyTorch's bias=) and of the output
+    dtype : numpy.float32 (default) or numpy.float64
+    seed : int or numpy.random.Generator for the initial weights (uniform in +-1/sqrt(fan-in)
+        of each layer, biases zero: not PyTorch's initialisation)
+
+    Inputs x (N, T, n_in), outputs y (N, T, n_out). Runs on the NumPy reference loops
+    (``engine.reference``) whatever the backend: the compiled paths have no gated kernels yet.
+    """
+
+
+@register_model
+class LSTM(_GatedRNN):
+    __doc__ = r"""Multi-layer LSTM (Hochreiter and Schmidhuber, 1997), then an output layer.
+
+    For layers l = 1 .. L and steps t = 0 .. T-1, with x^(1)(t) = X(t) and
+    x^(l)(t) = h^(l-1)(t), as PyTorch's ``nn.LSTM`` documents it::
+
+{equations}        Y(t) = g( W^(L,y) h^(L)(t) [+ sum_{l<L} W^(l,y) h^(l)(t)] + b^(y) )
+
+    As a column: ``x -> h1``, ``h{l-1} -> h{l}``, ``h{l} -> h{l} @1``, ``h{L} -> y``, each
+    ``h{l}`` a ``Layer(H, cell="lstm")`` (``engine.cells``). ``unrolled.from_torch`` /
+    ``to_torch`` map it one to one onto ``torch.nn.LSTM`` + ``torch.nn.Linear``.
+
+    Parameters (``params`` keys): ``W[x->h1@0]`` (4H_1, n_in) = [W_ii; W_if; W_ig; W_io],
+    ``W[h{l-1}->h{l}@0]`` (4H_l, H_{l-1}), ``W[h{l}->h{l}@1]`` (4H_l, H_l) = W_h*,
+    ``b[h{l}]`` (4H_l) = b_i* + b_h*, ``W[h{L}->y@0]``, ``b[y]``, skips ``W[x->h{l}@0]`` and
+    ``W[h{l}->y@0]``, and the initial states ``init[h{l}]`` (h(-1)) and ``init[h{l}.c]``
+    (c(-1)), each (1, H_l). ``state`` / ``cache.state`` carry ``h{l}`` and ``h{l}.c``.
+    """.replace("{equations}", _indented(LSTM_EQUATIONS)) + _GATED_OPTIONS
+    cell = "lstm"
+
+
+@register_model
+class GRU(_GatedRNN):
+    __doc__ = r"""Multi-layer GRU (Cho et al., 2014), then an output layer.
+
+    For layers l = 1 .. L and steps t = 0 .. T-1, with x^(1)(t) = X(t) and
+    x^(l)(t) = h^(l-1)(t), as PyTorch's ``nn.GRU`` documents it (the reset gate applied
+    after the recurrent product, as PyTorch and cuDNN do)::
+
+{equations}        Y(t) = g( W^(L,y) h^(L)(t) [+ sum_{l<L} W^(l,y) h^(l)(t)] + b^(y) )
+
+    As a column: ``x -> h1``, ``h{l-1} -> h{l}``, ``h{l} -> h{l} @1``, ``h{L} -> y``, each
+    ``h{l}`` a ``Layer(H, cell="gru")`` (``engine.cells``). ``unrolled.from_torch`` /
+    ``to_torch`` map it one to one onto ``torch.nn.GRU`` + ``torch.nn.Linear``.
+
+    Parameters (``params`` keys): ``W[x->h1@0]`` (3H_1, n_in) = [W_ir; W_iz; W_in],
+    ``W[h{l-1}->h{l}@0]`` (3H_l, H_{l-1}), ``W[h{l}->h{l}@1]`` (3H_l, H_l) = W_h*,
+    ``b[h{l}]`` (3H_l) = [b_ir + b_hr, b_iz + b_hz, b_in], ``b[h{l}.hn]`` (H_l) = b_hn,
+    ``W[h{L}->y@0]``, ``b[y]``, skips ``W[x->h{l}@0]`` and ``W[h{l}->y@0]``, and the
+    initial states ``init[h{l}]`` (1, H_l).
+    """.replace("{equations}", _indented(GRU_EQUATIONS)) + _GATED_OPTIONS
+    cell = "gru"

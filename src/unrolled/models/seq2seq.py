@@ -62,7 +62,9 @@ class Seq2Seq(Composite, PredictFromForward):
         ``init[...]`` is never read: build the decoder with ``learn_init=False``).
     bridge : dict decoder node -> encoder node, whose final state becomes the decoder's
         initial history (same size and depth). Default: every delayed layer the two
-        share by name (``h1``, ``h2``, ... for RNN-like nets).
+        share by name (``h1``, ``h2``, ... for RNN-like nets), and the cell states of
+        LSTM layers (``h1.c``, ...): an ``LSTM`` decoder starts from an ``LSTM`` encoder's
+        h and c, a ``GRU`` from a ``GRU``'s h.
 
     Parameters (``params`` keys) are ``encoder.<name>`` and ``decoder.<name>``.
     Inputs x (N, T_in, n_src), decoder_inputs (N, T_out, n_dec_in); outputs
@@ -74,10 +76,11 @@ class Seq2Seq(Composite, PredictFromForward):
         if np.dtype(encoder.dtype) != np.dtype(decoder.dtype):
             raise TypeError(f"encoder is {np.dtype(encoder.dtype)} but decoder is {np.dtype(decoder.dtype)}; "
                             "build both with the same dtype")
-        delayed_enc = {n for n, d in enc.depth.items() if d > 0 and n in enc.layers}
-        delayed_dec = {n for n, d in dec.depth.items() if d > 0 and n in dec.layers}
+        # the delayed layers, and the cell states of LSTM layers (``h1.c``): what a state holds
+        delayed_enc = {n for n, d in enc.depth.items() if d > 0 and n not in enc.inputs}
+        delayed_dec = {n for n, d in dec.depth.items() if d > 0 and n not in dec.inputs}
         if bridge is None:
-            bridge = {n: n for n in dec.layers if n in delayed_dec and n in delayed_enc}
+            bridge = {n: n for n in dec.nodes if n in delayed_dec and n in delayed_enc}
             if not bridge:
                 raise ValueError(f"the encoder's delayed layers {sorted(delayed_enc)} and the decoder's "
                                  f"{sorted(delayed_dec)} share no name: pass bridge={{decoder layer: encoder layer}}")
@@ -90,7 +93,7 @@ class Seq2Seq(Composite, PredictFromForward):
             if e not in delayed_enc:
                 raise ValueError(f"bridge: {e!r} is not a delayed layer of the encoder; expected one of "
                                  f"{sorted(delayed_enc)}")
-            ds, es = (dec.depth[d], dec.layers[d].size), (enc.depth[e], enc.layers[e].size)
+            ds, es = (dec.depth[d], dec.node_size(d)), (enc.depth[e], enc.node_size(e))
             if ds != es:
                 raise ValueError(f"bridge {d!r} <- {e!r}: the decoder's history is (depth, size) {ds}, "
                                  f"the encoder's final state {es}")
