@@ -66,8 +66,8 @@ def test_init_stores_exactly_its_arguments_and_checks_nothing(cls):
     assert sorted(est.get_params()) == sorted(names)
     assert names == ["model", "hidden", "activation", "epochs", "batch_size", "lr", "optimizer", "patience",
                      "validation_fraction", "clip", "tol", "n_iter_no_change", "random_state", "dtype", "verbose",
-                     "width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks"] + \
-        (["output"] if cls is SequenceRegressor else [])
+                     "width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks",
+                     "cell", "standardize"] + (["output"] if cls is SequenceRegressor else ["readout"])
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -239,7 +239,8 @@ def test_classifier_learns_sign_of_sum_with_mixed_lengths_and_string_labels():
     rng = np.random.default_rng(1)
     x, y, lengths = sign_of_sum(512, 12, rng)
     x_test, y_test, lengths_test = sign_of_sum(512, 12, rng)
-    est = SequenceClassifier(epochs=300, patience=10, validation_fraction=0.2, random_state=0)
+    est = SequenceClassifier(epochs=300, patience=10, validation_fraction=0.2, random_state=0, readout="last",
+                             standardize=False)
     est.fit(x, y, lengths)                          # stopped early: no ConvergenceWarning
     assert est.history_.stopped_early
     np.testing.assert_array_equal(est.classes_, ["neg", "pos"])
@@ -353,7 +354,7 @@ def test_predict_before_fit_raises_not_fitted(cls):
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 @pytest.mark.parametrize("params, error, message", [
-    ({"model": "lstm"}, ValueError, r"model must be one of \['birnn', .*got 'lstm'"),
+    ({"model": "transformer"}, ValueError, r"model must be one of \['birnn', .*got 'transformer'"),
     ({"epochs": 0}, ValueError, "epochs must be a positive integer, got 0"),
     ({"batch_size": 2.5}, ValueError, "batch_size must be a positive integer, got 2.5"),
     ({"lr": -1.0}, ValueError, "lr must be a positive number, got -1.0"),
@@ -485,7 +486,7 @@ def test_scikit_learn_interop():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 8, 1))
     y = np.where(x.sum(axis=(1, 2)) > 0, "a", "b")
-    clf = SequenceClassifier(epochs=30, random_state=0, tol=np.inf)
+    clf = SequenceClassifier(epochs=30, random_state=0, tol=np.inf, readout="last", standardize=False)
     scores = cross_val_score(clf, x, y, cv=3)       # stratified folds: is_classifier is True
     assert scores.shape == (3,) and scores.min() >= 0.8          # measured 0.95, 0.90, 0.95
     search = GridSearchCV(clf, {"hidden": [(2,), (8,)]}, cv=2).fit(x, y)
@@ -493,3 +494,103 @@ def test_scikit_learn_interop():
     assert search.best_score_ >= 0.8                             # measured 0.87 (hidden=(8,))
     check_is_fitted(search.best_estimator_)
     assert sklearn.__version__
+
+
+# ---------------------------------------------------------------------------
+# defaults for long sequences: input scaling, pooled read-out, gated models, the chance warning
+
+
+def early_cue(n, T, seed):
+    """Two classes told apart only by the sign of a pulse in the first 10 of T steps, on
+    inputs far from unit size (scale 50, offset 200)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, T, 2))
+    x[:, :10, 0] += np.where(y == 1, 1.5, -1.5)[:, None]
+    return 50 * x + 200, y
+
+
+def test_inputs_are_standardised_by_the_training_sequences_valid_steps():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 5.0, size=(12, 7, 2))
+    lengths = np.array([7, 3, 5, 7, 2, 6, 7, 4, 7, 5, 3, 7])
+    x[np.arange(7)[None, :] >= lengths[:, None]] = 1e6                  # padding never counts
+    y = rng.normal(size=(12, 7))
+    est = SequenceRegressor(hidden=(3,), epochs=2, random_state=0, tol=np.inf, dtype="float64").fit(x, y, lengths)
+    valid = x[np.arange(7)[None, :] < lengths[:, None]]                # (steps, 2)
+    np.testing.assert_allclose(est.input_mean_, valid.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(est.input_scale_, valid.std(axis=0), rtol=1e-12)
+    by_hand = est.model_.predict((x - est.input_mean_) / est.input_scale_, lengths=lengths)
+    np.testing.assert_allclose(est.predict(x, lengths), by_hand[..., 0], rtol=1e-12)
+    raw = SequenceRegressor(hidden=(3,), epochs=2, random_state=0, tol=np.inf, dtype="float64",
+                            standardize=False).fit(x, y, lengths)
+    assert raw.input_mean_ is None and raw.input_scale_ is None
+    np.testing.assert_allclose(raw.predict(x, lengths), raw.model_.predict(x, lengths=lengths)[..., 0], rtol=1e-12)
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        SequenceRegressor(standardize="yes").fit(x, y, lengths)
+
+
+def test_pooled_readout_is_the_mean_softmax_over_valid_steps():
+    x, y = early_cue(40, 12, 0)
+    lengths = np.random.default_rng(1).integers(1, 13, 40)
+    est = SequenceClassifier(hidden=(4,), epochs=3, random_state=0, tol=np.inf).fit(x, y, lengths)
+    assert est.readout == "pooled"
+    out = est.model_.predict(((x - est.input_mean_) / est.input_scale_).astype(np.float32), lengths=lengths)
+    mean = np.array([out[n, :lengths[n]].mean(axis=0) for n in range(40)])
+    np.testing.assert_allclose(est.predict_proba(x, lengths), mean, rtol=1e-5)
+    last = SequenceClassifier(hidden=(4,), epochs=3, random_state=0, tol=np.inf, readout="last").fit(x, y, lengths)
+    out = last.model_.predict(((x - last.input_mean_) / last.input_scale_).astype(np.float32), lengths=lengths)
+    np.testing.assert_allclose(last.predict_proba(x, lengths), out[np.arange(40), lengths - 1], rtol=1e-6)
+    with pytest.raises(ValueError, match="readout must be 'pooled'"):
+        SequenceClassifier(readout="max").fit(x, y)
+
+
+def test_default_classifier_learns_a_long_cue_where_the_old_default_stayed_at_chance():
+    x, y = early_cue(300, 150, 0)
+    x_test, y_test = early_cue(200, 150, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        old = SequenceClassifier(epochs=5, random_state=0, readout="last", standardize=False).fit(x, y)
+    assert any("learned nothing: its best training loss" in str(w.message) for w in caught)
+    assert old.score(x_test, y_test) < 0.6                        # measured 0.52: chance
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*still falling", category=ConvergenceWarning)
+        warnings.filterwarnings("error", message=".*learned nothing", category=ConvergenceWarning)
+        new = SequenceClassifier(epochs=5, random_state=0).fit(x, y)
+    assert new.score(x_test, y_test) > 0.9                        # measured 0.98
+
+
+def test_the_chance_warning_compares_with_the_entropy_of_the_class_frequencies():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5, 1))
+    y = rng.permutation(np.repeat([0, 1, 2], [30, 20, 10]))          # labels unrelated to x
+    est = SequenceClassifier(hidden=(2,), epochs=2, lr=1e-4, random_state=0)
+    p = np.array([30, 20, 10]) / 60
+    entropy = -np.sum(p * np.log(p))                                  # 1.011: guessing the frequencies
+    with pytest.warns(ConvergenceWarning, match=f"within 5% of {entropy:.4g}, the cross entropy of always"):
+        est.fit(x, y)
+    assert min(est.loss_curve_) > 0.95 * entropy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SequenceClassifier(hidden=(2,), epochs=2, lr=1e-4, random_state=0, tol=np.inf).fit(x, y)   # never warns
+
+
+@pytest.mark.parametrize("model, cls", [("lstm", "LSTM"), ("gru", "GRU")])
+def test_gated_models_serve_both_estimators(model, cls):
+    import unrolled
+
+    x, y = early_cue(120, 30, 0)
+    x_test, y_test = early_cue(100, 30, 1)
+    clf = SequenceClassifier(model=model, hidden=(8,), epochs=8, random_state=0, tol=np.inf).fit(x, y)
+    assert type(clf.model_) is getattr(unrolled, cls) and clf.model_.hidden == (8,)
+    assert clf.score(x_test, y_test) > 0.9
+    built = getattr(unrolled, cls)(2, 2, hidden=(8,), output="softmax", seed=clf._seeds()[0])
+    assert sorted(built.params) == sorted(clf.model_.params)
+    rng = np.random.default_rng(2)
+    xr, yr = delayed_copy(40, 10, rng)
+    reg = SequenceRegressor(model=model, hidden=(6,), epochs=40, random_state=0, tol=np.inf).fit(xr, yr)
+    assert reg.score(xr, yr) > 0.5
+    with pytest.raises(ValueError, match=f"activation='relu' does not apply to model='{model}'"):
+        SequenceRegressor(model=model, activation="relu").fit(xr, yr)
+    bi = SequenceClassifier(model="birnn", cell=model, hidden=(4,), epochs=2, random_state=0, tol=np.inf).fit(x, y)
+    assert bi.model_.get_config()["cell"] == model

@@ -348,8 +348,8 @@ assert sum(map(len, EXPECTED_FAILURES.values())) <= 5
 with warnings.catch_warnings():      # ours take the contract, not BaseEstimator: sklearn says so
     warnings.filterwarnings("ignore", message="Estimator .* does not inherit from `sklearn.base.BaseEstimator`")
     checks = parametrize_with_checks(
-    [SequenceRegressor(output="last", hidden=(8,), epochs=30, lr=0.05, batch_size=16, random_state=0, tol=np.inf,
-                       dtype="float64"),
+    [SequenceRegressor(output="last", hidden=(8,), epochs=30, lr=0.02, batch_size=16, random_state=0, tol=np.inf,
+                       dtype="float64"),      # lr 0.05 scattered R^2 0.45-0.78 over seeds and X dtypes; 0.02: 0.76-0.77
      SequenceClassifier(hidden=(8,), epochs=30, lr=0.05, batch_size=16, random_state=0, tol=np.inf,
                         dtype="float64")],
     expected_failed_checks=lambda est: EXPECTED_FAILURES[type(est).__name__])

@@ -9,8 +9,12 @@ Two estimators wrap every named model of the family (``RNN``, ``TDNN``, ``NARX``
   With ``output="last"``, many-to-one: one target per sequence, y (N,) or (N, n_out),
   read at each sequence's last valid step.
 * :class:`SequenceClassifier`: many-to-one classification. X (N, T, n_in) -> one label per
-  sequence, y (N,) of any hashable labels; a softmax output read at each sequence's last
-  valid step, trained with ``LastStep(CrossEntropy())``; ``score`` is accuracy.
+  sequence, y (N,) of any hashable labels; a softmax output averaged over each
+  sequence's valid steps (``readout="pooled"``, trained with ``PooledMean(CrossEntropy())``)
+  or read at its last one (``"last"``); ``score`` is accuracy.
+
+Both standardise their inputs by default (``standardize=True``: each feature's mean and
+deviation over the valid steps of the training sequences, stored and applied in predict).
 
 and :class:`SequenceScaler` standardises sequences (per feature, over the valid steps) in
 front of them, in a ``sklearn.pipeline.Pipeline`` too.
@@ -71,8 +75,8 @@ import numpy as np
 from . import optim as _optim
 from ._checks import as_float_array, check_lengths, positive_int
 from .datasets import pad_sequences
-from .divergences import CrossEntropy, LastStep, SquaredError
-from .models import NARX, RNN, TDNN, BiRNN, Elman, Jordan, StateSpace
+from .divergences import CrossEntropy, LastStep, PooledMean, SquaredError
+from .models import GRU, LSTM, NARX, RNN, TDNN, BiRNN, Elman, Jordan, StateSpace
 from .registry import block_config, block_from_config, register_model
 from .train import Callback, History
 from .train import fit as _fit
@@ -116,9 +120,15 @@ _MODELS = {
     "elman": (Elman, {"context_gradient": "blocked"}),
     "jordan": (Jordan, {"decay": 0.5}),
     "statespace": (StateSpace, {}),
-    "birnn": (BiRNN, {"blocks": 1}),
+    "birnn": (BiRNN, {"blocks": 1, "cell": "tanh"}),
+    "lstm": (LSTM, {}),
+    "gru": (GRU, {}),
 }
-_MODEL_SPECIFIC = ("width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks")
+_MODEL_SPECIFIC = ("width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks",
+                   "cell")
+_GATED = ("lstm", "gru")
+_READOUTS = ("pooled", "last")    # a classifier's: the mean of the softmax over the valid steps, or the last one
+_CHANCE_MARGIN = 0.05             # a classifier whose loss stays this close to guessing the priors warns          # their gates fix the nonlinearities: no activation to choose
 
 
 def clone(estimator):
@@ -249,6 +259,22 @@ def _check_lengths_positive(lengths):
         n = int(np.flatnonzero(lengths < 1)[0])
         raise ValueError(f"a sequence is read at its last valid step: every length must be >= 1, "
                          f"got lengths[{n}] = {lengths[n]}")
+
+
+def _moments(X, lengths):
+    """``(mean, var, scale)`` (n,) of each feature of X (N, T, n) over its valid steps:
+    the population variance, and the deviation as scale (1 where it is 0)."""
+    steps = X[_valid(lengths, X.shape[1])].astype(np.float64)         # (valid steps, n)
+    mean, var = steps.mean(axis=0), steps.var(axis=0)
+    return mean, var, np.where(var > 0, np.sqrt(var), 1.0)
+
+
+def _scaled(X, lengths, scaling):
+    """X standardised by ``scaling`` = (mean, scale) per feature, in X's dtype, 0 at padded steps."""
+    mean, scale = scaling
+    out = ((X - mean) / scale).astype(X.dtype)
+    out[~_valid(lengths, X.shape[1])] = 0.0
+    return out
 
 
 def _last_steps(out, lengths):
@@ -429,7 +455,7 @@ class _SequenceEstimator(_Params):
                  optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
                  n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
                  input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None):
+                 blocks=None, cell=None, standardize=True):
         self.model = model
         self.hidden = hidden
         self.activation = activation
@@ -452,6 +478,8 @@ class _SequenceEstimator(_Params):
         self.context_gradient = context_gradient
         self.decay = decay
         self.blocks = blocks
+        self.cell = cell
+        self.standardize = standardize
 
     _output = "identity"
     _fitted_mark = "model_"
@@ -501,6 +529,11 @@ class _SequenceEstimator(_Params):
             raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise TypeError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
+        if self.model in _GATED and self.activation != "tanh":
+            raise ValueError(f"activation={self.activation!r} does not apply to model={self.model!r}: its gates "
+                             "fix the nonlinearities (sigmoid gates, tanh candidate); leave it 'tanh'")
         own = _MODELS[self.model][1]
         for name in _MODEL_SPECIFIC:
             if getattr(self, name) is not None and name not in own:
@@ -536,8 +569,10 @@ class _SequenceEstimator(_Params):
                   for name, default in specific.items()}
         if n_in == 0 and self.input_delays is None:
             kwargs["input_delays"] = None            # a NARX on y alone: no input to delay
-        return cls(n_in, n_out, hidden=self.hidden, activation=self.activation, output=self._output,
-                   dtype=np.dtype(self.dtype).type, seed=seed, **kwargs)
+        if self.model not in _GATED:
+            kwargs["activation"] = self.activation
+        return cls(n_in, n_out, hidden=self.hidden, output=self._output, dtype=np.dtype(self.dtype).type,
+                   seed=seed, **kwargs)
 
     def _seeds(self):
         """Three seeds (initial weights, validation split, minibatch order) from random_state."""
@@ -558,7 +593,7 @@ class _SequenceEstimator(_Params):
         self._forget_fit()
         model_seed, split_seed, shuffle_seed = self._seeds()
         N = X.shape[0]
-        validation, train = None, np.arange(N)
+        validation, train, held = None, np.arange(N), None
         if self.validation_fraction > 0:
             n_val = int(round(self.validation_fraction * N))
             if n_val < 1 or n_val >= N:
@@ -566,6 +601,14 @@ class _SequenceEstimator(_Params):
                                  f"{n_val} for validation and {N - n_val} for training; both need at least one")
             order = np.random.default_rng(split_seed).permutation(N)
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        scaling = None
+        if self.standardize and X.shape[2]:          # fitted on the training sequences, stored, applied in predict
+            mean, _, scale = _moments(X[train], lengths[train])
+            scaling = (mean, scale)
+            X = _scaled(X, lengths, scaling)
+        fitted = dict(fitted, input_mean_=None if scaling is None else scaling[0],
+                      input_scale_=None if scaling is None else scaling[1])
+        if held is not None:
             validation = (X[held], target[held], lengths[held])
 
         model = self._build_model(X.shape[2], n_out, model_seed)
@@ -610,22 +653,30 @@ class _SequenceEstimator(_Params):
                    "best_epoch": _pack(h.best_epoch), "stopped_early": bool(h.stopped_early),
                    "seconds": np.asarray(h.seconds, dtype=np.float64)}
         scores = getattr(self, "validation_scores_", None)
+        scaled = getattr(self, "input_mean_", None) is not None
         return {"model": block_config(self.model_), "history": history,
                 "scores": None if scores is None else np.asarray(scores, dtype=np.float64),
-                "attributes": self._fitted_attributes()}
+                "attributes": self._fitted_attributes(),
+                "input_scaling": {"mean": self.input_mean_, "scale": self.input_scale_} if scaled else None}
 
     def _restore_fit(self, f):
         h = f["history"]
         history = History(loss=h["loss"].tolist(), val_loss=h["val_loss"].tolist(),
                           logs={k: v.tolist() for k, v in h["logs"].items()}, best_epoch=_unpack(h["best_epoch"]),
                           stopped_early=h["stopped_early"], seconds=float(h["seconds"]))
-        self._set_fit(block_from_config(f["model"]), history, self._attributes_from(f["attributes"]),
+        scaling = f.get("input_scaling")
+        attributes = dict(self._attributes_from(f["attributes"]),
+                          input_mean_=None if scaling is None else np.asarray(scaling["mean"]),
+                          input_scale_=None if scaling is None else np.asarray(scaling["scale"]))
+        self._set_fit(block_from_config(f["model"]), history, attributes,
                       None if f["scores"] is None else f["scores"].tolist())
 
     def _outputs(self, X, lengths):
         """Checked inputs and the model's outputs (N, T, n_out), zero at padded steps."""
         self._check_is_fitted()
         X, lengths = self._check_X(X, lengths, fitting=False)
+        if getattr(self, "input_mean_", None) is not None:
+            X = _scaled(X, lengths, (self.input_mean_, self.input_scale_))
         return self.model_.predict(X, lengths=lengths), lengths
 def _converged(loss, tol, k):
     """The module's convergence rule on the loss curve ``loss``."""
@@ -659,11 +710,15 @@ def _real(value):
 # the estimators
 
 _PARAMS_DOC = """
-    model : "rnn" | "tdnn" | "narx" | "elman" | "jordan" | "statespace" | "birnn"
-        The named model (``unrolled.RNN``, ``TDNN``, ...), built in ``fit`` with
-        n_in = X.shape[2].
+    model : "rnn" | "tdnn" | "narx" | "elman" | "jordan" | "statespace" | "birnn" | "lstm" | "gru"
+        The named model (``unrolled.RNN``, ``TDNN``, ..., ``LSTM``, ``GRU``), built in
+        ``fit`` with n_in = X.shape[2].
     hidden : tuple of int, the hidden layer sizes H_1 .. H_L.
-    activation : "tanh" | "relu" | "sigmoid" | "identity", the hidden activation.
+    activation : "tanh" | "relu" | "sigmoid" | "identity", the hidden activation (not
+        for "lstm" / "gru", whose gates fix theirs).
+    standardize : bool (default True); standardise each input feature by its mean and
+        deviation over the valid steps of the training sequences (fitted in ``fit``,
+        stored as ``input_mean_`` / ``input_scale_``, applied in predict and score).
     epochs, batch_size : int; minibatches of whole sequences, Adam by default.
     lr : float, the learning rate; optimizer : "adam" | "sgd" | "rmsprop" | "adagrad", or
         "lm" (Levenberg-Marquardt) | "bayesian" (LM with Bayesian regularisation), which
@@ -687,6 +742,7 @@ _PARAMS_DOC = """
     context_gradient : Elman only, "blocked" (None) or "full".
     decay : Jordan only, the memory's decay (None: 0.5).
     blocks : BiRNN only, stacked bidirectional blocks (None: 1).
+    cell : BiRNN only, "tanh" (None), "lstm" or "gru": the layers of each direction.
 """
 
 _FITTED_DOC = """
@@ -694,6 +750,8 @@ _FITTED_DOC = """
     -----------------
     model_ : the trained unrolled model.
     n_features_in_ : int, n_in (1 for X given as (N, T) or as a list of (T_i,) arrays).
+    input_mean_, input_scale_ : (n_in,) the standardisation of the inputs (None with
+        ``standardize=False``).
     loss_curve_ : list of float, the training divergence of each epoch (per sequence:
         summed over steps and outputs, averaged over the epoch's minibatches).
     n_iter_ : int, epochs run. best_epoch_ : int, the (0-based) epoch whose weights the
@@ -752,7 +810,7 @@ class SequenceRegressor(_SequenceEstimator):
                  optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
                  n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
                  input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None, output="sequence"):
+                 blocks=None, cell=None, standardize=True, output="sequence"):
         super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "output", "__class__")})
         self.output = output
 
@@ -924,25 +982,60 @@ class SequenceRegressor(_SequenceEstimator):
 
 
 class SequenceClassifier(_SequenceEstimator):
-    __doc__ = """Many-to-one classification: one label per sequence, read at its last valid step.
+    __doc__ = """Many-to-one classification: one label per sequence.
 
     X (N, T, n_in), (N, T) (univariate sequences) or a list of arrays (T_i, n_in) /
     (T_i,) -> y (N,) labels of any kind (ints, strings, ...; ``classes_`` holds them
-    sorted). The model's output layer is a softmax over the classes; it is trained
-    with ``LastStep(CrossEntropy())``: the cross entropy of the output at each
-    sequence's last valid step, ``lengths[n] - 1`` (so every length must be >= 1).
-    ``predict_proba`` is that output, ``predict`` its most probable class, ``score`` the
-    accuracy. ``feedback="open"`` does not apply (there are no past targets to feed).
+    sorted). The model's output layer is a softmax over the classes, read out per
+    sequence by ``readout``:
+
+    * ``"pooled"`` (default): the softmax outputs averaged over the sequence's valid
+      steps, trained with ``PooledMean(CrossEntropy())``. Every step gets a gradient, so
+      a plain recurrence learns on long sequences, where the last step alone (below)
+      reaches back only as far as the gradient survives;
+    * ``"last"``: the output at the last valid step, ``lengths[n] - 1``, trained with
+      ``LastStep(CrossEntropy())`` (what a gated ``model="gru"``/``"lstm"`` or a
+      ``"birnn"`` can carry over long spans).
+
+    Every length must be >= 1. ``predict_proba`` is the read-out, ``predict`` its most
+    probable class, ``score`` the accuracy. ``feedback="open"`` does not apply (there are
+    no past targets to feed). A fit whose best training loss stays within 5% of the
+    cross entropy of always guessing the class frequencies (it learned nothing) warns
+    with :class:`ConvergenceWarning`, saying what to try (``tol=numpy.inf``: no warning).
 
     Parameters
-    ----------""" + _PARAMS_DOC + _FITTED_DOC + """    classes_ : (n_classes,) array, the labels seen in fit, sorted.
+    ----------""" + _PARAMS_DOC + """    readout : "pooled" (default) or "last", as above.
+""" + _FITTED_DOC + """    classes_ : (n_classes,) array, the labels seen in fit, sorted.
     """
 
     _estimator_type = "classifier"
     _output = "softmax"
 
+    def __init__(self, model="rnn", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
+                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
+                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
+                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
+                 blocks=None, cell=None, standardize=True, readout="pooled"):
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "readout", "__class__")})
+        self.readout = readout
+
     def _no_step_targets(self):
         return "a classifier"
+
+    def _check_hyperparameters(self):
+        if self.readout not in _READOUTS:
+            raise ValueError(f"readout must be 'pooled' (the softmax outputs averaged over the valid steps) or "
+                             f"'last' (the output at the last valid step), got {self.readout!r}")
+        super()._check_hyperparameters()
+
+    def _read_out(self, out, lengths):
+        """(N, n_classes): the outputs (N, T, n_classes) averaged over each sequence's valid
+        steps (``readout="pooled"``) or at its last one (``"last"``)."""
+        if self.readout == "last":
+            return _last_steps(out, lengths)
+        _check_lengths_positive(lengths)
+        mask = _valid(lengths, out.shape[1])[..., None]
+        return np.where(mask, out, 0).sum(axis=1) / lengths[:, None]
 
     @staticmethod
     def _check_labels(y, N):
@@ -987,8 +1080,19 @@ class SequenceClassifier(_SequenceEstimator):
         if len(classes) < 2:
             raise ValueError(f"expected at least 2 classes in y, got {len(classes)} class"
                              f"{'es' if len(classes) != 1 else ''}: {classes.tolist()}")
-        return self._train(X, codes.reshape(-1).astype(np.int64), lengths, LastStep(CrossEntropy()), len(classes),
-                           {"classes_": classes, "n_features_in_": X.shape[2]})
+        codes = codes.reshape(-1).astype(np.int64)
+        read = PooledMean(CrossEntropy()) if self.readout == "pooled" else LastStep(CrossEntropy())
+        self._train(X, codes, lengths, read, len(classes), {"classes_": classes, "n_features_in_": X.shape[2]})
+        prior = np.bincount(codes, minlength=len(classes)) / len(codes)
+        chance = float(-np.sum(prior[prior > 0] * np.log(prior[prior > 0])))
+        best = min(self.loss_curve_)
+        if self.tol != np.inf and best > (1 - _CHANCE_MARGIN) * chance:
+            warnings.warn(
+                f"SequenceClassifier learned nothing: its best training loss {best:.4g} stayed within "
+                f"{_CHANCE_MARGIN:.0%} of {chance:.4g}, the cross entropy of always guessing the class frequencies. "
+                f"For long sequences try model='gru' or 'lstm' (or a bidirectional 'birnn'), keep readout='pooled' "
+                f"and standardize=True, or raise lr or epochs", ConvergenceWarning, stacklevel=2)
+        return self
 
     def predict_proba(self, X, lengths=None):
         """Class probabilities at each sequence's last valid step.
@@ -1002,7 +1106,7 @@ class SequenceClassifier(_SequenceEstimator):
         (N, n_classes) float64, columns in the order of ``classes_``.
         """
         out, lengths = self._outputs(X, lengths)
-        return _last_steps(out, lengths).astype(np.float64)
+        return self._read_out(out, lengths).astype(np.float64)
 
     def predict_log_proba(self, X, lengths=None):
         """Log probabilities (floored at the smallest positive float).
@@ -1048,7 +1152,7 @@ class SequenceClassifier(_SequenceEstimator):
         return float(np.mean(pred == y))
 
     def _validation_score(self, out, codes, lengths):
-        return float(np.mean(np.argmax(_last_steps(out, lengths), axis=1) == codes))
+        return float(np.mean(np.argmax(self._read_out(out, lengths), axis=1) == codes))
 
     def _fitted_attributes(self):
         labels = self.classes_
@@ -1129,9 +1233,10 @@ class SequenceScaler(_Params):
             raise ValueError("SequenceScaler needs at least one valid step: every length is 0")
         self.n_features_in_ = X.shape[2]
         self.n_steps_seen_ = len(steps)
-        self.mean_ = steps.mean(axis=0) if self.with_mean else np.zeros(X.shape[2])
-        self.var_ = steps.var(axis=0) if self.with_std else np.ones(X.shape[2])
-        self.scale_ = np.where(self.var_ > 0, np.sqrt(self.var_), 1.0) if self.with_std else np.ones(X.shape[2])
+        mean, var, scale = _moments(X, lengths)
+        self.mean_ = mean if self.with_mean else np.zeros(X.shape[2])
+        self.var_ = var if self.with_std else np.ones(X.shape[2])
+        self.scale_ = scale if self.with_std else np.ones(X.shape[2])
         return self
 
     def _apply(self, X, lengths, inverse):
