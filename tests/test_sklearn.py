@@ -128,12 +128,14 @@ def test_requests_exist_and_default_to_routing_lengths():
     for est in (SequenceRegressor(), SequenceClassifier()):
         assert {"set_fit_request", "set_predict_request", "set_score_request"} <= set(dir(est))
         routing = est.get_metadata_routing()
-        assert routing.fit.requests == {"lengths": True} and routing.score.requests == {"lengths": True}
+        # sample_weight is scikit-learn's usual score argument, requested only when set (None)
+        assert routing.fit.requests == {"lengths": True}
+        assert routing.score.requests == {"lengths": True, "sample_weight": None}
     assert SequenceRegressor().get_metadata_routing().predict.requests == {"lengths": True}
     with sklearn.config_context(enable_metadata_routing=True):
         est = SequenceRegressor().set_score_request(lengths=False)
-    assert est.get_metadata_routing().score.requests == {"lengths": False}
-    assert clone(est).get_metadata_routing().score.requests == {"lengths": False}
+    assert est.get_metadata_routing().score.requests == {"lengths": False, "sample_weight": None}
+    assert clone(est).get_metadata_routing().score.requests == {"lengths": False, "sample_weight": None}
 
 
 def test_cross_val_score_routes_lengths_to_fit_and_score():
@@ -366,3 +368,57 @@ def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)       # the checks' own warnings (e.g. DataConversionWarning)
         check(estimator)
+
+
+def test_a_pipeline_of_ours_scores_with_routing_on_and_sample_weight_weighs_sequences():
+    import sklearn
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5, 1))
+    y = np.cumsum(X[..., 0], axis=1)
+    labels = (X.sum(axis=(1, 2)) > 0).astype(int)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(SequenceScaler(), SequenceRegressor(hidden=(3,), epochs=3, random_state=0, tol=np.inf))
+        pipe.fit(X, y)
+        assert pipe.score(X, y) == pipe[-1].score(pipe[0].transform(X), y)        # no TypeError
+        clf = make_pipeline(SequenceScaler(), SequenceClassifier(hidden=(3,), epochs=3, random_state=0, tol=np.inf))
+        scores = cross_val_score(clf, X, labels, cv=3)
+        assert np.all(np.isfinite(scores))
+    est = pipe[-1]
+    w = rng.uniform(0.5, 2.0, size=30)
+    pred = est.predict(pipe[0].transform(X))
+    by_sklearn = r2_score(y.reshape(-1), pred.reshape(-1), sample_weight=np.repeat(w, 5))
+    assert est.score(pipe[0].transform(X), y, sample_weight=w) == pytest.approx(by_sklearn, rel=1e-12)
+    c = clf.fit(X, labels)[-1]
+    right = c.predict(pipe[0].transform(X)) == labels
+    assert c.score(pipe[0].transform(X), labels, sample_weight=w) == pytest.approx(np.sum(w * right) / np.sum(w))
+    with pytest.raises(ValueError, match=r"expected sample_weight of shape \(30,\)"):
+        est.score(X, y, sample_weight=w[:5])
+    with pytest.raises(ValueError, match="must be finite, >= 0 and not all 0"):
+        est.score(X, y, sample_weight=-w)
+
+
+def test_padded_steps_may_hold_nan_and_fits_need_a_valid_step():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(8, 6, 2))
+    y = rng.normal(size=(8, 6))
+    lengths = np.array([6, 3, 4, 6, 2, 5, 6, 1])
+    pad = np.arange(6)[None, :] >= lengths[:, None]
+    Xn, yn = X.copy(), y.copy()
+    Xn[pad], yn[pad] = np.nan, np.inf                            # as tslearn pads
+    clean = SequenceRegressor(hidden=(3,), epochs=3, random_state=0, tol=np.inf, dtype="float64")
+    clean.fit(np.where(pad[..., None], 0.0, X), np.where(pad, 0.0, y), lengths)
+    padded = SequenceRegressor(hidden=(3,), epochs=3, random_state=0, tol=np.inf, dtype="float64").fit(Xn, yn, lengths)
+    assert padded.loss_curve_ == clean.loss_curve_
+    np.testing.assert_array_equal(padded.predict(Xn, lengths), clean.predict(X, lengths))
+    assert padded.score(Xn, yn, lengths) == clean.score(X, y, lengths)
+    Xn[2, 1, 0] = np.nan                                         # inside sequence 2's 4 steps
+    with pytest.raises(ValueError, match=r"X holds NaN or infinity \(sequence 2, step 1\) within its lengths"):
+        SequenceRegressor(epochs=1).fit(Xn, yn, lengths)
+    with pytest.raises(ValueError, match="expected at least one valid step to fit on, got every length 0"):
+        SequenceRegressor(epochs=1).fit(X, y, np.zeros(8, dtype=int))
+    with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64', got 'foo'"):
+        SequenceRegressor(dtype="foo").fit(X, y)

@@ -15,9 +15,8 @@ Two estimators wrap every named model of the family (``RNN``, ``TDNN``, ``NARX``
 
 Both standardise their inputs by default (``standardize=True``: each feature's mean and
 deviation over the valid steps of the training sequences, stored and applied in predict).
-
-and :class:`SequenceScaler` standardises sequences (per feature, over the valid steps) in
-front of them, in a ``sklearn.pipeline.Pipeline`` too.
+:class:`SequenceScaler` does the same as a transformer of its own (per feature, over the
+valid steps), for a ``sklearn.pipeline.Pipeline`` or for targets.
 
 Shapes: N sequences (batch), T steps, n_in input features, n_out outputs. X may come as
 
@@ -126,9 +125,9 @@ _MODELS = {
 }
 _MODEL_SPECIFIC = ("width", "input_delays", "output_delays", "feedback", "context_gradient", "decay", "blocks",
                    "cell")
-_GATED = ("lstm", "gru")
+_GATED = ("lstm", "gru")          # their gates fix the nonlinearities: no activation to choose
 _READOUTS = ("pooled", "last")    # a classifier's: the mean of the softmax over the valid steps, or the last one
-_CHANCE_MARGIN = 0.05             # a classifier whose loss stays this close to guessing the priors warns          # their gates fix the nonlinearities: no activation to choose
+_CHANCE_MARGIN = 0.05             # a classifier whose loss stays this close to guessing the priors warns
 
 
 def clone(estimator):
@@ -246,12 +245,26 @@ def _valid(lengths, T):
 
 
 def _check_finite(arr, name, lengths=None):
-    """ValueError if ``arr`` (N, T, ...) holds NaN or infinity (at the valid steps, with ``lengths``)."""
+    """ValueError naming the first place where ``arr`` (N, T, ...) holds NaN or infinity (at
+    the valid steps only, with ``lengths``)."""
     bad = ~np.isfinite(arr)
-    if lengths is not None:
-        bad &= _valid(lengths, arr.shape[1])[..., None]
+    if lengths is not None and arr.ndim >= 2:
+        bad &= _valid(lengths, arr.shape[1]).reshape(arr.shape[:2] + (1,) * (arr.ndim - 2))
     if bad.any():
-        raise ValueError(f"{name} holds NaN or infinity")
+        where = np.argwhere(bad)[0]
+        at = f" (sequence {where[0]}, step {where[1]})" if arr.ndim >= 2 else f" (entry {where[0]})"
+        raise ValueError(f"{name} holds NaN or infinity{at}" + (" within its lengths" if lengths is not None
+                                                                  else ""))
+
+
+def _zero_padding(arr, lengths):
+    """``arr`` (N, T, ...) with its padded steps (past each length) set to 0, a copy if any are."""
+    pad = ~_valid(lengths, arr.shape[1])
+    if not pad.any():
+        return arr
+    arr = np.array(arr, copy=True)
+    arr[pad] = 0
+    return arr
 
 
 def _check_lengths_positive(lengths):
@@ -283,18 +296,33 @@ def _last_steps(out, lengths):
     return out[np.arange(len(lengths)), lengths - 1]
 
 
+def _sample_weight(sample_weight, N):
+    """(N,) float64 weights of the sequences, or None; ValueError unless finite, >= 0, not all 0."""
+    if sample_weight is None:
+        return None
+    w = _real_array(sample_weight, np.float64, "sample_weight")
+    if w.shape != (N,):
+        raise ValueError(f"expected sample_weight of shape ({N},), one weight a sequence, got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
+        raise ValueError("sample_weight must be finite, >= 0 and not all 0")
+    return w
+
+
 def _require_y(y, name):
     if y is None:
         raise ValueError(f"{name} requires y to be passed, but the target y is None")
 
 
-def _r2(pred, true):
-    """R^2 per column of (M, n) ``pred`` against ``true``, averaged over columns."""
+def _r2(pred, true, weights=None):
+    """R^2 per column of (M, n) ``pred`` against ``true`` (rows weighted by ``weights``
+    (M,), as sklearn's r2_score), averaged over columns."""
     pred, true = pred.astype(np.float64), true.astype(np.float64)
     if len(true) == 0:
         raise ValueError("R^2 needs at least one valid step: every length is 0")
-    ss_res = np.sum((true - pred) ** 2, axis=0)
-    ss_tot = np.sum((true - true.mean(axis=0)) ** 2, axis=0)
+    w = np.ones(len(true)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w[:, None]
+    ss_res = np.sum(w * (true - pred) ** 2, axis=0)
+    ss_tot = np.sum(w * (true - np.sum(w * true, axis=0) / np.sum(w)) ** 2, axis=0)
     # sklearn's convention for a constant target: 1 if predicted exactly, else 0
     safe = np.where(ss_tot > 0, ss_tot, 1.0)
     r2 = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
@@ -527,7 +555,11 @@ class _SequenceEstimator(_Params):
                              "(for example 0.1) to hold out sequences for it")
         if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
@@ -550,7 +582,8 @@ class _SequenceEstimator(_Params):
         no_features = self._autoregression() if fitting else self.n_features_in_ == 0
         if 0 in X.shape[:2] or (X.shape[2] == 0 and not no_features):
             raise ValueError(f"expected X with at least one sequence, one step and one feature, got {X.shape}")
-        _check_finite(X, "X")
+        _check_finite(X, "X", lengths)
+        X = _zero_padding(X, lengths)              # padded steps are never read: NaN there (tslearn's) is fine
         if not fitting and X.shape[2] != self.n_features_in_:
             raise ValueError(f"expected X of shape (N, T, {self.n_features_in_}): "
                              f"{type(self).__name__} was fitted with {self.n_features_in_} input features, "
@@ -601,6 +634,9 @@ class _SequenceEstimator(_Params):
                                  f"{n_val} for validation and {N - n_val} for training; both need at least one")
             order = np.random.default_rng(split_seed).permutation(N)
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        if not np.any(lengths[train]):
+            raise ValueError(f"expected at least one valid step to fit on, got every length 0 among the "
+                             f"{len(train)} training sequences")
         scaling = None
         if self.standardize and X.shape[2]:          # fitted on the training sequences, stored, applied in predict
             mean, _, scale = _moments(X[train], lengths[train])
@@ -748,7 +784,8 @@ _PARAMS_DOC = """
 _FITTED_DOC = """
     Fitted attributes
     -----------------
-    model_ : the trained unrolled model.
+    model_ : the trained unrolled model. With ``standardize=True`` it reads standardised
+        inputs, ``(X - input_mean_) / input_scale_``: call it directly only on those.
     n_features_in_ : int, n_in (1 for X given as (N, T) or as a list of (T_i,) arrays).
     input_mean_, input_scale_ : (n_in,) the standardisation of the inputs (None with
         ``standardize=False``).
@@ -794,8 +831,9 @@ class SequenceRegressor(_SequenceEstimator):
     n_out]), and ``predict(X)`` with X (N, T, 0) the same for N sequences of T steps.
     ``score(None, y)`` scores that free run from rest over y's steps.
 
-    The model sees the data as given: scale inputs and targets to about unit size
-    (:class:`SequenceScaler` for X).
+    The inputs are standardised inside (``standardize=True``); the targets are fitted as
+    given: scale them to about unit size (:class:`SequenceScaler` of y, then its
+    ``inverse_transform`` of the predictions).
 
     Parameters
     ----------""" + _PARAMS_DOC + """    output : "sequence" (default: one output per step) or "last" (one per sequence).
@@ -838,7 +876,7 @@ class SequenceRegressor(_SequenceEstimator):
                                  "output='sequence' only; pass X of shape (N, T, n_in)")
             y3, lengths, (_, flat) = _sequences(y, lengths, dtype, "y")
             return np.zeros(y3.shape[:2] + (0,), dtype=np.dtype(self.dtype)), lengths, \
-                self._check_targets(y3, fitting), flat
+                self._check_targets(y3, fitting, lengths), flat
         ragged = isinstance(X, (list, tuple))
         X, lengths = self._check_X(X, lengths, fitting=fitting)
         N, T = X.shape[:2]
@@ -860,7 +898,7 @@ class SequenceRegressor(_SequenceEstimator):
                                  f"lengths {y_lengths.tolist()[:8]}{' ...' if len(y_lengths) > 8 else ''}")
             padded = np.zeros((N, T, y3.shape[2]), dtype=dtype)
             padded[:, :y3.shape[1]] = y3
-            return X, lengths, self._check_targets(padded, fitting), flat
+            return X, lengths, self._check_targets(padded, fitting, lengths), flat
         y = _real_array(y, dtype, "y")
         n = y.shape[2] if y.ndim == 3 else 1
         if y.ndim not in (2, 3) or y.shape[:2] != (N, T) or (n_out is not None and n != n_out):
@@ -869,14 +907,16 @@ class SequenceRegressor(_SequenceEstimator):
             like = "the list X padded, " if ragged else ""
             hint = " - help: one target per sequence is output='last'" if y.shape == (N,) else ""
             raise ValueError(f"expected y of shape {want} like {like}X {X.shape}, got {y.shape}{hint}")
-        return X, lengths, self._check_targets(y if y.ndim == 3 else y[..., None], fitting), y.ndim == 2
+        return X, lengths, self._check_targets(y if y.ndim == 3 else y[..., None], fitting, lengths), y.ndim == 2
 
-    def _check_targets(self, y, fitting):
+    def _check_targets(self, y, fitting, lengths=None):
         if y.shape[-1] == 0:
             raise ValueError(f"expected y with at least one output, got {y.shape}")
         if not fitting and y.shape[-1] != self.n_outputs_:
             raise ValueError(f"expected y with {self.n_outputs_} outputs, as fitted, got {y.shape}")
-        _check_finite(y, "y")
+        _check_finite(y, "y", lengths if y.ndim == 3 else None)
+        if lengths is not None and y.ndim == 3:
+            y = _zero_padding(y, lengths)
         return y
 
     def fit(self, X, y, lengths=None):
@@ -931,7 +971,8 @@ class SequenceRegressor(_SequenceEstimator):
             raise ValueError(f"X=None, y_past and horizon are for a NARX fitted on y alone (X=None); this "
                              f"{type(self).__name__} reads {self.n_features_in_} input features: pass X "
                              f"(N, T, {self.n_features_in_}) (to forecast after a known past with inputs, "
-                             f"use est.model_.forecast(x_past, y_past, horizon, x_future=...))")
+                             f"use est.model_.forecast(x_past, y_past, horizon, x_future=...), with x_past and "
+                             f"x_future standardised by input_mean_ and input_scale_)")
         if X is not None:
             raise ValueError("an autoregression's predict takes X=None with y_past and / or horizon, or X of "
                              "shape (N, T, 0) alone")
@@ -943,13 +984,15 @@ class SequenceRegressor(_SequenceEstimator):
         y3, lengths, _ = _sequences(y_past, lengths, np.dtype(self.dtype).type, "y_past")
         return self.model_.forecast(None, self._check_targets(y3, fitting=False), horizon, lengths=lengths)
 
-    def score(self, X, y, lengths=None):
+    def score(self, X, y, lengths=None, sample_weight=None):
         """R^2 of ``predict(X)`` against y over the valid steps (per sequence with
         ``output="last"``): 1 is perfect, 0 the mean.
 
         Parameters
         ----------
         X, y, lengths : as ``fit`` takes them.
+        sample_weight : None or (N,) weights of the sequences (each valid step of sequence
+            n weighs ``sample_weight[n]``), as sklearn's ``r2_score`` takes them.
 
         Returns
         -------
@@ -957,19 +1000,21 @@ class SequenceRegressor(_SequenceEstimator):
         """
         self._check_is_fitted()
         X, lengths, target, _ = self._data(X, y, lengths, fitting=False, dtype=np.float64)
+        w = _sample_weight(sample_weight, X.shape[0])
         out, lengths = self._outputs(X, lengths)
-        return self._validation_score(out, target, lengths)
+        return self._validation_score(out, target, lengths, w)
 
-    def _validation_score(self, out, target, lengths):
+    def _validation_score(self, out, target, lengths, weights=None):
         if getattr(self, "_last", self.output == "last"):
-            return _r2(_last_steps(out, lengths), target)
-        return self._score_outputs(out, target, lengths)
+            return _r2(_last_steps(out, lengths), target, weights)
+        return self._score_outputs(out, target, lengths, weights)
 
     @staticmethod
-    def _score_outputs(out, target, lengths):
+    def _score_outputs(out, target, lengths, weights=None):
         """R^2 of (N, T, n_out) outputs against targets over the valid steps."""
         mask = _valid(lengths, out.shape[1])
-        return _r2(out[mask], target[mask])
+        steps = None if weights is None else np.broadcast_to(weights[:, None], mask.shape)[mask]
+        return _r2(out[mask], target[mask], steps)
 
     def _fitted_attributes(self):
         return {"n_features_in_": _pack(self.n_features_in_), "n_outputs_": _pack(self.n_outputs_),
@@ -1095,7 +1140,8 @@ class SequenceClassifier(_SequenceEstimator):
         return self
 
     def predict_proba(self, X, lengths=None):
-        """Class probabilities at each sequence's last valid step.
+        """Class probabilities of each sequence: the softmax outputs averaged over its valid
+        steps (``readout="pooled"``) or at its last valid step (``"last"``).
 
         Parameters
         ----------
@@ -1136,12 +1182,13 @@ class SequenceClassifier(_SequenceEstimator):
         proba = self.predict_proba(X, lengths)       # checks that it is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X, y, lengths=None):
+    def score(self, X, y, lengths=None, sample_weight=None):
         """Accuracy: the fraction of sequences whose predicted label equals y.
 
         Parameters
         ----------
         X, lengths : as ``fit`` takes them; y : (N,) labels.
+        sample_weight : None or (N,) weights of the sequences (a weighted fraction).
 
         Returns
         -------
@@ -1149,7 +1196,7 @@ class SequenceClassifier(_SequenceEstimator):
         """
         pred = self.predict(X, lengths)
         y = self._check_labels(y, len(pred))
-        return float(np.mean(pred == y))
+        return float(np.average(pred == y, weights=_sample_weight(sample_weight, len(pred))))
 
     def _validation_score(self, out, codes, lengths):
         return float(np.mean(np.argmax(self._read_out(out, lengths), axis=1) == codes))
