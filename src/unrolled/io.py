@@ -300,6 +300,8 @@ def save(model, path: str | os.PathLike, *, training=None) -> None:
         stored exactly (values, shape, dtype).
     path : str or os.PathLike
         Used as given (no extension is added; ``.npz`` is customary).
+    training : tuple of (dict, dict), optional
+        ``(state, arrays)`` that ``fit`` needs to resume, as described above.
 
     The file is written to a temporary file in the same directory
     (``.{name}.unrolled-{pid}-{host}-{token}.tmp``), flushed and fsynced,
@@ -565,12 +567,13 @@ def _check_sizes(config: dict, n_saved: int, path: str) -> None:
             raise too_big(where, len(obj), _MAX_SIZE, "is a str of length")
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> Any:
     """Read a model written by :func:`save` and return it, weights restored.
 
     Parameters
     ----------
     path : str or os.PathLike
+        A file written by :func:`save`.
 
     Returns
     -------
@@ -610,10 +613,24 @@ def load(path: str | os.PathLike):
     return _load(path)[0]
 
 
-def load_training(path: str | os.PathLike):
-    """``(model, state, arrays)`` of a file written by ``save(..., training=...)`` (a
-    checkpoint of ``fit``): the model as :func:`load` gives it, and the training part;
-    ValueError naming the file if it has none."""
+def load_training(path: str | os.PathLike) -> tuple[Any, dict, dict]:
+    """The model and the training part of a file written by ``save(..., training=...)`` (a
+    checkpoint of ``fit``); ValueError naming the file if it has none.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint written by ``fit(..., checkpoint=)``.
+
+    Returns
+    -------
+    model
+        The model as :func:`load` gives it.
+    state : dict
+        The JSON values of the training state.
+    arrays : dict of str to numpy.ndarray
+        Its arrays.
+    """
     model, state, arrays = _load(path, training=True)
     if state is None:
         raise ValueError(f"{_path(path)}: holds a model but no training state: not a checkpoint of fit")

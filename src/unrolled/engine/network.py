@@ -52,6 +52,25 @@ class ForwardCache:
     ``state``: dict node -> (N, D, size), the last D values of every node read with a
     delay, at each sequence's own last valid step, oldest first. Pass it as ``state=`` to
     continue the sequences where they stopped.
+
+    Attributes
+    ----------
+    A : dict
+        node -> (D + T, N, size) activations, history first.
+    Z : dict
+        layer -> (T, N, H) pre-activations.
+    weights : dict
+        link key -> (dst, src) weight used in this pass.
+    lengths : numpy.ndarray
+        (N,) valid steps of each sequence.
+    given : frozenset
+        The nodes whose initial history came from the caller.
+    state : dict
+        node -> (N, D, size), the final history.
+    buffers : object
+        The flat arrays behind A and Z (internal).
+    input_grads : bool
+        False: ``backward`` skips the gradients of the inputs.
     """
 
     A: dict            # node -> (D + T, N, size) activations, history first
@@ -67,10 +86,12 @@ class ForwardCache:
 
     @property
     def N(self):
+        """The batch size N."""
         return len(self.lengths)
 
     @property
     def T(self):
+        """The number of steps T."""
         return next(iter(self.Z.values())).shape[0]
 
 @register_model
@@ -122,7 +143,17 @@ class Network:
 
     # ----------------------------------------------------------------- structure
     def node_size(self, node):
-        """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size)."""
+        """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size).
+
+        Parameters
+        ----------
+        node : str
+            An input, a layer or an LSTM cell state (``"h.c"``).
+
+        Returns
+        -------
+        int
+        """
         if node in self.inputs:
             return self.inputs[node]
         return self.layers[self.cell_states.get(node, node)].size
@@ -156,18 +187,40 @@ class Network:
                 self.params[f"init[{name}]"] = np.zeros((self.depth[name], self.node_size(name)), dtype=self.dtype)
 
     def weight(self, link):
-        """The current weight matrix of ``link`` (a parameter or a constant)."""
+        """The current weight matrix of ``link`` (a parameter or a constant).
+
+        Parameters
+        ----------
+        link : Link
+            One of ``links``.
+
+        Returns
+        -------
+        numpy.ndarray
+            (dst rows, src size), the live array.
+        """
         return self.params[link.key] if link.key in self.params else self.constants[link.key]
 
     @property
     def n_in(self):
+        """Width of the input ``"x"``, n_in (0 if the network has none)."""
         return self.inputs.get("x", 0)
 
     @property
     def n_out(self):
+        """Size of the output layer, n_out."""
         return self.layers[self.output].size
 
     def get_config(self):
+        """The structure, JSON-friendly: inputs, layers, links, output, dtype and seed.
+
+        What ``unrolled.save`` stores and ``from_config`` rebuilds from (the weights travel
+        apart, in ``params``).
+
+        Returns
+        -------
+        dict
+        """
         return {
             "inputs": dict(self.inputs),
             "layers": {name: layer.get_config() for name, layer in self.layers.items()},
@@ -179,6 +232,18 @@ class Network:
 
     @classmethod
     def from_config(cls, config):
+        """A new Network from what ``get_config`` returned (fresh weights: ``load`` copies the
+        saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        Network
+        """
         config = dict(config)
         layers = {name: Layer(**spec) for name, spec in config.pop("layers").items()}
         links = [Link(**spec) for spec in config.pop("links")]
@@ -285,7 +350,26 @@ class Network:
         return (fast, None) if whole is None else (program, whole)
 
     def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
-        """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state."""
+        """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : dict, optional
+            node -> (N, D, size) initial history, as ``forward`` takes it.
+        return_state : bool
+            Return the final state too.
+        **inputs
+            Further external inputs by name, each (N, T, width).
+
+        Returns
+        -------
+        y : numpy.ndarray or tuple
+            (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
+        """
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 
@@ -312,6 +396,20 @@ class Network:
         ``grads`` has exactly the keys of ``params``; ``dx`` (N, T, n_in) is dDIV/dx
         (``None`` if the network has no input ``"x"``, or if ``cache.input_grads`` was set
         False to skip it). Pure: the same arguments give the same answer.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
         """
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs.get("x")
@@ -327,6 +425,24 @@ class Network:
 
         Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
         and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy.
+        cache : ForwardCache
+            What ``forward`` returned with the outputs.
+        dstate : dict, optional
+            node -> (N, D, size) dDIV/d``cache.state``.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The keys of ``params``.
+        dinputs : dict of str to numpy.ndarray
+            Input name -> (N, T, width).
+        dstate_in : dict of str to numpy.ndarray
+            Node -> (N, D, size), for every history given as ``state``.
         """
         kernels = self._kernels()
         with fast.threads_for(kernels, self._plan, cache.N):
