@@ -92,7 +92,23 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
         super().__init__(*parts, out, names=[f"block{k}" for k in range(1, blocks + 1)] + ["out"])
 
     def forward(self, x, *, lengths=None, state=None):
-        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps."""
+        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : None
+            Must be None: the model reads each sequence whole.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         if state is not None:
             raise ValueError(f"BiRNN {WHOLE_SEQUENCE}")
         return super().forward(x, lengths=lengths)

@@ -90,4 +90,5 @@ class Elman(NetworkModel):
 
     @property
     def context_gradient(self):
+        """``"blocked"`` (Elman's training) or ``"full"`` (exactly the RNN)."""
         return self._config["context_gradient"]

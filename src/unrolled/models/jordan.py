@@ -74,10 +74,30 @@ class Jordan(NetworkModel):
 
     @property
     def decay(self):
+        """The memory's decay (its fixed weight ``decay * I`` on itself)."""
         return self._config["decay"]
 
     def forward(self, x, *, lengths=None, state=None, steps=None):
-        """``(y, cache)`` for x (N, T, n_in), or a constant plan x (N, n_in) with ``steps=T``."""
+        """``(y, cache)`` for x (N, T, n_in), or a constant plan x (N, n_in) with ``steps=T``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs, or a plan (N, n_in) fed at every step.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence.
+        state : dict, optional
+            Initial histories (``"m"``, ``"y"``, ...), as ``Network.forward`` takes them.
+        steps : int, optional
+            T, for a plan.
+
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         x = as_float_array(x, self.dtype, "x")
         plan = x.ndim == 2
         if plan:
@@ -93,11 +113,39 @@ class Jordan(NetworkModel):
 
     def predict(self, x, *, lengths=None, state=None, return_state=False, steps=None):
         """Outputs (N, T, n_out) alone (and the final state with ``return_state``); x and
-        ``steps`` as ``forward`` takes them."""
+        ``steps`` as ``forward`` takes them.
+
+        Parameters
+        ----------
+        x, lengths, state, steps
+            As ``forward`` takes them.
+        return_state : bool
+            Return the final state too.
+
+        Returns
+        -------
+        y : numpy.ndarray or tuple
+            (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
+        """
         return super().predict(x, lengths=lengths, state=state, return_state=return_state, steps=steps)
 
     def backward(self, dy, cache):
-        """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan."""
+        """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
+        """
         grads, dx = self.network.backward(dy, cache)
         if dx is not None and getattr(cache, "plan", False):
             dx = dx.sum(axis=1)

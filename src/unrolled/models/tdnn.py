@@ -68,4 +68,5 @@ class TDNN(NetworkModel):
 
     @property
     def width(self):
+        """The number of past inputs read, N."""
         return self._config["width"]
