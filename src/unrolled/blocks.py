@@ -138,7 +138,8 @@ class PredictFromForward:
     hands them here.
     """
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, **inputs) -> np.ndarray | tuple:
         """Outputs y (N, T, n_out) of ``forward(x, lengths=..., state=..., **inputs)`` alone;
         with ``return_state``, ``(y, cache.state)``: the final state to continue from.
 
@@ -168,7 +169,8 @@ class WholeSequence(PredictFromForward):
     """``predict`` of a block that reads each sequence whole (from its last step too): it
     has no state to start from or to return."""
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False) -> np.ndarray | tuple:
         """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue.
 
         Parameters
@@ -261,7 +263,8 @@ class Bidirectional(Composite, WholeSequence):
         """Outputs per step, n_out."""
         return self.forward_net.n_out + self.backward_net.n_out
 
-    def forward(self, x, *, lengths=None, state=None):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None) -> tuple[np.ndarray, object]:
         """``(h, cache)``: h (N, T, H_f + H_b) for x (N, T, n_in), zero at padded steps.
 
         Parameters
@@ -289,7 +292,7 @@ class Bidirectional(Composite, WholeSequence):
         h = np.concatenate([h_f, reverse_within(h_brev, lengths)], axis=-1)         # (N, T, H_f + H_b)
         return h, BidirectionalCache(c_f, c_b, lengths, h.shape)
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)``: BPTT of both nets; dx (N, T, n_in) = dx_f + dx_b.
 
         Parameters
@@ -417,7 +420,8 @@ class Stack(Composite, PredictFromForward):
         """Outputs per step, n_out."""
         return self.blocks[-1].n_out
 
-    def forward(self, x, *, lengths=None, state=None):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None) -> tuple[np.ndarray, object]:
         """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps.
 
         Parameters
@@ -452,7 +456,7 @@ class Stack(Composite, PredictFromForward):
             final[name] = getattr(cache, "state", None)
         return h, StackCache(caches, lengths, final)
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)``: each block's BPTT from the top down; dx (N, T, n_in).
 
         Parameters

@@ -132,7 +132,8 @@ class Ensemble(Composite, PredictFromForward):
         return f"Ensemble({len(self.members)} x {type(self.members[0]).__name__})"
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x, *, lengths=None, state=None, **inputs):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                **inputs) -> tuple[np.ndarray, object]:
         """``(y, cache)``: the members' mean output; ``state`` maps a member's name ("0",
         "1", ...) to its state.
 
@@ -166,7 +167,7 @@ class Ensemble(Composite, PredictFromForward):
             caches.append(cache)
         return ys, caches
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)`` of the mean: each member's BPTT with ``dy / M``.
 
         Parameters
@@ -192,7 +193,8 @@ class Ensemble(Composite, PredictFromForward):
             dx = d if dx is None or d is None else dx + d
         return grads, dx
 
-    def predict(self, x=None, *, lengths=None, state=None, return_state=False, return_spread=False, **inputs):
+    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, return_spread=False, **inputs) -> np.ndarray | tuple:
         """The mean output (N, T, n_out); with ``return_spread`` also the members' standard
         deviation at every step, ``(mean, spread)`` (and the state with ``return_state``).
 

@@ -118,7 +118,6 @@ class Network:
     ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
     """
 
-
     def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None, backend=None):
         self.backend = backend
         self.dtype = check_dtype(dtype)
@@ -142,17 +141,13 @@ class Network:
         self._plan = Plan(self)
 
     # ----------------------------------------------------------------- structure
-    def node_size(self, node):
+    def node_size(self, node: str) -> int:
         """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size).
 
         Parameters
         ----------
         node : str
             An input, a layer or an LSTM cell state (``"h.c"``).
-
-        Returns
-        -------
-        int
         """
         if node in self.inputs:
             return self.inputs[node]
@@ -186,18 +181,12 @@ class Network:
             if self.layers[self.cell_states.get(name, name)].init == "learned" and self.depth[name] > 0:
                 self.params[f"init[{name}]"] = np.zeros((self.depth[name], self.node_size(name)), dtype=self.dtype)
 
-    def weight(self, link):
-        """The current weight matrix of ``link`` (a parameter or a constant).
+    def weight(self, link: Link) -> np.ndarray:
+        """The current weight matrix of ``link``, one of ``links`` (a parameter or a constant), live.
 
         Parameters
         ----------
         link : Link
-            One of ``links``.
-
-        Returns
-        -------
-        numpy.ndarray
-            (dst rows, src size), the live array.
         """
         return self.params[link.key] if link.key in self.params else self.constants[link.key]
 
@@ -211,16 +200,8 @@ class Network:
         """Size of the output layer, n_out."""
         return self.layers[self.output].size
 
-    def get_config(self):
-        """The structure, JSON-friendly: inputs, layers, links, output, dtype and seed.
-
-        What ``unrolled.save`` stores and ``from_config`` rebuilds from (the weights travel
-        apart, in ``params``).
-
-        Returns
-        -------
-        dict
-        """
+    def get_config(self) -> dict:
+        """The structure (inputs, layers, links, output, dtype, seed), JSON-friendly, for ``save``."""
         return {
             "inputs": dict(self.inputs),
             "layers": {name: layer.get_config() for name, layer in self.layers.items()},
@@ -231,18 +212,13 @@ class Network:
         }
 
     @classmethod
-    def from_config(cls, config):
-        """A new Network from what ``get_config`` returned (fresh weights: ``load`` copies the
-        saved ones in).
+    def from_config(cls, config: dict) -> Network:
+        """A new Network (fresh weights: ``load`` copies the saved ones in).
 
         Parameters
         ----------
         config : dict
-            A dict as ``get_config`` returns it.
-
-        Returns
-        -------
-        Network
+            As ``get_config`` returns it.
         """
         config = dict(config)
         layers = {name: Layer(**spec) for name, spec in config.pop("layers").items()}
@@ -254,9 +230,8 @@ class Network:
         links = ", ".join(link.key[2:-1] for link in self.links)
         return f"Network(layers={list(self.layers)}, links=[{links}], output={self.output!r})"
 
-
     # ------------------------------------------------------------------- forward
-    def forward(self, x, *, lengths=None, state=None, steps=None, **inputs):
+    def forward(self, x: np.ndarray | None, *, lengths=None, state=None, steps=None, **inputs) -> tuple:
         """Run the column over whole sequences.
 
         Parameters
@@ -270,8 +245,12 @@ class Network:
             inputs, None or their T.
         **inputs : further external inputs by name, each (N, T, width).
 
-        Returns ``(y, cache)``: y (N, T, n_out), zero at padded steps; ``cache`` for
-        ``backward``, with ``cache.state`` the final history of every delayed node.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out), zero at padded steps.
+        cache : ForwardCache
+            For ``backward``; ``cache.state`` the final history of every delayed node.
         """
         seqs = self._gather_inputs(x, inputs)
         N, T = self._batch_shape(seqs, lengths, state, steps)
@@ -349,26 +328,15 @@ class Network:
             whole = program.backward_for(self, buffers, weights, given, *backward)
         return (fast, None) if whole is None else (program, whole)
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+    def predict(self, x: np.ndarray | None, *, lengths=None, state=None, return_state=False, **inputs):
         """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state.
 
         Parameters
         ----------
-        x : numpy.ndarray
-            (N, T, n_in) inputs.
-        lengths : numpy.ndarray, optional
-            (N,) valid steps of each sequence (padding at the end).
-        state : dict, optional
-            node -> (N, D, size) initial history, as ``forward`` takes it.
+        x, lengths, state, **inputs
+            As ``forward`` takes them.
         return_state : bool
-            Return the final state too.
-        **inputs
-            Further external inputs by name, each (N, T, width).
-
-        Returns
-        -------
-        y : numpy.ndarray or tuple
-            (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
+            Return ``(y, cache.state)``.
         """
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
@@ -390,59 +358,45 @@ class Network:
         return state
 
     # ------------------------------------------------------------------ backward
-    def backward(self, dy, cache):
-        """BPTT: ``(grads, dx)`` from ``dy`` = dDIV/dy (N, T, n_out).
-
-        ``grads`` has exactly the keys of ``params``; ``dx`` (N, T, n_in) is dDIV/dx
-        (``None`` if the network has no input ``"x"``, or if ``cache.input_grads`` was set
-        False to skip it). Pure: the same arguments give the same answer.
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """BPTT: ``(grads, dx)``. Pure: the same arguments give the same answer.
 
         Parameters
         ----------
         dy : numpy.ndarray
             (N, T, n_out) dDIV/dy, as a divergence gives it.
-        cache : object
+        cache : ForwardCache
             What ``forward`` returned with the outputs.
 
         Returns
         -------
         grads : dict of str to numpy.ndarray
-            The gradient of every parameter, the keys of ``params``.
-        dx : numpy.ndarray
-            (N, T, n_in) dDIV/dx.
+            Exactly the keys of ``params``.
+        dx : numpy.ndarray or None
+            (N, T, n_in) dDIV/dx (None without ``"x"``, or if ``cache.input_grads`` is False).
         """
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs.get("x")
 
-    def backward_full(self, dy, cache, *, dstate=None):
-        """BPTT with every gradient: ``(grads, dinputs, dstate_in)``.
-
-        dy : (N, T, n_out) gradient of the divergence w.r.t. the outputs; a
-            ``divergences.LogitGradient`` whose ``activation`` is the output layer's is
-            taken through its exact ``dz`` (fused softmax / sigmoid cross-entropy).
-        dstate : optional dict node -> (N, D, size), gradient w.r.t. ``cache.state``
-            (when the final state feeds something else, e.g. a decoder).
-
-        Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
-        and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
+    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+        """BPTT with every gradient.
 
         Parameters
         ----------
         dy : numpy.ndarray
-            (N, T, n_out) dDIV/dy.
+            (N, T, n_out) dDIV/dy; a ``divergences.LogitGradient`` whose ``activation`` is
+            the output layer's is taken through its exact ``dz`` (fused cross-entropy).
         cache : ForwardCache
             What ``forward`` returned with the outputs.
         dstate : dict, optional
-            node -> (N, D, size) dDIV/d``cache.state``.
+            node -> (N, D, size) dDIV/d``cache.state`` (when the final state feeds
+            something else, e.g. a decoder).
 
         Returns
         -------
-        grads : dict of str to numpy.ndarray
-            The keys of ``params``.
-        dinputs : dict of str to numpy.ndarray
-            Input name -> (N, T, width).
-        dstate_in : dict of str to numpy.ndarray
-            Node -> (N, D, size), for every history given as ``state``.
+        grads, dinputs, dstate_in : dict
+            The keys of ``params``; input name -> (N, T, width); node -> (N, D, size) for
+            every history given as ``state``.
         """
         kernels = self._kernels()
         with fast.threads_for(kernels, self._plan, cache.N):

@@ -93,7 +93,8 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
         return self.network.n_out
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x, *, lengths=None, state=None, **inputs):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                **inputs) -> tuple[np.ndarray, object]:
         """``(y, cache)``: outputs (N, T, n_out) for inputs x (N, T, n_in); see ``Network.forward``.
 
         Parameters
@@ -116,7 +117,7 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
         """
         return self.network.forward(x, lengths=lengths, state=state, **inputs)
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """BPTT: ``(grads, dx)`` for dy = dDIV/dy (N, T, n_out); grads has the keys of ``params``.
 
         Parameters
@@ -135,7 +136,7 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
         """
         return self.network.backward(dy, cache)
 
-    def backward_full(self, dy, cache, *, dstate=None):
+    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)``; see ``Network.backward_full``.
 
         Parameters

@@ -91,7 +91,8 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
                       [Link("x", "y")], "y", dtype=dtype, seed=rng)
         super().__init__(*parts, out, names=[f"block{k}" for k in range(1, blocks + 1)] + ["out"])
 
-    def forward(self, x, *, lengths=None, state=None):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None) -> tuple[np.ndarray, object]:
         """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps.
 
         Parameters

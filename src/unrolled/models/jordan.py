@@ -77,7 +77,8 @@ class Jordan(NetworkModel):
         """The memory's decay (its fixed weight ``decay * I`` on itself)."""
         return self._config["decay"]
 
-    def forward(self, x, *, lengths=None, state=None, steps=None):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                steps: int | None = None) -> tuple[np.ndarray, object]:
         """``(y, cache)`` for x (N, T, n_in), or a constant plan x (N, n_in) with ``steps=T``.
 
         Parameters
@@ -111,7 +112,8 @@ class Jordan(NetworkModel):
         cache.plan = plan                # backward returns dDIV/dplan, summed over the steps
         return y, cache
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False, steps=None):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, steps: int | None = None) -> np.ndarray | tuple:
         """Outputs (N, T, n_out) alone (and the final state with ``return_state``); x and
         ``steps`` as ``forward`` takes them.
 
@@ -129,7 +131,7 @@ class Jordan(NetworkModel):
         """
         return super().predict(x, lengths=lengths, state=state, return_state=return_state, steps=steps)
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan.
 
         Parameters

@@ -169,7 +169,8 @@ class NARX(NetworkModel):
         return self._config["output_delays"]
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x=None, *, lengths=None, state=None, teacher=None, steps=None):
+    def forward(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                teacher=None, steps: int | None = None) -> tuple[np.ndarray, object]:
         """Run the current mode over whole sequences: ``(y, cache)``.
 
         Parameters
@@ -197,7 +198,8 @@ class NARX(NetworkModel):
         """
         return self._forward(self._feedback, x, lengths=lengths, state=state, teacher=teacher, steps=steps)
 
-    def predict(self, x=None, *, lengths=None, state=None, return_state=False, teacher=None, steps=None):
+    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, teacher=None, steps: int | None = None) -> np.ndarray | tuple:
         """Outputs (N, T, n_out) of the current mode alone (and the final state with
         ``return_state``); the arguments as ``forward`` takes them.
 
@@ -260,7 +262,7 @@ class NARX(NetworkModel):
         cache.mode = mode                   # backward uses the network that ran, whatever the mode now
         return y, cache
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """BPTT: ``(grads, dx)``; grads under the keys of ``params`` in either mode.
 
         dx is (N, T, n_in) (an (N, T, 0) array when n_in = 0). In closed loop the gradient
@@ -286,7 +288,7 @@ class NARX(NetworkModel):
             dx = np.zeros((cache.N, cache.T, 0), dtype=self.dtype)
         return grads, dx
 
-    def backward_full(self, dy, cache, *, dstate=None):
+    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)`` as ``Network.backward_full``, output history named "y".
 
         Parameters

@@ -143,7 +143,8 @@ class Seq2Seq(Composite, PredictFromForward):
         _, cache = self.encoder.forward(x, lengths=lengths, state=state)
         return {d: cache.state[e] for d, e in self.bridge.items()}, cache
 
-    def forward(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                decoder_inputs=None, decoder_lengths: np.ndarray | None = None) -> tuple[np.ndarray, object]:
         """Teacher-forced pass: ``(y, cache)``.
 
         Parameters
@@ -181,7 +182,7 @@ class Seq2Seq(Composite, PredictFromForward):
         shape = (ce.N, ce.T, self.encoder.n_out)
         return y, Seq2SeqCache(ce, cd, shape, cd.state)
 
-    def backward_full(self, dy, cache):
+    def backward_full(self, dy: np.ndarray, cache) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)``: dinputs has ``"x"`` (N, T_in, n_src) and
         ``"decoder_inputs"`` (N, T_out, n_dec_in); dstate_in the encoder's, for a given state.
 
@@ -207,7 +208,7 @@ class Seq2Seq(Composite, PredictFromForward):
         grads = prefix_keys({"encoder": g_enc, "decoder": g_dec})
         return grads, {"x": din_enc.get("x"), "decoder_inputs": din_dec.get("x")}, dstate_in
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)``: BPTT through the decoder, then the encoder; dx (N, T_in, n_src).
 
         Parameters
@@ -227,7 +228,8 @@ class Seq2Seq(Composite, PredictFromForward):
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs["x"]
 
-    def predict(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                decoder_inputs=None, decoder_lengths: np.ndarray | None = None) -> np.ndarray | tuple:
         """Teacher-forced outputs (N, T_out, n_out) alone.
 
         Parameters
