@@ -374,6 +374,8 @@ class Stack(Composite, PredictFromForward):
     names : one name per block (default ``"0"``, ``"1"``, ...); parameter names are
         ``<block name>.<name>``.
 
+    Notes
+    -----
     ``state`` (and ``cache.state``) is a dict block name -> that block's state; a block
     not named starts from its own initial history.
     """

@@ -35,6 +35,8 @@ class Ensemble(Composite, PredictFromForward):
         Models (or blocks) of the same inputs, outputs and dtype; build them with
         different seeds (``Ensemble.from_seeds``).
 
+    Notes
+    -----
     ``params`` are the members', named ``<m>.<name>`` (m = 0 .. M-1), so an ensemble
     saves and loads as one file. ``forward`` / ``backward`` are those of the mean (dy
     reaches each member divided by M); ``predict(..., return_spread=True)`` and

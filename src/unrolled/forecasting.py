@@ -399,6 +399,8 @@ class Forecaster:
     seed : int; member k of series j starts from seed 100 seed + k + 1000 j
     n_jobs : the members' fits through joblib (see :func:`~unrolled.fit_many`)
 
+    Notes
+    -----
     After ``fit``: ``names_`` (series), ``exog_names_``, ``axis_`` (the time axis),
     ``history_`` (T, S) the values fitted (filled where they were filled), ``lags_``,
     ``period_``, ``models_`` (an Ensemble a group of series), ``histories_`` (fit's

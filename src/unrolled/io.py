@@ -303,6 +303,8 @@ def save(model, path: str | os.PathLike, *, training=None) -> None:
     training : tuple of (dict, dict), optional
         ``(state, arrays)`` that ``fit`` needs to resume, as described above.
 
+    Notes
+    -----
     The file is written to a temporary file in the same directory
     (``.{name}.unrolled-{pid}-{host}-{token}.tmp``), flushed and fsynced,
     then moved onto ``path`` with :func:`os.replace`: a reader sees the old
@@ -582,6 +584,16 @@ def load(path: str | os.PathLike) -> Any:
         file, with every saved parameter copied into ``model.params`` (same
         names, shapes and dtypes, else ValueError naming the parameter).
 
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Any check below.  Nothing in the file is unpickled, nothing it names
+        is imported.
+
+    Notes
+    -----
     Checks, in order, each failure a ValueError naming the file:
 
     1. the zip and every member's .npy header (shape, dtype; no object
@@ -598,14 +610,6 @@ def load(path: str | os.PathLike) -> Any:
        type, a bad value, no memory) becomes ValueError naming the class;
     6. the rebuilt parameters' names, shapes and dtypes against the saved
        headers, then the arrays are read and copied in.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        Anything above.  Nothing in the file is unpickled, nothing it names
-        is imported.
 
     A load also removes the temporary files of saves that were killed
     mid-write in the file's directory (see :func:`save`).

@@ -486,6 +486,8 @@ def fit(model, x: np.ndarray | None, d: np.ndarray, *, divergence, optimizer, ep
         The per-epoch losses (a list, one a member, for an ``Ensemble``). The model
         holds the trained weights (the best ones under early stopping).
 
+    Notes
+    -----
     Everything is checked before the first update: the settings, the shapes and the
     finiteness of x, d and the validation data (the first non-finite value named by
     sequence, step and feature), the targets against the model's outputs (class labels

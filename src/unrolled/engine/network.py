@@ -111,6 +111,8 @@ class Network:
     backend : ``"fast"``, ``"numpy"`` or None (the default: ``"fast"`` when numba is
         installed); how the time loops of the recurrences run. See :attr:`backend`.
 
+    Notes
+    -----
     ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
     ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
     the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has

@@ -65,6 +65,8 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 

@@ -61,6 +61,8 @@ class Elman(NetworkModel):
     seed : int or numpy.random.Generator for the initial weights (with "full" and the
         same seed, the same initial weights as ``RNN``)
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 

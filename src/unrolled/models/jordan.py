@@ -54,6 +54,8 @@ class Jordan(NetworkModel):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
+    Notes
+    -----
     Inputs x (N, T, n_in) or a plan (N, n_in) with ``steps=T``; outputs y (N, T, n_out).
     """
 

@@ -71,6 +71,8 @@ class NARX(NetworkModel):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights (the same in both modes)
 
+    Notes
+    -----
     Inputs x (N, T, n_in), teacher (N, T, n_out) in open loop, outputs y (N, T, n_out).
     """
 

@@ -66,6 +66,8 @@ class Seq2Seq(Composite, PredictFromForward):
         LSTM layers (``h1.c``, ...): an ``LSTM`` decoder starts from an ``LSTM`` encoder's
         h and c, a ``GRU`` from a ``GRU``'s h.
 
+    Notes
+    -----
     Parameters (``params`` keys) are ``encoder.<name>`` and ``decoder.<name>``.
     Inputs x (N, T_in, n_src), decoder_inputs (N, T_out, n_dec_in); outputs
     (N, T_out, n_out).
