@@ -98,6 +98,12 @@ class ForwardCache:
 class Network:
     """One column of layers and delayed links, unrolled over time.
 
+    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
+    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
+    the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has
+    links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a GRU also
+    ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
+
     Parameters
     ----------
     inputs : dict name -> int
@@ -110,14 +116,6 @@ class Network:
     seed : int or numpy.random.Generator, for the initial weights.
     backend : ``"fast"``, ``"numpy"`` or None (the default: ``"fast"`` when numba is
         installed); how the time loops of the recurrences run. See :attr:`backend`.
-
-    Notes
-    -----
-    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
-    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
-    the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has
-    links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a GRU also
-    ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
     """
 
     def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None, backend=None):
