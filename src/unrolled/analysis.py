@@ -37,6 +37,15 @@ class GradCheck:
     for every array whose gradient is not negligible beside the others; for one that is
     (a dead relu layer, a layer that does not reach the output) finite differences give
     rounding noise (about 1e-16 |DIV| / eps), not zero, and are compared at that floor.
+
+    Attributes
+    ----------
+    errors : dict of str to float
+        The relative error of each array (``"dx"`` for the input).
+    bptt : dict of str to numpy.ndarray
+        The BPTT gradient of each array.
+    numeric : dict of str to numpy.ndarray
+        The finite-difference gradient of each array.
     """
 
     errors: dict        # name -> relative error ("dx" for the input)
@@ -44,7 +53,8 @@ class GradCheck:
     numeric: dict       # name -> finite-difference gradient
 
     @property
-    def max_error(self):
+    def max_error(self) -> float:
+        """The largest of ``errors``: below ~1e-6 the gradients agree."""
         return max(self.errors.values())
 
     def __str__(self):
@@ -52,8 +62,9 @@ class GradCheck:
         return "\n".join(f"{k:<{width}}  {v:.2e}" for k, v in sorted(self.errors.items(), key=lambda kv: -kv[1]))
 
 
-def gradcheck(model, x, d, divergence, *, lengths=None, state=None, eps=1e-5, inputs=None,
-              check_input=True):
+def gradcheck(model, x: np.ndarray | None, d: np.ndarray, divergence, *, lengths: np.ndarray | None = None,
+              state: dict | None = None, eps: float = 1e-5, inputs: dict | None = None,
+              check_input: bool = True) -> GradCheck:
     """Central finite differences of the divergence against BPTT, for each array.
 
     The differences use the fourth-order stencil
@@ -61,9 +72,31 @@ def gradcheck(model, x, d, divergence, *, lengths=None, state=None, eps=1e-5, in
     negligible at e = 1e-5, so what is left is rounding, about 1e-16 / e relative to the
     divergence, and even small gradients (deep sigmoid stacks) check to 1e-7.
 
-    ``model`` should be float64 (float32 differences are too coarse for 1e-6 checks).
-    x (N, T, n_in), d as ``divergence`` expects. Returns a :class:`GradCheck`;
-    ``result.max_error`` below ~1e-6 means the gradients agree.
+    Parameters
+    ----------
+    model : block
+        A float64 model (float32 differences are too coarse for 1e-6 checks).
+    x : numpy.ndarray or None
+        (N, T, n_in) inputs.
+    d : numpy.ndarray
+        Targets, as ``divergence`` expects them.
+    divergence : callable or str
+        ``div(y, d, *, lengths) -> (value, dy)`` or a name.
+    lengths : numpy.ndarray, optional
+        (N,) valid steps of each sequence.
+    state : dict, optional
+        Initial histories, as the model's ``forward`` takes them.
+    eps : float
+        The finite-difference step.
+    inputs : dict, optional
+        Further external inputs, name -> (N, T, width).
+    check_input : bool
+        Check the input gradient ``dx`` too.
+
+    Returns
+    -------
+    GradCheck
+        ``result.max_error`` below ~1e-6 means the gradients agree.
     """
     div = _divergences.get(divergence)
     inputs = dict(inputs or {})
@@ -113,7 +146,8 @@ def _relative(a, b, floor):
 
 
 # ------------------------------------------------------------------ impulse response
-def impulse_response(model, steps, *, input_index=0, amplitude=1.0, state=None, inputs=None):
+def impulse_response(model, steps: int, *, input_index: int = 0, amplitude: float = 1.0, state: dict | None = None,
+                     inputs: dict | None = None) -> dict:
     """How a unit input at t = 0 moves every layer over ``steps`` steps.
 
     Two runs of one sequence: all inputs zero, and the same with ``amplitude`` at input
@@ -123,14 +157,27 @@ def impulse_response(model, steps, *, input_index=0, amplitude=1.0, state=None, 
     exactly zero after (finite response); a recurrent net answers for as long as its
     state remembers.
 
-    model : a model built on the engine (``model.network``), with n_in >= 1.
-    steps : int, T.
-    state : optional initial history (batch of one), as the model's ``forward`` takes it.
-    inputs : further external inputs (batch of one, (1, T, width)), the same in both runs;
+    Parameters
+    ----------
+    model : block
+        A model built on the engine (``model.network``), with n_in >= 1.
+    steps : int
+        T, the number of steps.
+    input_index : int
+        The input that gets the impulse.
+    amplitude : float
+        The impulse's size.
+    state : dict, optional
+        Initial history (batch of one), as the model's ``forward`` takes it.
+    inputs : dict, optional
+        Further external inputs (batch of one, (1, T, width)), the same in both runs;
         any the network reads that are not given (an open-loop NARX's teacher) are zeros.
 
-    Returns dict layer name -> (T, size) array, for every layer of ``model.network``
-    (the output ``"y"``, the hidden ``"h1"`` ..., contexts and memories).
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Layer name -> (T, size) array, for every layer of ``model.network`` (the output
+        ``"y"``, the hidden ``"h1"`` ..., contexts and memories).
     """
     net = model.network
     n_in = net.n_in
@@ -153,7 +200,8 @@ def impulse_response(model, steps, *, input_index=0, amplitude=1.0, state=None, 
 
 
 # -------------------------------------------------------------------- gradient flow
-def layer_gradients(model, x, d, divergence, *, lengths=None, state=None, inputs=None):
+def layer_gradients(model, x: np.ndarray | None, d: np.ndarray, divergence, *, lengths: np.ndarray | None = None,
+                    state: dict | None = None, inputs: dict | None = None) -> dict:
     """dDIV/dh(t) of every layer at every step: dict name -> (N, T, size).
 
     The total derivative of the divergence with respect to each layer's activation,
@@ -169,7 +217,27 @@ def layer_gradients(model, x, d, divergence, *, lengths=None, state=None, inputs
     2. each layer's dDIV/da_l(t) is what its outgoing links send back, the lecture's
        ``dh(t) = sum_links W^T dz_dst(t + delay)``, plus dDIV/dy(t) at the output layer.
 
-    Arguments as :func:`gradcheck`; padded steps are zero.
+    Parameters
+    ----------
+    model : block
+        A model built on the engine (``model.network``), without gated layers.
+    x : numpy.ndarray or None
+        (N, T, n_in) inputs.
+    d : numpy.ndarray
+        Targets, as ``divergence`` expects them.
+    divergence : callable or str
+        ``div(y, d, *, lengths) -> (value, dy)`` or a name.
+    lengths : numpy.ndarray, optional
+        (N,) valid steps of each sequence.
+    state : dict, optional
+        Initial histories, as the model's ``forward`` takes them.
+    inputs : dict, optional
+        Further external inputs, name -> (N, T, width).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Layer name -> (N, T, size) dDIV/da(t); padded steps are zero.
     """
     div = _divergences.get(divergence)
     y, cache = model.forward(x, lengths=lengths, state=state, **(inputs or {}))
@@ -186,13 +254,24 @@ def layer_gradients(model, x, d, divergence, *, lengths=None, state=None, inputs
     return da
 
 
-def gradient_flow(model, x, d, divergence, *, lengths=None, state=None, inputs=None):
+def gradient_flow(model, x: np.ndarray | None, d: np.ndarray, divergence, *, lengths: np.ndarray | None = None,
+                  state: dict | None = None, inputs: dict | None = None) -> dict:
     """The norm of dDIV/dh(t) over t for every layer: dict name -> (T,) array.
 
     ``flow[name][t] = || dDIV/da_name(t) ||`` (L2 over the batch and the layer's units),
     from :func:`layer_gradients`. Read from t = T-1 backwards it shows how far the
     gradient of late errors reaches into the past: shrinking geometrically (vanishing),
     growing (exploding), or stopping at a blocked context (Elman, Jordan).
+
+    Parameters
+    ----------
+    model, x, d, divergence, lengths, state, inputs
+        As :func:`layer_gradients` takes them.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Layer name -> (T,) norms.
     """
     grads = layer_gradients(model, x, d, divergence, lengths=lengths, state=state, inputs=inputs)
     return {name: np.sqrt(np.sum(np.square(g, dtype=np.float64), axis=(0, 2))) for name, g in grads.items()}
@@ -221,7 +300,8 @@ def _probe_dz(net, cache, dy):
 
 
 # ------------------------------------------------------------------------- Jacobian
-def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
+def jacobian(model, x: np.ndarray | None, *, lengths: np.ndarray | None = None, method: str = "auto",
+             **forward_kw) -> np.ndarray:
     """The derivative of every output at every valid step with respect to every parameter.
 
     ``J[n, t, k, p] = d y_k(n, t) / d theta_p``, shape ``(N, T, n_out, P)``: the columns
@@ -235,25 +315,47 @@ def jacobian(model, x, *, lengths=None, method="auto", **forward_kw):
 
     Parameters
     ----------
-    model : a model (or block) with ``params``, ``forward`` and ``backward``.
-    x : (N, T, n_in) inputs, as ``model.forward`` takes them (None for a network without).
-    lengths : (N,) valid steps of each sequence.
-    method : ``"forward"`` (tangents carried through the column alongside the forward pass,
+    model : block
+        A model (or block) with ``params``, ``forward`` and ``backward``.
+    x : numpy.ndarray or None
+        (N, T, n_in) inputs, as ``model.forward`` takes them (None for a network without).
+    lengths : numpy.ndarray, optional
+        (N,) valid steps of each sequence.
+    method : {"auto", "forward", "reverse"}
+        ``"forward"`` (tangents carried through the column alongside the forward pass,
         real-time recurrent learning: about P forward passes' work, done as products over
         P x N rows), ``"reverse"`` (one BPTT pass of one sequence for each output value:
         N T n_out passes), or ``"auto"``: forward mode for a model on one engine network
         unless the parameters outnumber ``2 T n_out``; reverse for other blocks and for
         networks with gated layers (LSTM, GRU), which forward mode does not carry yet.
-    **forward_kw : what else ``model.forward`` takes (``state=``, ``teacher=``, ...).
+    **forward_kw
+        What else ``model.forward`` takes (``state=``, ``teacher=``, ...).
 
-    Returns an ndarray (N, T, n_out, P) of the model's dtype.
+    Returns
+    -------
+    numpy.ndarray
+        (N, T, n_out, P), of the model's dtype.
     """
     return jacobian_and_outputs(model, x, lengths=lengths, method=method, **forward_kw)[0]
 
 
-def jacobian_and_outputs(model, x, *, lengths=None, method="auto", **forward_kw):
-    """``(J, y)``: :func:`jacobian` and the outputs ``y`` (N, T, n_out) of the same forward
-    pass (what Levenberg-Marquardt needs at every iteration, for one pass instead of two)."""
+def jacobian_and_outputs(model, x: np.ndarray | None, *, lengths: np.ndarray | None = None, method: str = "auto",
+                         **forward_kw) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`jacobian` and the outputs of the same forward pass (what Levenberg-Marquardt
+    needs at every iteration, for one pass instead of two).
+
+    Parameters
+    ----------
+    model, x, lengths, method, **forward_kw
+        As :func:`jacobian` takes them.
+
+    Returns
+    -------
+    J : numpy.ndarray
+        (N, T, n_out, P), as :func:`jacobian` gives it.
+    y : numpy.ndarray
+        (N, T, n_out) the outputs.
+    """
     if method not in JACOBIAN_METHODS:
         raise ValueError(f"method must be one of {JACOBIAN_METHODS}, got {method!r}")
     params = model.params

@@ -44,6 +44,18 @@ def reverse_within(a, lengths):
     Step t < len_n goes to len_n - 1 - t; the padding (t >= len_n) stays where it is, at
     the end. The map is its own inverse: ``reverse_within(reverse_within(a, L), L) == a``.
     With all lengths T it is the lecture's ``fliplr``.
+
+    Parameters
+    ----------
+    a : array_like
+        (N, T, ...) sequences.
+    lengths : array_like
+        (N,) valid steps of each sequence.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same shape as ``a``.
     """
     a = np.asarray(a)
     N, T = a.shape[:2]
@@ -62,12 +74,32 @@ def _check_block(block, what):
 
 
 def prefix_keys(named):
-    """``{"<prefix>.<key>": value}`` from ``{prefix: {key: value}}`` (parameters or gradients)."""
+    """``{"<prefix>.<key>": value}`` from ``{prefix: {key: value}}`` (parameters or gradients).
+
+    Parameters
+    ----------
+    named : dict of str to dict
+        prefix -> {key: value}.
+
+    Returns
+    -------
+    dict
+    """
     return {f"{prefix}.{key}": value for prefix, d in named.items() for key, value in d.items()}
 
 
 def prefixed_params(children):
-    """{child.name: array} over the children's live parameter arrays."""
+    """{child.name: array} over the children's live parameter arrays.
+
+    Parameters
+    ----------
+    children : dict of str to block
+        name -> child block.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
     return prefix_keys({prefix: child.params for prefix, child in children.items()})
 
 
@@ -106,9 +138,29 @@ class PredictFromForward:
     hands them here.
     """
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, **inputs) -> np.ndarray | tuple:
         """Outputs y (N, T, n_out) of ``forward(x, lengths=..., state=..., **inputs)`` alone;
-        with ``return_state``, ``(y, cache.state)``: the final state to continue from."""
+        with ``return_state``, ``(y, cache.state)``: the final state to continue from.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : dict, optional
+            Initial histories, as ``forward`` takes them.
+        return_state : bool
+            Return the final state too.
+        **inputs
+            Further external inputs, name -> (N, T, width).
+
+        Returns
+        -------
+        y : numpy.ndarray or tuple
+            (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
+        """
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 
@@ -117,8 +169,26 @@ class WholeSequence(PredictFromForward):
     """``predict`` of a block that reads each sequence whole (from its last step too): it
     has no state to start from or to return."""
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False):
-        """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue."""
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False) -> np.ndarray | tuple:
+        """Outputs (N, T, n_out) alone. ``state``/``return_state`` raise: no state to continue.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : None
+            Must be None: there is no state to start from.
+        return_state : bool
+            Must be False: there is no state to return.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, T, n_out) outputs.
+        """
         if return_state:
             raise ValueError(f"{type(self).__name__} has no final state to return: it {WHOLE_SEQUENCE}")
         return super().predict(x, lengths=lengths, state=state)
@@ -175,22 +245,43 @@ class Bidirectional(Composite, WholeSequence):
 
     @property
     def children(self):
+        """dict name -> child block, in order: what ``params`` prefixes."""
         return {"fwd": self.forward_net, "bwd": self.backward_net}
 
     @property
     def dtype(self):
+        """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.forward_net.dtype
 
     @property
     def n_in(self):
+        """Inputs per step, n_in."""
         return self.forward_net.n_in
 
     @property
     def n_out(self):
+        """Outputs per step, n_out."""
         return self.forward_net.n_out + self.backward_net.n_out
 
-    def forward(self, x, *, lengths=None, state=None):
-        """``(h, cache)``: h (N, T, H_f + H_b) for x (N, T, n_in), zero at padded steps."""
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None) -> tuple[np.ndarray, object]:
+        """``(h, cache)``: h (N, T, H_f + H_b) for x (N, T, n_in), zero at padded steps.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : None
+            Must be None: the block reads each sequence whole.
+
+        Returns
+        -------
+        h : numpy.ndarray
+            (N, T, H_f + H_b).
+        cache : BidirectionalCache
+        """
         if state is not None:
             raise ValueError(f"{type(self).__name__} {WHOLE_SEQUENCE}")
         x = _check_x(x, self.n_in, self.dtype, type(self).__name__)
@@ -201,8 +292,23 @@ class Bidirectional(Composite, WholeSequence):
         h = np.concatenate([h_f, reverse_within(h_brev, lengths)], axis=-1)         # (N, T, H_f + H_b)
         return h, BidirectionalCache(c_f, c_b, lengths, h.shape)
 
-    def backward(self, dy, cache):
-        """``(grads, dx)``: BPTT of both nets; dx (N, T, n_in) = dx_f + dx_b."""
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """``(grads, dx)``: BPTT of both nets; dx (N, T, n_in) = dx_f + dx_b.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
+        """
         dy = _check_dy(dy, cache.shape, self.dtype, type(self).__name__)
         L = cache.lengths
         nf = self.forward_net.n_out
@@ -212,10 +318,30 @@ class Bidirectional(Composite, WholeSequence):
         return prefix_keys({"fwd": g_f, "bwd": g_b}), dx
 
     def get_config(self):
+        """The constructor's arguments, JSON-friendly, children as block specs.
+
+        What ``unrolled.save`` stores and ``from_config`` rebuilds from.
+
+        Returns
+        -------
+        dict
+        """
         return {"forward_net": block_config(self.forward_net), "backward_net": block_config(self.backward_net)}
 
     @classmethod
     def from_config(cls, config):
+        """A new Bidirectional from what ``get_config`` returned (fresh weights: ``load`` copies the
+        saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        Bidirectional
+        """
         return cls(block_from_config(config["forward_net"]), block_from_config(config["backward_net"]))
 
     def __repr__(self):
@@ -248,6 +374,8 @@ class Stack(Composite, PredictFromForward):
     names : one name per block (default ``"0"``, ``"1"``, ...); parameter names are
         ``<block name>.<name>``.
 
+    Notes
+    -----
     ``state`` (and ``cache.state``) is a dict block name -> that block's state; a block
     not named starts from its own initial history.
     """
@@ -276,22 +404,43 @@ class Stack(Composite, PredictFromForward):
 
     @property
     def children(self):
+        """dict name -> child block, in order: what ``params`` prefixes."""
         return dict(zip(self.names, self.blocks))
 
     @property
     def dtype(self):
+        """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.blocks[0].dtype
 
     @property
     def n_in(self):
+        """Inputs per step, n_in."""
         return self.blocks[0].n_in
 
     @property
     def n_out(self):
+        """Outputs per step, n_out."""
         return self.blocks[-1].n_out
 
-    def forward(self, x, *, lengths=None, state=None):
-        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps."""
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None) -> tuple[np.ndarray, object]:
+        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : dict, optional
+            block name -> that block's initial state.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         x = _check_x(x, self.n_in, self.dtype, type(self).__name__)
         N, T = x.shape[:2]
         lengths = check_lengths(lengths, N, T)
@@ -309,8 +458,23 @@ class Stack(Composite, PredictFromForward):
             final[name] = getattr(cache, "state", None)
         return h, StackCache(caches, lengths, final)
 
-    def backward(self, dy, cache):
-        """``(grads, dx)``: each block's BPTT from the top down; dx (N, T, n_in)."""
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """``(grads, dx)``: each block's BPTT from the top down; dx (N, T, n_in).
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
+        """
         grads = {}
         g = dy
         for name, block, c in reversed(list(zip(self.names, self.blocks, cache.caches))):
@@ -319,10 +483,30 @@ class Stack(Composite, PredictFromForward):
         return {k: grads[k] for k in self.params}, g
 
     def get_config(self):
+        """The constructor's arguments, JSON-friendly, children as block specs.
+
+        What ``unrolled.save`` stores and ``from_config`` rebuilds from.
+
+        Returns
+        -------
+        dict
+        """
         return {"blocks": [block_config(b) for b in self.blocks], "names": list(self.names)}
 
     @classmethod
     def from_config(cls, config):
+        """A new Stack from what ``get_config`` returned (fresh weights: ``load`` copies the
+        saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        Stack
+        """
         return cls(*[block_from_config(spec) for spec in config["blocks"]], names=config["names"])
 
     def __repr__(self):

@@ -88,6 +88,22 @@ def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=
     The forward and backward nets of
     :class:`~unrolled.blocks.Bidirectional` blocks (and an encoder for
     :class:`~unrolled.models.seq2seq.Seq2Seq`) are such columns.
+
+    Parameters
+    ----------
+    n_in : int
+    hidden : tuple of int
+        H_1 .. H_L.
+    activation : str
+    learn_init : bool
+    bias : bool
+    dtype : numpy float dtype
+    seed : int or numpy.random.Generator, optional
+    cell : {None, "lstm", "gru"}
+
+    Returns
+    -------
+    Network
     """
     names, layers, links = hidden_stack(hidden, activation, recurrent=True, learn_init=learn_init, bias=bias,
                                         cell=cell)

@@ -64,6 +64,15 @@ class LogitGradient(np.ndarray):
     ``dz = activation = None``: its values no longer match ``dz``, so the
     fused gradient must not be trusted there. ``np.asarray(g)`` gives the
     plain ``dy`` array.
+
+    Parameters
+    ----------
+    dy : array_like
+        (N, T, C) d value / d y.
+    dz : array_like
+        (N, T, C) d value / d z, the same shape.
+    activation : {"softmax", "sigmoid"}
+        The output activation ``dz`` assumes.
     """
 
     def __new__(cls, dy, dz, activation):
@@ -163,18 +172,45 @@ class Divergence:
     def __call__(self, y, d, *, lengths=None):
         raise NotImplementedError
 
-    def steps_scored(self, lengths, T):
+    def steps_scored(self, lengths: np.ndarray, T: int) -> float:
         """How many steps it scores per sequence (mean over the batch): what a penalty on
         the weights is scaled by, so that its strength means the same whatever N and T
-        (``optim.WeightDecay``). A divergence summed over valid steps scores their count."""
+        (``optim.WeightDecay``).
+
+        A divergence summed over valid steps scores their count (with per-step weights,
+        the weights summed over the valid steps, over N); a many-to-one divergence
+        (``LastStep``, ``PooledMean``) scores one read-out per sequence.
+
+        Parameters
+        ----------
+        lengths : numpy.ndarray
+            (N,) valid steps of each sequence.
+        T : int
+            The padded length.
+
+        Returns
+        -------
+        float
+        """
         return float(np.mean(lengths)) if len(lengths) else 0.0
 
-    def restrict(self, rows=None, steps=None):
+    def restrict(self, rows=None, steps=None) -> "Divergence":
         """The same divergence on a minibatch (``rows``) and/or time window (``steps``).
 
         Only per-step weights depend on which sequences and steps are scored, so a
         divergence without them returns itself. ``fit`` calls this for every
         minibatch and truncated-BPTT window.
+
+        Parameters
+        ----------
+        rows : array_like of int, optional
+            The sequences of the minibatch.
+        steps : slice, optional
+            The steps of the window.
+
+        Returns
+        -------
+        Divergence
         """
         return self
 
@@ -210,7 +246,6 @@ class _PerStep(Divergence):
         return new
 
     def steps_scored(self, lengths, T):
-        """The per-step weights summed over the valid steps, over N (see ``Divergence``)."""
         N = len(lengths)
         return float(np.sum(self._scale(_valid_mask(lengths, N, T), np.float64))) if N else 0.0
 
@@ -252,6 +287,11 @@ class SquaredError(_PerStep):
     """Squared error: Div_t = ||y(t) - d(t)||^2 = sum_c (y_c - d_c)^2.
 
     y (N, T, C), d (N, T, C). dy = 2 w (y - d) / N at valid steps.
+
+    Parameters
+    ----------
+    weights : array_like, optional
+        Per-step weights w, (T,) or (N, T), finite and non-negative (default 1).
     """
 
     def _terms(self, y, d, scale):
@@ -273,11 +313,26 @@ class SquaredError(_PerStep):
         value = float(np.sum(r * r, dtype=np.float64)) / N
         return value, y.dtype.type(2 / N) * r
 
-    def residuals(self, y, d, *, lengths=None):
-        """The divergence as a sum of squares: ``(e, root)`` with ``root`` (N, T) the square
-        root of each step's weight / N (0 at padded steps, :meth:`residual_roots`) and
-        ``e = root (y - d)`` (N, T, C), so that ``value = sum(e**2)``; what
-        Levenberg-Marquardt minimises."""
+    def residuals(self, y: np.ndarray, d: np.ndarray, *, lengths: np.ndarray | None = None):
+        """The divergence as a sum of squares, what Levenberg-Marquardt minimises.
+
+        Parameters
+        ----------
+        y : numpy.ndarray
+            (N, T, C) outputs.
+        d : numpy.ndarray
+            (N, T, C) targets.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence.
+
+        Returns
+        -------
+        e : numpy.ndarray
+            (N, T, C) float64 ``root (y - d)``, so that ``value = sum(e**2)``.
+        root : numpy.ndarray
+            (N, T) the square root of each step's weight / N (0 at padded steps,
+            :meth:`residual_roots`).
+        """
         y = _check_outputs(y)
         N, T, _ = y.shape
         mask = _valid_mask(lengths, N, T)
@@ -286,8 +341,21 @@ class SquaredError(_PerStep):
         r = np.where(mask[..., None], y.astype(np.float64) - d, 0.0)
         return root[..., None] * r, root
 
-    def residual_roots(self, lengths, N, T):
-        """(N, T) float64: the square root of each step's weight / N, 0 at padded steps."""
+    def residual_roots(self, lengths: np.ndarray | None, N: int, T: int) -> np.ndarray:
+        """The square root of each step's weight / N, 0 at padded steps.
+
+        Parameters
+        ----------
+        lengths : numpy.ndarray or None
+            (N,) valid steps of each sequence.
+        N, T : int
+            The batch and the padded length.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, T) float64.
+        """
         return np.sqrt(self._scale(_valid_mask(lengths, N, T), np.float64))
 
 
@@ -304,6 +372,11 @@ class CrossEntropy(_PerStep):
       with y = tiny (and capped at the largest float); where d == 0 it is 0.
     * ``.dz`` = J_softmax^T dy = w (y sum_c d_c - d) / N, which is w (y - d)/N
       for distributions and labels (sum_c d_c = 1). Exact even when saturated.
+
+    Parameters
+    ----------
+    weights : array_like, optional
+        Per-step weights w, (T,) or (N, T), finite and non-negative (default 1).
     """
 
     accepts_labels = True
@@ -379,6 +452,11 @@ class BinaryCrossEntropy(_PerStep):
     Returns a ``LogitGradient`` with activation ``"sigmoid"``:
     values dy = w/N [-d/y + (1-d)/(1-y)] (y, 1-y floored at tiny like
     CrossEntropy), ``.dz`` = y(1-y) dy = w (y - d)/N, exact when saturated.
+
+    Parameters
+    ----------
+    weights : array_like, optional
+        Per-step weights w, (T,) or (N, T), finite and non-negative (default 1).
     """
 
     activation = "sigmoid"
@@ -439,7 +517,6 @@ class _ManyToOne(Divergence):
         return f"{type(self).__name__}({self.div!r})"
 
     def steps_scored(self, lengths, T):
-        """One read-out per sequence."""
         return 1.0
 
 
@@ -454,6 +531,11 @@ class LastStep(_ManyToOne):
 
     A LogitGradient from ``div`` stays a LogitGradient (``.dz`` scattered
     the same way). Weights of ``div`` apply to the (N, 1) last steps.
+
+    Parameters
+    ----------
+    div : Divergence or str
+        The per-step divergence applied to the last steps.
     """
 
 
@@ -492,6 +574,11 @@ class PooledMean(_ManyToOne):
     Returns a plain ndarray: a fused ``.dz`` of ``div`` refers to the pooled
     m, not to any output layer, so only the plain values d div / d m are used
     (for CrossEntropy -d/(N m), exact since m > 0 for softmax outputs).
+
+    Parameters
+    ----------
+    div : Divergence or str
+        The per-step divergence applied to the mean outputs.
     """
 
 
@@ -523,7 +610,17 @@ _REGISTRY = {
 def get(name_or_div):
     """A Divergence by name ("squared_error"/"mse", "cross_entropy",
     "binary_cross_entropy"), or a Divergence instance (or any callable
-    ``div(y, d, *, lengths=None) -> (value, dy)``) unchanged."""
+    ``div(y, d, *, lengths=None) -> (value, dy)``) unchanged.
+
+    Parameters
+    ----------
+    name_or_div : str or callable
+        A name, or a divergence returned as it is.
+
+    Returns
+    -------
+    Divergence or callable
+    """
     if isinstance(name_or_div, Divergence) or (callable(name_or_div) and not isinstance(name_or_div, type)):
         return name_or_div
     if not isinstance(name_or_div, str):

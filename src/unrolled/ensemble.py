@@ -31,9 +31,12 @@ class Ensemble(Composite, PredictFromForward):
 
     Parameters
     ----------
-    models : a list of models (or blocks) of the same inputs, outputs and dtype; build
-        them with different seeds (``Ensemble.from_seeds``).
+    models : list
+        Models (or blocks) of the same inputs, outputs and dtype; build them with
+        different seeds (``Ensemble.from_seeds``).
 
+    Notes
+    -----
     ``params`` are the members', named ``<m>.<name>`` (m = 0 .. M-1), so an ensemble
     saves and loads as one file. ``forward`` / ``backward`` are those of the mean (dy
     reaches each member divided by M); ``predict(..., return_spread=True)`` and
@@ -62,42 +65,98 @@ class Ensemble(Composite, PredictFromForward):
     @classmethod
     def from_seeds(cls, make, seeds):
         """``Ensemble([make(seed) for seed in seeds])``, e.g.
-        ``Ensemble.from_seeds(lambda s: NARX(0, 1, input_delays=None, output_delays=12, seed=s), range(5))``."""
+        ``Ensemble.from_seeds(lambda s: NARX(0, 1, input_delays=None, output_delays=12, seed=s), range(5))``.
+
+        Parameters
+        ----------
+        make : callable
+            ``make(seed) -> model``.
+        seeds : iterable of int
+            One seed a member.
+
+        Returns
+        -------
+        Ensemble
+        """
         return cls([make(seed) for seed in seeds])
 
     @property
     def children(self):
+        """dict name -> child block, in order: what ``params`` prefixes."""
         return {str(i): m for i, m in enumerate(self.members)}
 
     @property
     def dtype(self):
+        """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.members[0].dtype
 
     @property
     def n_in(self):
+        """Inputs per step, n_in."""
         return self.members[0].n_in
 
     @property
     def n_out(self):
+        """Outputs per step, n_out."""
         return self.members[0].n_out
 
     def __len__(self):
         return len(self.members)
 
     def get_config(self):
+        """The constructor's arguments, JSON-friendly, children as block specs.
+
+        What ``unrolled.save`` stores and ``from_config`` rebuilds from.
+
+        Returns
+        -------
+        dict
+        """
         return {"models": [block_config(m) for m in self.members]}
 
     @classmethod
     def from_config(cls, config):
+        """A new Ensemble from what ``get_config`` returned (fresh weights: ``load`` copies the
+        saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        Ensemble
+        """
         return cls([block_from_config(spec) for spec in config["models"]])
 
     def __repr__(self):
         return f"Ensemble({len(self.members)} x {type(self.members[0]).__name__})"
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x, *, lengths=None, state=None, **inputs):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                **inputs) -> tuple[np.ndarray, object]:
         """``(y, cache)``: the members' mean output; ``state`` maps a member's name ("0",
-        "1", ...) to its state."""
+        "1", ...) to its state.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : dict, optional
+            member name -> its state.
+        **inputs
+            Further external inputs, name -> (N, T, width).
+
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         ys, caches = self._run(x, lengths, state, inputs)
         return np.mean(ys, axis=0).astype(self.dtype, copy=False), EnsembleCache(caches, list(self.children))
 
@@ -110,8 +169,23 @@ class Ensemble(Composite, PredictFromForward):
             caches.append(cache)
         return ys, caches
 
-    def backward(self, dy, cache):
-        """``(grads, dx)`` of the mean: each member's BPTT with ``dy / M``."""
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """``(grads, dx)`` of the mean: each member's BPTT with ``dy / M``.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
+        """
         M = len(self.members)
         dy = np.asarray(dy) / M
         grads, dx = {}, None
@@ -121,9 +195,32 @@ class Ensemble(Composite, PredictFromForward):
             dx = d if dx is None or d is None else dx + d
         return grads, dx
 
-    def predict(self, x=None, *, lengths=None, state=None, return_state=False, return_spread=False, **inputs):
+    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, return_spread=False, **inputs) -> np.ndarray | tuple:
         """The mean output (N, T, n_out); with ``return_spread`` also the members' standard
-        deviation at every step, ``(mean, spread)`` (and the state with ``return_state``)."""
+        deviation at every step, ``(mean, spread)`` (and the state with ``return_state``).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : dict, optional
+            member name -> its state.
+        return_state : bool
+            Return the members' final states too.
+        return_spread : bool
+            Return the members' standard deviation too.
+        **inputs
+            Further external inputs, name -> (N, T, width).
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            The mean (N, T, n_out); ``(mean, spread)``, ``(mean, state)`` or
+            ``(mean, spread, state)`` as asked.
+        """
         ys, caches = self._run(x, lengths, state, inputs)
         mean = np.mean(ys, axis=0).astype(self.dtype, copy=False)
         out = (mean, np.std(ys, axis=0).astype(self.dtype, copy=False)) if return_spread else (mean,)
@@ -133,7 +230,20 @@ class Ensemble(Composite, PredictFromForward):
 
     def forecast(self, *args, return_spread=False, **kwargs):
         """The members' closed-loop forecasts (``forecast`` of each, e.g. a NARX's), averaged;
-        with ``return_spread`` also their standard deviation: ``(mean, spread)``."""
+        with ``return_spread`` also their standard deviation: ``(mean, spread)``.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            What each member's ``forecast`` takes (``NARX.forecast``).
+        return_spread : bool
+            Return the members' standard deviation too.
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            The mean forecast; with ``return_spread``, ``(mean, spread)``.
+        """
         if not all(hasattr(m, "forecast") for m in self.members):
             raise TypeError(f"forecast needs members that forecast (NARX), got {type(self.members[0]).__name__}")
         ys = np.stack([m.forecast(*args, **kwargs) for m in self.members])
@@ -157,7 +267,8 @@ class Ensemble(Composite, PredictFromForward):
         return lambda: Ensemble([m.closed_loop() for m in self.members])
 
     # -- training --------------------------------------------------------------
-    def fit(self, x, d, *, seed=None, n_jobs=None, **fit_kw):
+    def fit(self, x: np.ndarray | None, d: np.ndarray, *, seed: int | None = None, n_jobs: int | None = None,
+            **fit_kw) -> list:
         """Train every member on ``(x, d)`` with ``unrolled.fit(member, x, d, **fit_kw)``;
         member m shuffles its minibatches with its own seed, drawn from ``(seed, m)``, and
         gets its own copy of the optimizer and callbacks (none shares their state).
@@ -167,6 +278,23 @@ class Ensemble(Composite, PredictFromForward):
         ``joblib.parallel_config(backend="dask")`` (or Ray's) carries them to a cluster
         unchanged. Each member comes back with its trained weights, the same numbers as
         trained here. Returns the members' ``History`` objects, in order.
+
+        Parameters
+        ----------
+        x : numpy.ndarray or None
+            (N, T, n_in) inputs.
+        d : numpy.ndarray
+            Targets.
+        seed : int, optional
+            The seed the members' seeds are drawn from.
+        n_jobs : int, optional
+            Processes (None or 1: here; -1: every CPU).
+        **fit_kw
+            What ``unrolled.fit`` takes (``divergence=``, ``optimizer=``, ``epochs=``, ...).
+
+        Returns
+        -------
+        list of History
         """
         seeds = [None if seed is None else int(np.random.SeedSequence([int(seed), m]).generate_state(1)[0])
                  for m in range(len(self.members))]
@@ -174,7 +302,7 @@ class Ensemble(Composite, PredictFromForward):
         return fit_many(self.members, [x] * M, [d] * M, seeds=seeds, n_jobs=n_jobs, **fit_kw)
 
 
-def fit_many(models, xs, ds, *, seeds=None, n_jobs=None, **fit_kw):
+def fit_many(models, xs, ds, *, seeds=None, n_jobs: int | None = None, **fit_kw) -> list:
     """``[unrolled.fit(models[i], xs[i], ds[i], seed=seeds[i], **fit_kw) for i ...]``, in
     parallel with ``n_jobs``: many models, each on its own data (one model a series, a
     sweep, restarts from different seeds), trained in place; returns their histories.
@@ -185,6 +313,23 @@ def fit_many(models, xs, ds, *, seeds=None, n_jobs=None, **fit_kw):
     carries them to a cluster unchanged. A model travels as its config and weights and
     comes back trained, with the numbers it would have had here; the compiled kernels are
     cached on disk, so a worker compiles nothing that its machine compiled before.
+
+    Parameters
+    ----------
+    models : list
+        The models, trained in place.
+    xs, ds : list
+        One input array (or None) and one target array a model.
+    seeds : list of int, optional
+        One seed a model.
+    n_jobs : int, optional
+        Processes (None or 1: here; -1: every CPU).
+    **fit_kw
+        What ``unrolled.fit`` takes.
+
+    Returns
+    -------
+    list of History
     """
     from .train import fit
     models = list(models)

@@ -399,6 +399,8 @@ class Forecaster:
     seed : int; member k of series j starts from seed 100 seed + k + 1000 j
     n_jobs : the members' fits through joblib (see :func:`~unrolled.fit_many`)
 
+    Notes
+    -----
     After ``fit``: ``names_`` (series), ``exog_names_``, ``axis_`` (the time axis),
     ``history_`` (T, S) the values fitted (filled where they were filled), ``lags_``,
     ``period_``, ``models_`` (an Ensemble a group of series), ``histories_`` (fit's
@@ -441,7 +443,17 @@ class Forecaster:
         self._fitted = None
 
     def get_params(self, deep=True):
-        """The constructor's arguments."""
+        """The constructor's arguments.
+
+        Parameters
+        ----------
+        deep : bool
+            Ignored (no nested estimators), as scikit-learn's signature has it.
+
+        Returns
+        -------
+        dict
+        """
         return dict(self._settings)
 
     def clone(self):
@@ -454,13 +466,27 @@ class Forecaster:
         return "Forecaster(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, y, X=None, *, index=None):
+    def fit(self, y, X=None, *, index=None) -> Forecaster:
         """Fit on the series ``y`` and the exogenous inputs ``X`` aligned with it.
 
         y : pandas Series or DataFrame (each column a series), or an array (T,) or (T, S)
         X : None, or a Series / DataFrame of the same dates, or an array (T,) or (T, k)
         index : for NumPy arrays, the dates (datetime64, regular) or step numbers of y's rows
         Returns self.
+
+        Parameters
+        ----------
+        y : pandas.Series, pandas.DataFrame or numpy.ndarray
+            The series.
+        X : pandas.Series, pandas.DataFrame or numpy.ndarray, optional
+            The exogenous inputs.
+        index : array_like, optional
+            For NumPy y, the labels of its rows.
+
+        Returns
+        -------
+        Forecaster
+            self.
         """
         notes = []
         values, names, axis, one = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
@@ -472,12 +498,27 @@ class Forecaster:
                                                    for v in labels])
         return self
 
-    def update(self, y, X=None, *, index=None):
+    def update(self, y, X=None, *, index=None) -> Forecaster:
         """Append new observations that continue the history, without refitting: later
         forecasts start after them (the nets, scaling and differencing stay as fitted).
         y (and X) as ``fit`` takes them; their dates must follow the history's last one
         (NumPy without ``index=``: they are taken to follow it). A pandas X is read at the
-        new dates (it may hold the history's too). Returns self."""
+        new dates (it may hold the history's too). Returns self.
+
+        Parameters
+        ----------
+        y : pandas.Series, pandas.DataFrame or numpy.ndarray
+            The new observations.
+        X : pandas.Series, pandas.DataFrame or numpy.ndarray, optional
+            The exogenous inputs at the new dates.
+        index : array_like, optional
+            For NumPy y, the labels of its rows.
+
+        Returns
+        -------
+        Forecaster
+            self.
+        """
         f = self._state()
         notes = []
         if _is_pandas(y) and index is not None:
@@ -707,7 +748,17 @@ class Forecaster:
         return _integrate(out, levels, f["diff_lags"])
 
     def future_index(self, fh):
-        """The labels of the steps ``fh`` asks for (dates, or step numbers)."""
+        """The labels of the steps ``fh`` asks for (dates, or step numbers).
+
+        Parameters
+        ----------
+        fh : int or list of int
+            An int H (steps 1 .. H) or the steps ahead.
+
+        Returns
+        -------
+        numpy.ndarray or pandas.Index
+        """
         f = self._state()
         return f["axis"].labels(f["axis"].n - 1 + _horizon(fh))
 
@@ -740,6 +791,17 @@ class Forecaster:
         future dates, or an array of at least max(fh) rows), when the forecaster was fitted
         with X. Returns a Series / DataFrame indexed by the future dates (pandas y), else
         an array (len(fh),) or (len(fh), S).
+
+        Parameters
+        ----------
+        fh : int or list of int
+            An int H (steps 1 .. H) or the steps ahead.
+        X : pandas object or numpy.ndarray, optional
+            The future exogenous inputs.
+
+        Returns
+        -------
+        pandas.Series, pandas.DataFrame or numpy.ndarray
         """
         steps = _horizon(fh)
         paths = self._paths(int(steps.max()), X)
@@ -750,7 +812,25 @@ class Forecaster:
         ``fh``, from ``paths`` closed-loop paths with bootstrapped one-step residuals (see
         the module docstring). pandas y: a DataFrame with columns ``(series, "lower")`` and
         ``(series, "upper")``; NumPy: an array (len(fh), S, 2) (or (len(fh), 2) for one
-        series), lower then upper."""
+        series), lower then upper.
+
+        Parameters
+        ----------
+        fh : int or list of int
+            An int H (steps 1 .. H) or the steps ahead.
+        X : pandas object or numpy.ndarray, optional
+            The future exogenous inputs.
+        coverage : float
+            The interval's probability, in (0, 1).
+        paths : int
+            Closed-loop paths simulated (>= 10).
+        seed : int or numpy.random.Generator
+            For the bootstrap.
+
+        Returns
+        -------
+        pandas.DataFrame or numpy.ndarray
+        """
         if isinstance(coverage, bool) or not isinstance(coverage, numbers.Real) or not 0 < coverage < 1:
             raise ValueError(f"coverage must be a probability strictly between 0 and 1, got {coverage!r}")
         paths = _check_int(paths, "paths", 10, none=False)
@@ -790,7 +870,19 @@ class Forecaster:
     def residual_acf(self, lags=24):
         """``(acf, bound)``: the autocorrelation (lags + 1, S) of the one-step residuals at
         lags 0 .. ``lags`` (1 at lag 0), and the 95% bound 1.96 / sqrt(n) that white noise
-        stays within. Residuals of a forecaster that has left nothing to learn are white."""
+        stays within. Residuals of a forecaster that has left nothing to learn are white.
+
+        Parameters
+        ----------
+        lags : int
+            The largest lag (>= 1).
+
+        Returns
+        -------
+        acf : numpy.ndarray
+            (lags + 1, S).
+        bound : float
+        """
         lags = _check_int(lags, "lags", 1, none=False)
         r = self.residuals()
         acf = np.empty((lags + 1, r.shape[1]))
@@ -815,6 +907,14 @@ class Forecaster:
         return {f"{g}.{k}": v for g, ens in enumerate(self._fitted["models"]) for k, v in ens.params.items()}
 
     def get_config(self):
+        """The settings and, once fitted, everything the forecasts need (nets as block specs,
+        scaling, differencing, the time axis and the history): what ``unrolled.save`` stores.
+
+        Returns
+        -------
+        dict
+            ``{"settings": ..., "fitted": ... or None}``.
+        """
         f = self._fitted
         if f is None:
             return {"settings": self.get_params(), "fitted": None}
@@ -831,6 +931,18 @@ class Forecaster:
 
     @classmethod
     def from_config(cls, config):
+        """A new Forecaster from what ``get_config`` returned (its nets' weights fresh: ``load`` copies
+        the saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        Forecaster
+        """
         out = cls(**config["settings"])
         f = config["fitted"]
         if f is not None:
@@ -852,6 +964,21 @@ class Backtest:
     ("forecaster") and the baselines ("seasonal naive", "naive", "AR(p)"); origins : the
     label of each fold's last fitted step; inside : (folds, horizon, S) whether the truth
     fell in the forecaster's interval (with ``coverage=``), else None.
+
+    Parameters
+    ----------
+    errors : dict of str to numpy.ndarray
+        name -> (folds, horizon, S) forecast minus truth.
+    origins : list of str
+        The label of each fold's last fitted step.
+    names : list
+        The series.
+    horizon : int
+        Steps ahead scored.
+    coverage : float, optional
+        The interval's probability, when intervals were scored.
+    inside : numpy.ndarray, optional
+        (folds, horizon, S) whether the truth fell in the interval.
     """
 
     def __init__(self, errors, origins, names, horizon, coverage=None, inside=None):
@@ -871,7 +998,16 @@ class Backtest:
         return None if self.inside is None else np.mean(self.inside, axis=(0, 2))
 
     def table(self, metric="rmse"):
-        """The per-horizon errors as text, one row a forecaster."""
+        """The per-horizon errors as text, one row a forecaster.
+
+        Parameters
+        ----------
+        metric : {"rmse", "mae"}
+
+        Returns
+        -------
+        str
+        """
         values = {"rmse": self.rmse, "mae": self.mae}[metric]()
         H = self.horizon
         shown = list(range(H)) if H <= 12 else sorted(set(np.linspace(0, H - 1, 12).astype(int)))
@@ -915,7 +1051,8 @@ def _ar_forecasts(s, order, H):
     return ar_iterate(ar_fit(s, order)[0], s, H)
 
 
-def backtest(forecaster, y, X=None, *, horizon, folds, index=None, coverage=None, step=None):
+def backtest(forecaster: Forecaster, y, X=None, *, horizon: int, folds: int, index=None, coverage: float | None = None,
+             step: int | None = None) -> Backtest:
     """Refit ``forecaster`` (a clone each fold) over expanding windows and score its
     forecasts 1 .. ``horizon`` steps past each window's end, beside baselines fitted on
     the same window: seasonal naive (the value one season back; the season is the
@@ -925,7 +1062,31 @@ def backtest(forecaster, y, X=None, *, horizon, folds, index=None, coverage=None
     so the forecasts scored do not overlap. Nothing after a window's end reaches its
     fit (bad values are filled once, over the whole series, with fill="interpolate").
     With ``coverage``, the forecaster's ``predict_interval`` is scored too. Returns a
-    :class:`Backtest`."""
+    :class:`Backtest`.
+
+    Parameters
+    ----------
+    forecaster : Forecaster
+        Its settings are used (it is not fitted itself).
+    y : pandas.Series, pandas.DataFrame or numpy.ndarray
+        The series, as ``Forecaster.fit`` takes it.
+    X : pandas object or numpy.ndarray, optional
+        The exogenous inputs.
+    horizon : int
+        Steps ahead scored.
+    folds : int
+        Windows.
+    index : array_like, optional
+        For NumPy y, the labels of its rows.
+    coverage : float, optional
+        Score ``predict_interval`` of this probability too.
+    step : int, optional
+        Steps between the folds' ends (default ``horizon``).
+
+    Returns
+    -------
+    Backtest
+    """
     H = _check_int(horizon, "horizon", 1, none=False)
     K = _check_int(folds, "folds", 1, none=False)
     step = H if step is None else _check_int(step, "step", 1, none=False)

@@ -300,7 +300,11 @@ def save(model, path: str | os.PathLike, *, training=None) -> None:
         stored exactly (values, shape, dtype).
     path : str or os.PathLike
         Used as given (no extension is added; ``.npz`` is customary).
+    training : tuple of (dict, dict), optional
+        ``(state, arrays)`` that ``fit`` needs to resume, as described above.
 
+    Notes
+    -----
     The file is written to a temporary file in the same directory
     (``.{name}.unrolled-{pid}-{host}-{token}.tmp``), flushed and fsynced,
     then moved onto ``path`` with :func:`os.replace`: a reader sees the old
@@ -565,12 +569,13 @@ def _check_sizes(config: dict, n_saved: int, path: str) -> None:
             raise too_big(where, len(obj), _MAX_SIZE, "is a str of length")
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> Any:
     """Read a model written by :func:`save` and return it, weights restored.
 
     Parameters
     ----------
     path : str or os.PathLike
+        A file written by :func:`save`.
 
     Returns
     -------
@@ -579,6 +584,16 @@ def load(path: str | os.PathLike):
         file, with every saved parameter copied into ``model.params`` (same
         names, shapes and dtypes, else ValueError naming the parameter).
 
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Any check below.  Nothing in the file is unpickled, nothing it names
+        is imported.
+
+    Notes
+    -----
     Checks, in order, each failure a ValueError naming the file:
 
     1. the zip and every member's .npy header (shape, dtype; no object
@@ -596,24 +611,30 @@ def load(path: str | os.PathLike):
     6. the rebuilt parameters' names, shapes and dtypes against the saved
        headers, then the arrays are read and copied in.
 
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        Anything above.  Nothing in the file is unpickled, nothing it names
-        is imported.
-
     A load also removes the temporary files of saves that were killed
     mid-write in the file's directory (see :func:`save`).
     """
     return _load(path)[0]
 
 
-def load_training(path: str | os.PathLike):
-    """``(model, state, arrays)`` of a file written by ``save(..., training=...)`` (a
-    checkpoint of ``fit``): the model as :func:`load` gives it, and the training part;
-    ValueError naming the file if it has none."""
+def load_training(path: str | os.PathLike) -> tuple[Any, dict, dict]:
+    """The model and the training part of a file written by ``save(..., training=...)`` (a
+    checkpoint of ``fit``); ValueError naming the file if it has none.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint written by ``fit(..., checkpoint=)``.
+
+    Returns
+    -------
+    model
+        The model as :func:`load` gives it.
+    state : dict
+        The JSON values of the training state.
+    arrays : dict of str to numpy.ndarray
+        Its arrays.
+    """
     model, state, arrays = _load(path, training=True)
     if state is None:
         raise ValueError(f"{_path(path)}: holds a model but no training state: not a checkpoint of fit")

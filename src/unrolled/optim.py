@@ -59,6 +59,13 @@ class Optimizer:
     ``_update(p, g, state)``: ``state`` is the parameter's dict (empty at its
     first step, ``state["step"]`` is the 1-based step count), ``g`` already
     includes weight decay and must not be mutated in place.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate (> 0).
+    weight_decay : float
+        L2 weight decay added to the gradient, ``g + weight_decay * p`` (>= 0).
     """
 
     def __init__(self, lr, weight_decay):
@@ -72,8 +79,16 @@ class Optimizer:
         """Forget all state (moments, buffers, step counts)."""
         self.state = {}
 
-    def step(self, params, grads):
-        """One update of every parameter, in place. Returns None."""
+    def step(self, params: dict, grads: dict) -> None:
+        """One update of every parameter, in place.
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            The live parameters (``model.params``), updated in place.
+        grads : dict of str to numpy.ndarray
+            Their gradients, the same keys and shapes (not mutated).
+        """
         if set(params) != set(grads):
             missing, extra = sorted(set(params) - set(grads)), sorted(set(grads) - set(params))
             raise ValueError(
@@ -104,6 +119,17 @@ class SGD(Optimizer):
         p <- p - lr * g                          (momentum = 0)
         p <- p - lr * b                          (momentum)
         p <- p - lr * (g + mu b)                 (nesterov)
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+    momentum : float
+        mu, in [0, 1).
+    nesterov : bool
+        Nesterov's momentum (needs momentum > 0).
+    weight_decay : float
+        L2 weight decay added to the gradient.
     """
 
     def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -130,6 +156,17 @@ class Adam(Optimizer):
 
         m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
         p <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+    betas : tuple of float
+        (b1, b2), the moments' decay rates, each in [0, 1).
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        L2 weight decay added to the gradient.
     """
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -166,6 +203,15 @@ class Adagrad(Optimizer):
     """Adagrad: per-component step lr / sqrt(sum of squared gradients).
 
         s <- s + g^2            p <- p - lr * g / (sqrt(s) + eps)
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        L2 weight decay added to the gradient.
     """
 
     def __init__(self, lr=1e-2, eps=1e-10, weight_decay=0.0):
@@ -186,6 +232,19 @@ class RMSprop(Optimizer):
         a <- alpha a + (1 - alpha) g^2          r = g / (sqrt(a) + eps)
         p <- p - lr * r                          (momentum = 0)
         b <- mu b + r,  p <- p - lr * b          (momentum, b starts at 0)
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+    alpha : float
+        The squared gradients' decay rate, in [0, 1).
+    eps : float
+        Added to the denominator.
+    momentum : float
+        mu, in [0, 1).
+    weight_decay : float
+        L2 weight decay added to the gradient.
     """
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
@@ -245,10 +304,17 @@ class LevenbergMarquardt:
 
     Parameters
     ----------
-    mu : the damping to start with (> 0); mu_decrease (0, 1) and mu_increase (> 1) its
-        factors after an accepted and a refused step; mu_max: the damping at which the
-        iteration has converged (no step lowers F) and ``fit`` stops.
-    bayesian : re-estimate alpha and beta as above (``trainbr``); False: ``trainlm``.
+    mu : float
+        The damping to start with (> 0).
+    mu_decrease : float
+        The damping's factor after an accepted step, in (0, 1).
+    mu_increase : float
+        The damping's factor after a refused step (> 1).
+    mu_max : float
+        The damping at which the iteration has converged (no step lowers F) and ``fit``
+        stops.
+    bayesian : bool
+        Re-estimate alpha and beta as above (``trainbr``); False: ``trainlm``.
     """
 
     full_batch = True
@@ -275,15 +341,37 @@ class LevenbergMarquardt:
         self.state = {"lm": {"step": 0, "mu": np.array(self.mu0), "alpha": np.array(0.0), "beta": np.array(1.0),
                              "gamma": np.array(np.nan)}}
 
-    def step(self, params, grads):
+    def step(self, params: dict, grads: dict) -> None:
+        """Refused: Levenberg-Marquardt steps from the Jacobian (``step_full``), through ``fit``.
+
+        Parameters
+        ----------
+        params, grads : dict of str to numpy.ndarray
+            As ``Optimizer.step`` takes them.
+
+        Raises
+        ------
+        TypeError
+            Always, saying how to use it.
+        """
         raise TypeError("LevenbergMarquardt takes whole-batch steps from the Jacobian, not from a gradient: "
                         "use it through fit(model, x, d, optimizer=LevenbergMarquardt(), divergence=SquaredError())")
 
-    def step_full(self, problem):
-        """One iteration on ``problem`` (see ``train.LeastSquares``: ``weights()``,
-        ``set_weights(w)``, ``linearize() -> (e, JtJ, Jte, n)``, ``sse()``); the weights are
-        left at the accepted point. Returns the logs: ``sse``, ``ssw``, ``mu`` (and
-        ``gamma``, ``alpha``, ``beta``) and ``converged``."""
+    def step_full(self, problem) -> dict:
+        """One iteration on ``problem``; the weights are left at the accepted point.
+
+        Parameters
+        ----------
+        problem : unrolled.least_squares.LeastSquares
+            The sum of squares: ``weights()``, ``set_weights(w)``,
+            ``linearize() -> (e, JtJ, Jte, n)``, ``sse()``.
+
+        Returns
+        -------
+        dict
+            The logs: ``sse``, ``ssw``, ``mu`` (and ``gamma``, ``alpha``, ``beta``) and
+            ``converged``.
+        """
         st = self.state["lm"]
         w = problem.weights()
         sse, JtJ, Jte, n = problem.linearize()
@@ -346,6 +434,11 @@ class WeightDecay:
     the same trade against the *mean per-step* error whatever N and T are (a penalty
     added to the gradient alone, as ``Adam(weight_decay=)`` does, weighs less the longer
     the sequences). Biases and learned initial states are not penalised.
+
+    Parameters
+    ----------
+    strength : float
+        The penalty's weight (>= 0).
     """
 
     def __init__(self, strength):
@@ -355,12 +448,33 @@ class WeightDecay:
     def __repr__(self):
         return f"WeightDecay({self.strength})"
 
-    def penalty(self, params):
-        """The penalty per scored step (to be multiplied by ``s``)."""
+    def penalty(self, params: dict) -> float:
+        """The penalty per scored step (to be multiplied by ``s``).
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            A model's parameters; only the link weights ``W[...]`` count.
+
+        Returns
+        -------
+        float
+        """
         return 0.5 * self.strength * sum(float(np.vdot(p, p)) for k, p in _weights(params))
 
-    def gradient(self, params):
-        """d penalty / d params: dict over the link weights ``W[...]``."""
+    def gradient(self, params: dict) -> dict:
+        """d penalty / d params.
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            A model's parameters.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            The gradient of each link weight ``W[...]`` (other keys absent).
+        """
         return {k: self.strength * p for k, p in _weights(params)}
 
 
@@ -375,6 +489,13 @@ class WeightElimination:
     ones pay about ``strength`` each whatever their size, so the penalty counts the
     connections a net uses. ``scale`` is w0 (Weigend used w0 of order 1 for unit-sized
     data). Biases and learned initial states are not penalised.
+
+    Parameters
+    ----------
+    strength : float
+        The penalty's weight (>= 0).
+    scale : float
+        w0 (> 0).
     """
 
     def __init__(self, strength, scale=1.0):
@@ -385,14 +506,37 @@ class WeightElimination:
     def __repr__(self):
         return f"WeightElimination({self.strength}, scale={self.scale})"
 
-    def penalty(self, params):
+    def penalty(self, params: dict) -> float:
+        """The penalty per scored step (to be multiplied by ``s``).
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            A model's parameters; only the link weights ``W[...]`` count.
+
+        Returns
+        -------
+        float
+        """
         total = 0.0
         for _, p in _weights(params):
             r = np.square(p / self.scale)
             total += float(np.sum(r / (1.0 + r)))
         return self.strength * total
 
-    def gradient(self, params):
+    def gradient(self, params: dict) -> dict:
+        """d penalty / d params.
+
+        Parameters
+        ----------
+        params : dict of str to numpy.ndarray
+            A model's parameters.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            The gradient of each link weight ``W[...]`` (other keys absent).
+        """
         out = {}
         for k, p in _weights(params):
             r = np.square(p / self.scale)
@@ -413,15 +557,27 @@ def _compiled():
     return backend.compiled_kernels()
 
 
-def clip_grad_norm(grads, max_norm):
+def clip_grad_norm(grads: dict, max_norm: float) -> tuple[dict, float]:
     """Scale all gradients together so their global L2 norm is at most max_norm.
 
         total = sqrt(sum_k ||g_k||^2)
         g_k <- g_k * min(1, max_norm / (total + 1e-6))      (as torch)
 
-    grads: dict name -> ndarray. Returns (clipped, total): a new dict of new
-    arrays (the input is not mutated) and the norm before clipping (float).
     ValueError for a gradient that holds inf or nan.
+
+    Parameters
+    ----------
+    grads : dict of str to numpy.ndarray
+        The gradients (not mutated).
+    max_norm : float
+        The largest global norm let through (> 0).
+
+    Returns
+    -------
+    clipped : dict of str to numpy.ndarray
+        A new dict of new arrays.
+    total : float
+        The norm before clipping.
     """
     _positive("max_norm", max_norm)
     norms = [np.linalg.norm(np.ravel(g)) for g in grads.values()]
@@ -438,14 +594,31 @@ def clip_grad_norm(grads, max_norm):
 _REGISTRY = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "rmsprop": RMSprop, "lm": LevenbergMarquardt}
 
 
-def names():
-    """The optimizers ``get`` knows by name, sorted."""
+def names() -> list[str]:
+    """The optimizers ``get`` knows by name, sorted.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(_REGISTRY)
 
 
 def get(name, **kw):
     """An optimizer by name ("sgd", "adam", "adagrad", "rmsprop", "lm") built with
-    keyword hyperparameters ``kw``; an optimizer instance (no kw) unchanged."""
+    keyword hyperparameters ``kw``; an optimizer instance (no kw) unchanged.
+
+    Parameters
+    ----------
+    name : str or optimizer
+        A name of ``names()``, or an optimizer, returned as it is.
+    **kw
+        The optimizer's hyperparameters (``lr=``, ...).
+
+    Returns
+    -------
+    Optimizer or LevenbergMarquardt
+    """
     if isinstance(name, (Optimizer, LevenbergMarquardt)) and not kw:
         return name
     if not isinstance(name, str):

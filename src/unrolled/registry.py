@@ -27,7 +27,16 @@ def register_model(cls: type) -> type:
     Stores ``cls`` under ``cls.__name__``.  Registering a second, different
     class under a name already taken raises ValueError (re-registering a
     class of the same module and qualified name, as on reload, replaces it).
-    Returns ``cls`` unchanged.
+
+    Parameters
+    ----------
+    cls : type
+        A class with ``get_config()``, a ``from_config(config)`` classmethod and ``params``.
+
+    Returns
+    -------
+    type
+        ``cls`` unchanged.
     """
     if not isinstance(cls, type):
         raise TypeError(f"register_model expects a class, got {type(cls).__name__}")
@@ -48,7 +57,19 @@ def register_model(cls: type) -> type:
 
 def registered_name(obj, action: str) -> str:
     """The name ``obj``'s class is registered under; ValueError (saying that it cannot
-    ``action`` it) if that class is not the one registered."""
+    ``action`` it) if that class is not the one registered.
+
+    Parameters
+    ----------
+    obj : object
+        An instance of a registered class.
+    action : str
+        What the caller was about to do (``"save"``), for the message.
+
+    Returns
+    -------
+    str
+    """
     cls = type(obj)
     if _REGISTRY.get(cls.__name__) is not cls:
         raise ValueError(f"cannot {action} a {cls.__module__}.{cls.__qualname__}: its class is not "
@@ -57,8 +78,19 @@ def registered_name(obj, action: str) -> str:
 
 
 def registered_class(name: str, where: str = "") -> type:
-    """The class registered as ``name``; ValueError listing the registered names if none
-    (``where``, e.g. a file's path, starts the message)."""
+    """The class registered as ``name``; ValueError listing the registered names if none.
+
+    Parameters
+    ----------
+    name : str
+        A registered class name.
+    where : str
+        Starts the error message (e.g. a file's path).
+
+    Returns
+    -------
+    type
+    """
     if name not in _REGISTRY and name in _DEFERRED:
         importlib.import_module(_DEFERRED[name])
     cls = _REGISTRY.get(name)
@@ -68,13 +100,35 @@ def registered_class(name: str, where: str = "") -> type:
     return cls
 
 
-def block_config(block):
-    """``{"class": name, "config": block.get_config()}``: a child, as a parent saves it."""
+def block_config(block) -> dict:
+    """A child block, as a parent saves it in its config.
+
+    Parameters
+    ----------
+    block : object
+        An instance of a registered class.
+
+    Returns
+    -------
+    dict
+        ``{"class": name, "config": block.get_config()}``.
+    """
     return {"class": registered_name(block, "describe in a config"), "config": block.get_config()}
 
 
-def block_from_config(spec):
-    """The block that :func:`block_config` described (its class looked up in the registry)."""
+def block_from_config(spec: dict):
+    """The block that :func:`block_config` described (its class looked up in the registry).
+
+    Parameters
+    ----------
+    spec : dict
+        ``{"class": name, "config": dict}``.
+
+    Returns
+    -------
+    object
+        ``registered_class(name).from_config(config)``.
+    """
     if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
         raise ValueError(f"expected a block spec {{'class': name, 'config': dict}}, got {spec!r:.200}")
     return registered_class(spec["class"]).from_config(spec["config"])
@@ -113,12 +167,24 @@ def _constructor_keys(cls):
     return accepted, required
 
 
-def check_config(cls, config, where="", at="config"):
-    """ValueError (``where``, e.g. a file's path, starting the message) unless ``config``
-    fits ``cls``: a dict whose keys its constructor takes, with every required one, and
-    likewise for every child block spec (``{"class": name, "config": dict}``) inside it,
-    whose class must be registered. ``at`` names the config in the message (a child's is
-    e.g. ``config['forward_net']['config']``). Nothing is built."""
+def check_config(cls: type, config: dict, where: str = "", at: str = "config") -> None:
+    """ValueError unless ``config`` fits ``cls``: a dict whose keys its constructor takes,
+    with every required one, and likewise for every child block spec
+    (``{"class": name, "config": dict}``) inside it, whose class must be registered.
+    Nothing is built.
+
+    Parameters
+    ----------
+    cls : type
+        The class the config is for.
+    config : dict
+        Its config.
+    where : str
+        Starts the error message (e.g. a file's path).
+    at : str
+        Names the config in the message (a child's is e.g.
+        ``config['forward_net']['config']``).
+    """
     name = getattr(cls, "__name__", repr(cls))
     if not isinstance(config, dict):
         raise ValueError(f"{where}{at} (a {name} config) must be a dict, got {type(config).__name__}")

@@ -12,6 +12,7 @@ so memory does not grow with T.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,21 @@ class History:
     ``logs`` holds what else an optimizer reports every epoch, name -> list
     (``LevenbergMarquardt``: ``mu``, ``sse``, ``ssw``; Bayesian: ``gamma``, ``alpha``,
     ``beta``).
+
+    Attributes
+    ----------
+    loss : list of float
+        The training divergence of every epoch.
+    val_loss : list of float
+        The validation divergence of every epoch (empty without validation).
+    logs : dict of str to list
+        What else the optimizer reported every epoch.
+    best_epoch : int or None
+        The epoch of the weights the model holds after early stopping.
+    stopped_early : bool
+        Whether training stopped before ``epochs``.
+    seconds : float
+        Wall time of the whole fit.
     """
 
     loss: list = field(default_factory=list)
@@ -51,46 +67,138 @@ class History:
     seconds: float = 0.0
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
+        """The number of epochs trained (``len(loss)``)."""
         return len(self.loss)
 
 
 class Callback:
-    """Hooks called by ``fit``. ``on_epoch_end`` returning True stops training."""
+    """Hooks called by ``fit``. ``on_epoch_end`` returning True stops training.
 
-    def set_optimizer(self, optimizer):
+    Subclass it and override the hooks you need; every hook does nothing by default.
+    ``fit`` calls, in this order: ``set_optimizer``, ``check``, ``on_train_begin``, then
+    ``on_batch_end`` after every minibatch and ``on_epoch_end`` after every epoch, and
+    ``on_train_end``. ``state`` / ``restore`` let a checkpoint resume the callback exactly.
+    """
+
+    def set_optimizer(self, optimizer) -> None:
         """Called by ``fit`` before training with the optimizer it steps (whose ``lr`` a
-        callback may change between epochs)."""
+        callback may change between epochs).
 
-    def check(self, model, epochs):
+        Parameters
+        ----------
+        optimizer : unrolled.optim.Optimizer
+            The optimizer ``fit`` steps.
+        """
+
+    def check(self, model, epochs: int) -> None:
         """Called by ``fit`` before anything changes: raise ValueError / TypeError for what
-        would fail later (the model and the optimizer are still untouched)."""
+        would fail later (the model and the optimizer are still untouched).
 
-    def on_train_begin(self, model, epochs):
-        """Training starts (``epochs`` at most)."""
+        Parameters
+        ----------
+        model : block
+            The model to be trained.
+        epochs : int
+            The number of epochs ``fit`` will run at most.
+        """
 
-    def on_batch_end(self, model, batch, n_batches, loss):
-        """A minibatch was trained on: its ``loss``."""
+    def on_train_begin(self, model, epochs: int) -> None:
+        """Training starts (``epochs`` at most).
 
-    def on_epoch_end(self, model, epoch, logs):
-        """An epoch ended: ``logs`` has ``loss`` (and ``val_loss``); return True to stop."""
+        Parameters
+        ----------
+        model : block
+            The model being trained.
+        epochs : int
+            The number of epochs ``fit`` will run at most.
+        """
+
+    def on_batch_end(self, model, batch: int, n_batches: int, loss: float) -> None:
+        """A minibatch was trained on: its ``loss``.
+
+        Parameters
+        ----------
+        model : block
+            The model being trained (its weights already updated).
+        batch : int
+            The minibatch's index within the epoch, 0 .. n_batches - 1.
+        n_batches : int
+            The number of minibatches of the epoch.
+        loss : float
+            The minibatch's divergence.
+        """
+
+    def on_epoch_end(self, model, epoch: int, logs: dict) -> bool:
+        """An epoch ended: ``logs`` has ``loss`` (and ``val_loss``); return True to stop.
+
+        Parameters
+        ----------
+        model : block
+            The model being trained.
+        epoch : int
+            The epoch that ended, from 0.
+        logs : dict
+            ``loss`` (the epoch's mean training divergence), ``val_loss`` with validation
+            data, and what the optimizer reports (``mu``, ``gamma``, ...).
+
+        Returns
+        -------
+        bool
+            True stops training after this epoch.
+        """
         return False
 
-    def on_train_end(self, model, history):
-        """Training ended (the :class:`History` is complete but for ``seconds``)."""
+    def on_train_end(self, model, history: History) -> None:
+        """Training ended (the :class:`History` is complete but for ``seconds``).
 
-    def state(self):
-        """``(values, arrays)``: what a checkpoint keeps of this callback to resume it exactly
-        (JSON values; name -> ndarray). Nothing by default."""
+        Parameters
+        ----------
+        model : block
+            The trained model.
+        history : History
+            What ``fit`` is about to return.
+        """
+
+    def state(self) -> tuple[dict, dict]:
+        """What a checkpoint keeps of this callback to resume it exactly. Nothing by default.
+
+        Returns
+        -------
+        values : dict
+            JSON-friendly values.
+        arrays : dict of str to numpy.ndarray
+            Arrays by name.
+        """
         return {}, {}
 
-    def restore(self, values, arrays):
-        """Take back what ``state`` gave (after ``on_train_begin``, when ``fit`` resumes)."""
+    def restore(self, values: dict, arrays: dict) -> None:
+        """Take back what ``state`` gave (after ``on_train_begin``, when ``fit`` resumes).
+
+        Parameters
+        ----------
+        values : dict
+            The first half of what ``state`` returned.
+        arrays : dict of str to numpy.ndarray
+            The second half of what ``state`` returned.
+        """
 
 
 
 class EarlyStopping(Callback):
-    """Stop when ``val_loss`` has not improved for ``patience`` epochs; restore the best weights."""
+    """Stop when ``val_loss`` has not improved for ``patience`` epochs; restore the best weights.
+
+    ``fit(..., patience=k)`` adds one. It needs validation data.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before training stops (>= 1).
+    min_delta : float
+        How much lower ``val_loss`` must be to count as an improvement.
+    restore_best : bool
+        Put back the weights of the best epoch when training ends.
+    """
 
     def __init__(self, patience=10, min_delta=0.0, restore_best=True):
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
@@ -143,6 +251,13 @@ class LearningRateSchedule(_SetsLearningRate):
     rate; e.g. ``lambda epoch, lr: 0.01 * 0.9 ** epoch`` (exponential decay) or
     ``lambda epoch, lr: lr / 10 if epoch in (30, 60) else lr`` (steps). ``optimizer``:
     the one to set (default: the one ``fit`` steps).
+
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(epoch, lr) -> lr``, a positive number for every epoch.
+    optimizer : unrolled.optim.Optimizer, optional
+        The optimizer whose ``lr`` to set (default: the one ``fit`` steps).
     """
 
     def __init__(self, schedule, optimizer=None):
@@ -160,7 +275,15 @@ class LearningRateSchedule(_SetsLearningRate):
         self.optimizer.lr = self._next(epoch, self.optimizer.lr)
 
     def check(self, model, epochs):
-        """Every rate the schedule will give, worked out ahead (from the optimizer's rate now)."""
+        """Every rate the schedule will give, worked out ahead (from the optimizer's rate now).
+
+        Parameters
+        ----------
+        model : block
+            The model to be trained (unused).
+        epochs : int
+            The number of epochs whose rates are checked.
+        """
         lr = self.optimizer.lr
         for epoch in range(epochs):
             lr = self._next(epoch, lr)
@@ -179,7 +302,23 @@ class ReduceLROnPlateau(_SetsLearningRate):
     """Multiply the learning rate by ``factor`` when the monitored loss (``"val_loss"``, or
     ``"loss"`` without validation) has not improved by more than ``min_delta`` for
     ``patience`` epochs; never below ``min_lr``. After a reduction it waits ``patience``
-    epochs again. ``optimizer``: the one to set (default: the one ``fit`` steps)."""
+    epochs again. ``optimizer``: the one to set (default: the one ``fit`` steps).
+
+    Parameters
+    ----------
+    factor : float
+        What the rate is multiplied by, in (0, 1).
+    patience : int
+        Epochs without improvement before a reduction (>= 1).
+    min_lr : float
+        The rate is never set below this.
+    min_delta : float
+        How much lower the monitored loss must be to count as an improvement.
+    monitor : {"val_loss", "loss"}
+        The loss watched.
+    optimizer : unrolled.optim.Optimizer, optional
+        The optimizer whose ``lr`` to set (default: the one ``fit`` steps).
+    """
 
     def __init__(self, factor=0.1, patience=10, min_lr=0.0, min_delta=0.0, monitor="val_loss", optimizer=None):
         if not 0 < factor < 1:
@@ -216,7 +355,18 @@ class ReduceLROnPlateau(_SetsLearningRate):
 
 
 class Checkpoint(Callback):
-    """Save the model to ``path`` after each epoch (or only when ``val_loss`` improves)."""
+    """Save the model to ``path`` after each epoch (or only when ``val_loss`` improves).
+
+    This writes the model alone (what ``unrolled.load`` reads); ``fit(..., checkpoint=PATH)``
+    writes what training needs to resume as well.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file written (atomically) by ``unrolled.save``.
+    best_only : bool
+        Save only when the monitored loss (``val_loss``, else ``loss``) improves.
+    """
 
     def __init__(self, path, best_only=False):
         self.path, self.best_only = path, best_only
@@ -235,7 +385,17 @@ class Checkpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A one-line progress bar on stderr: epoch, bar, loss, validation loss, time."""
+    """A one-line progress bar on stderr: epoch, bar, loss, validation loss, time.
+
+    ``fit(..., progress=True)`` (the default) adds one.
+
+    Parameters
+    ----------
+    stream : file-like, optional
+        Where to write (default ``sys.stderr``); off a terminal one line every 2 s.
+    width : int
+        The bar's width in characters.
+    """
 
     def __init__(self, stream=None, width=24):
         self.stream = stream if stream is not None else sys.stderr
@@ -267,10 +427,13 @@ class ProgressBar(Callback):
             self.stream.flush()
 
 
-def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=None, lengths=None,
-        validation=None, validation_divergence=None, patience=None, clip=None, bptt=None, shuffle=True, seed=None,
-        callbacks=(), progress=True, checkpoint=None, resume=None, inputs=None, check_output=True,
-        regularizer=None):
+def fit(model, x: np.ndarray | None, d: np.ndarray, *, divergence, optimizer, epochs: int = 10,
+        batch_size: int | None = None, lengths: np.ndarray | None = None, validation: tuple | None = None,
+        validation_divergence=None, patience: int | None = None, clip: float | None = None,
+        bptt: int | None = None, shuffle: bool = True, seed: int | np.random.Generator | None = None,
+        callbacks=(), progress: bool = True, checkpoint: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None, inputs: dict | None = None, check_output: bool = True,
+        regularizer=None) -> History | list[History]:
     """Train ``model`` on sequences by BPTT; returns a :class:`History`.
 
     An :class:`~unrolled.Ensemble` is trained member by member (``Ensemble.fit``: each
@@ -317,6 +480,14 @@ def fit(model, x, d, *, divergence, optimizer, epochs=10, batch_size=None, lengt
         times the steps that divergence scores per sequence (so the strength means the
         same for any N and T; see ``WeightDecay``). ``History.loss`` is the divergence alone.
 
+    Returns
+    -------
+    History or list of History
+        The per-epoch losses (a list, one a member, for an ``Ensemble``). The model
+        holds the trained weights (the best ones under early stopping).
+
+    Notes
+    -----
     Everything is checked before the first update: the settings, the shapes and the
     finiteness of x, d and the validation data (the first non-finite value named by
     sequence, step and feature), the targets against the model's outputs (class labels
@@ -558,8 +729,30 @@ def _all_callbacks(callbacks, patience, validation, progress):
     return callbacks
 
 
-def evaluate(model, x, d, lengths=None, *, divergence, inputs=None):
-    """The divergence of ``model``'s outputs on ``x`` against ``d`` (forward only)."""
+def evaluate(model, x: np.ndarray | None, d: np.ndarray, lengths: np.ndarray | None = None, *, divergence,
+             inputs: dict | None = None) -> float:
+    """The divergence of ``model``'s outputs on ``x`` against ``d`` (forward only).
+
+    Parameters
+    ----------
+    model : block
+        Anything with ``forward``.
+    x : numpy.ndarray or None
+        Inputs (N, T, n_in).
+    d : numpy.ndarray
+        Targets, as the divergence expects them.
+    lengths : numpy.ndarray, optional
+        (N,) valid steps of each sequence.
+    divergence : callable or str
+        ``div(y, d, *, lengths) -> (value, dy)`` or a name (``"mse"``, ...).
+    inputs : dict, optional
+        Further external inputs of the network, name -> (N, T, width).
+
+    Returns
+    -------
+    float
+        The divergence's value.
+    """
     div = _divergences.get(divergence)
     y, _ = model.forward(x, lengths=lengths, **(inputs or {}))
     value, _ = div(y, d, lengths=lengths)

@@ -76,6 +76,16 @@ def set_default_backend(name):
     ``"fast"`` when numba is installed and NumPy's OpenBLAS could be bound (see
     ``unrolled.engine.kernels``), else ``"numpy"``. The environment variable
     ``UNROLLED_BACKEND`` sets it at import.
+
+    Parameters
+    ----------
+    name : {"auto", "fast", "numpy"}
+        The backend.
+
+    Returns
+    -------
+    str
+        The backend before.
     """
     global _default
     old, _default = _default, check_backend(name, auto=True)
@@ -177,7 +187,18 @@ def set_num_threads(n):
     (``None``: back to the default, see :func:`get_num_threads`). Process-wide; returns the
     previous setting (None: the default). Unlike the default, ``n`` is kept under load
     (a run then takes the same steps whatever else the machine does) and may exceed the
-    usable CPUs. Products outside the engine's passes keep BLAS's own setting."""
+    usable CPUs. Products outside the engine's passes keep BLAS's own setting.
+
+    Parameters
+    ----------
+    n : int or None
+        The most threads (>= 1), or None for the default.
+
+    Returns
+    -------
+    int or None
+        The setting before (None: the default).
+    """
     global _explicit
     n = None if n is None else _check_threads(n)
     with _explicit_lock:
@@ -189,7 +210,13 @@ class num_threads:
     """``with unrolled.num_threads(n):`` passes inside run on at most ``n`` threads (see
     :func:`set_num_threads`); the setting before comes back on exit, an error or not.
     ``n`` is checked when the object is made. Process-wide, like ``set_num_threads``:
-    other threads' passes meanwhile run with ``n`` too."""
+    other threads' passes meanwhile run with ``n`` too.
+
+    Parameters
+    ----------
+    n : int or None
+        The most threads inside the block (>= 1), or None for the default.
+    """
 
     def __init__(self, n):
         self.n = None if n is None else _check_threads(n, "num_threads")

@@ -49,6 +49,19 @@ class Layer:
     long, and whose activation must stay ``"tanh"`` (the cell's own). An LSTM layer
     ``h`` carries its cell state as the node ``h.c`` (``init[h.c]``, ``state["h.c"]``).
     Networks with gated layers run on the NumPy reference loops.
+
+    Parameters
+    ----------
+    size : int
+        The number of units (>= 1).
+    activation : str
+        ``"tanh"``, ``"sigmoid"``, ``"relu"``, ``"identity"`` or ``"softmax"``.
+    bias : bool
+        Whether the layer has a bias ``b[name]``.
+    init : {"learned", "zeros"}
+        Where its history before t = 0 comes from.
+    cell : {None, "lstm", "gru"}
+        A plain or a gated layer.
     """
 
     size: int
@@ -76,6 +89,12 @@ class Layer:
         return cells.gates(self.cell) * self.size
 
     def get_config(self):
+        """The layer's fields, JSON-friendly: ``Layer(**config)`` builds it again.
+
+        Returns
+        -------
+        dict
+        """
         config = {"size": int(self.size), "activation": self.activation, "bias": bool(self.bias), "init": self.init}
         if self.cell is not None:            # (a plain layer's config reads as it always did)
             config["cell"] = self.cell
@@ -92,6 +111,21 @@ class Link:
     among the parameters (an Elman context's copy ``I``, a Jordan memory's ``decay * I``).
     ``gradient="blocked"`` lets no gradient cross the link: its source is treated as a
     constant input, as in the lecture's "simple" (Elman, Jordan) networks.
+
+    Parameters
+    ----------
+    src : str
+        A layer or an external input (``"x"``, ``"teacher"``, ...).
+    dst : str
+        A layer.
+    delay : int
+        Steps back the source is read (>= 0); delay-0 links must form no cycle.
+    weight : None, float or numpy.ndarray
+        Learned (None), ``s * I`` (a scalar) or a fixed matrix (dst size, src size).
+    trainable : bool
+        Whether the weight is a parameter (``W[src->dst@d]``) or a constant.
+    gradient : {"full", "blocked"}
+        Whether gradients cross the link.
     """
 
     src: str
@@ -120,6 +154,12 @@ class Link:
         return f"W[{self.src}->{self.dst}@{self.delay}]"
 
     def get_config(self):
+        """The link's fields, JSON-friendly: ``Link(**config)`` builds it again.
+
+        Returns
+        -------
+        dict
+        """
         w = self.weight
         if isinstance(w, np.ndarray):
             w = w.copy()

@@ -52,6 +52,25 @@ class ForwardCache:
     ``state``: dict node -> (N, D, size), the last D values of every node read with a
     delay, at each sequence's own last valid step, oldest first. Pass it as ``state=`` to
     continue the sequences where they stopped.
+
+    Attributes
+    ----------
+    A : dict
+        node -> (D + T, N, size) activations, history first.
+    Z : dict
+        layer -> (T, N, H) pre-activations.
+    weights : dict
+        link key -> (dst, src) weight used in this pass.
+    lengths : numpy.ndarray
+        (N,) valid steps of each sequence.
+    given : frozenset
+        The nodes whose initial history came from the caller.
+    state : dict
+        node -> (N, D, size), the final history.
+    buffers : object
+        The flat arrays behind A and Z (internal).
+    input_grads : bool
+        False: ``backward`` skips the gradients of the inputs.
     """
 
     A: dict            # node -> (D + T, N, size) activations, history first
@@ -67,15 +86,23 @@ class ForwardCache:
 
     @property
     def N(self):
+        """The batch size N."""
         return len(self.lengths)
 
     @property
     def T(self):
+        """The number of steps T."""
         return next(iter(self.Z.values())).shape[0]
 
 @register_model
 class Network:
     """One column of layers and delayed links, unrolled over time.
+
+    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
+    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
+    the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has
+    links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a GRU also
+    ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
 
     Parameters
     ----------
@@ -89,14 +116,7 @@ class Network:
     seed : int or numpy.random.Generator, for the initial weights.
     backend : ``"fast"``, ``"numpy"`` or None (the default: ``"fast"`` when numba is
         installed); how the time loops of the recurrences run. See :attr:`backend`.
-
-    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
-    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
-    the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has
-    links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a GRU also
-    ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
     """
-
 
     def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None, backend=None):
         self.backend = backend
@@ -121,8 +141,14 @@ class Network:
         self._plan = Plan(self)
 
     # ----------------------------------------------------------------- structure
-    def node_size(self, node):
-        """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size)."""
+    def node_size(self, node: str) -> int:
+        """The width of a node's activations (an LSTM cell state ``h.c``: its layer's size).
+
+        Parameters
+        ----------
+        node : str
+            An input, a layer or an LSTM cell state (``"h.c"``).
+        """
         if node in self.inputs:
             return self.inputs[node]
         return self.layers[self.cell_states.get(node, node)].size
@@ -155,19 +181,27 @@ class Network:
             if self.layers[self.cell_states.get(name, name)].init == "learned" and self.depth[name] > 0:
                 self.params[f"init[{name}]"] = np.zeros((self.depth[name], self.node_size(name)), dtype=self.dtype)
 
-    def weight(self, link):
-        """The current weight matrix of ``link`` (a parameter or a constant)."""
+    def weight(self, link: Link) -> np.ndarray:
+        """The current weight matrix of ``link``, one of ``links`` (a parameter or a constant), live.
+
+        Parameters
+        ----------
+        link : Link
+        """
         return self.params[link.key] if link.key in self.params else self.constants[link.key]
 
     @property
     def n_in(self):
+        """Width of the input ``"x"``, n_in (0 if the network has none)."""
         return self.inputs.get("x", 0)
 
     @property
     def n_out(self):
+        """Size of the output layer, n_out."""
         return self.layers[self.output].size
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The structure (inputs, layers, links, output, dtype, seed), JSON-friendly, for ``save``."""
         return {
             "inputs": dict(self.inputs),
             "layers": {name: layer.get_config() for name, layer in self.layers.items()},
@@ -178,7 +212,14 @@ class Network:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Network:
+        """A new Network (fresh weights: ``load`` copies the saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            As ``get_config`` returns it.
+        """
         config = dict(config)
         layers = {name: Layer(**spec) for name, spec in config.pop("layers").items()}
         links = [Link(**spec) for spec in config.pop("links")]
@@ -189,9 +230,8 @@ class Network:
         links = ", ".join(link.key[2:-1] for link in self.links)
         return f"Network(layers={list(self.layers)}, links=[{links}], output={self.output!r})"
 
-
     # ------------------------------------------------------------------- forward
-    def forward(self, x, *, lengths=None, state=None, steps=None, **inputs):
+    def forward(self, x: np.ndarray | None, *, lengths=None, state=None, steps=None, **inputs) -> tuple:
         """Run the column over whole sequences.
 
         Parameters
@@ -205,8 +245,12 @@ class Network:
             inputs, None or their T.
         **inputs : further external inputs by name, each (N, T, width).
 
-        Returns ``(y, cache)``: y (N, T, n_out), zero at padded steps; ``cache`` for
-        ``backward``, with ``cache.state`` the final history of every delayed node.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out), zero at padded steps.
+        cache : ForwardCache
+            For ``backward``; ``cache.state`` the final history of every delayed node.
         """
         seqs = self._gather_inputs(x, inputs)
         N, T = self._batch_shape(seqs, lengths, state, steps)
@@ -284,8 +328,16 @@ class Network:
             whole = program.backward_for(self, buffers, weights, given, *backward)
         return (fast, None) if whole is None else (program, whole)
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False, **inputs):
-        """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state."""
+    def predict(self, x: np.ndarray | None, *, lengths=None, state=None, return_state=False, **inputs):
+        """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state.
+
+        Parameters
+        ----------
+        x, lengths, state, **inputs
+            As ``forward`` takes them.
+        return_state : bool
+            Return ``(y, cache.state)``.
+        """
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 
@@ -306,27 +358,45 @@ class Network:
         return state
 
     # ------------------------------------------------------------------ backward
-    def backward(self, dy, cache):
-        """BPTT: ``(grads, dx)`` from ``dy`` = dDIV/dy (N, T, n_out).
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """BPTT: ``(grads, dx)``. Pure: the same arguments give the same answer.
 
-        ``grads`` has exactly the keys of ``params``; ``dx`` (N, T, n_in) is dDIV/dx
-        (``None`` if the network has no input ``"x"``, or if ``cache.input_grads`` was set
-        False to skip it). Pure: the same arguments give the same answer.
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : ForwardCache
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            Exactly the keys of ``params``.
+        dx : numpy.ndarray or None
+            (N, T, n_in) dDIV/dx (None without ``"x"``, or if ``cache.input_grads`` is False).
         """
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs.get("x")
 
-    def backward_full(self, dy, cache, *, dstate=None):
-        """BPTT with every gradient: ``(grads, dinputs, dstate_in)``.
+    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+        """BPTT with every gradient.
 
-        dy : (N, T, n_out) gradient of the divergence w.r.t. the outputs; a
-            ``divergences.LogitGradient`` whose ``activation`` is the output layer's is
-            taken through its exact ``dz`` (fused softmax / sigmoid cross-entropy).
-        dstate : optional dict node -> (N, D, size), gradient w.r.t. ``cache.state``
-            (when the final state feeds something else, e.g. a decoder).
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy; a ``divergences.LogitGradient`` whose ``activation`` is
+            the output layer's is taken through its exact ``dz`` (fused cross-entropy).
+        cache : ForwardCache
+            What ``forward`` returned with the outputs.
+        dstate : dict, optional
+            node -> (N, D, size) dDIV/d``cache.state`` (when the final state feeds
+            something else, e.g. a decoder).
 
-        Returns ``grads`` (keys of ``params``), ``dinputs`` (input name -> (N, T, width))
-        and ``dstate_in`` (node -> (N, D, size)) for every history given as ``state``.
+        Returns
+        -------
+        grads, dinputs, dstate_in : dict
+            The keys of ``params``; input name -> (N, T, width); node -> (N, D, size) for
+            every history given as ``state``.
         """
         kernels = self._kernels()
         with fast.threads_for(kernels, self._plan, cache.N):

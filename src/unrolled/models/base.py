@@ -19,13 +19,30 @@ class ConfigFromArguments:
     _config: dict
 
     def get_config(self):
-        """The constructor's arguments, JSON-friendly (``dtype`` by name)."""
+        """The constructor's arguments, JSON-friendly (``dtype`` by name).
+
+        Returns
+        -------
+        dict
+        """
         config = dict(self._config)
         config["dtype"] = np.dtype(config["dtype"]).name
         return config
 
     @classmethod
     def from_config(cls, config):
+        """A new model of this class from what ``get_config`` returned (fresh weights: ``load`` copies the
+        saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        model
+        """
         config = dict(config)
         config["dtype"] = np.dtype(config["dtype"]).type
         return cls(**config)
@@ -62,26 +79,83 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
 
     @property
     def dtype(self):
+        """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.network.dtype
 
     @property
     def n_in(self):
+        """Inputs per step, n_in."""
         return self.network.n_in
 
     @property
     def n_out(self):
+        """Outputs per step, n_out."""
         return self.network.n_out
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x, *, lengths=None, state=None, **inputs):
-        """``(y, cache)``: outputs (N, T, n_out) for inputs x (N, T, n_in); see ``Network.forward``."""
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                **inputs) -> tuple[np.ndarray, object]:
+        """``(y, cache)``: outputs (N, T, n_out) for inputs x (N, T, n_in); see ``Network.forward``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : dict, optional
+            node -> (N, D, size) initial history (``cache.state`` of an earlier pass).
+        **inputs
+            Further external inputs by name, each (N, T, width).
+
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         return self.network.forward(x, lengths=lengths, state=state, **inputs)
 
-    def backward(self, dy, cache):
-        """BPTT: ``(grads, dx)`` for dy = dDIV/dy (N, T, n_out); grads has the keys of ``params``."""
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """BPTT: ``(grads, dx)`` for dy = dDIV/dy (N, T, n_out); grads has the keys of ``params``.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
+        """
         return self.network.backward(dy, cache)
 
-    def backward_full(self, dy, cache, *, dstate=None):
-        """``(grads, dinputs, dstate_in)``; see ``Network.backward_full``."""
+    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+        """``(grads, dinputs, dstate_in)``; see ``Network.backward_full``.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy.
+        cache : object
+            What ``forward`` returned with the outputs.
+        dstate : dict, optional
+            dDIV/d``cache.state``, node -> (N, D, size).
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The keys of ``params``.
+        dinputs : dict of str to numpy.ndarray
+            Input name -> (N, T, width).
+        dstate_in : dict of str to numpy.ndarray
+            dDIV/d of every history given as ``state``.
+        """
         return self.network.backward_full(dy, cache, dstate=dstate)
 

@@ -65,6 +65,8 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
@@ -91,8 +93,25 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
                       [Link("x", "y")], "y", dtype=dtype, seed=rng)
         super().__init__(*parts, out, names=[f"block{k}" for k in range(1, blocks + 1)] + ["out"])
 
-    def forward(self, x, *, lengths=None, state=None):
-        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps."""
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None) -> tuple[np.ndarray, object]:
+        """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence (padding at the end).
+        state : None
+            Must be None: the model reads each sequence whole.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         if state is not None:
             raise ValueError(f"BiRNN {WHOLE_SEQUENCE}")
         return super().forward(x, lengths=lengths)

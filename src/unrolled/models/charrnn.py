@@ -19,6 +19,13 @@ class CharRNN(RNN):
     (the same weights from the same seed), with the alphabet kept in its config, so
     ``unrolled.save`` stores it in the model file and ``unrolled.load`` gives it back:
     symbol i is ``alphabet[i]``.
+
+    Parameters
+    ----------
+    alphabet : str
+        The characters, none repeated.
+    hidden, activation, skip_input, skip_output, learn_init, bias, output_bias, dtype, seed
+        As :class:`~unrolled.RNN` takes them.
     """
 
     def __init__(self, alphabet, *, hidden=(128,), activation="tanh", skip_input=False, skip_output=False,
@@ -37,10 +44,20 @@ class CharRNN(RNN):
 
     @property
     def alphabet(self):
+        """The characters, symbol i being ``alphabet[i]``."""
         return self._config["alphabet"]
 
     def encode(self, text):
-        """(len(text),) int64 symbol indices; ValueError naming characters not in the alphabet."""
+        """(len(text),) int64 symbol indices; ValueError naming characters not in the alphabet.
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         unknown = sorted(set(text) - set(self._index))
         if unknown:
             raise ValueError(f"characters not in the model's alphabet: {''.join(unknown)!r}; "
@@ -48,12 +65,40 @@ class CharRNN(RNN):
         return np.array([self._index[c] for c in text], dtype=np.int64)
 
     def decode(self, indices):
+        """The text of symbol indices: ``encode``'s inverse.
+
+        Parameters
+        ----------
+        indices : iterable of int
+
+        Returns
+        -------
+        str
+        """
         return "".join(self.alphabet[int(i)] for i in indices)
 
     def sample(self, prime="\n", steps=200, *, temperature=1.0, greedy=False, seed=None):
         """``steps`` characters generated after reading ``prime`` (at least one character):
         each drawn from the softmax output (``temperature``; ``greedy``: the argmax) and fed
-        back. See :func:`unrolled.generate.generate`."""
+        back. See :func:`unrolled.generate.generate`.
+
+        Parameters
+        ----------
+        prime : str
+            Read first.
+        steps : int
+            Characters to generate.
+        temperature : float
+            Sampling temperature.
+        greedy : bool
+            Argmax instead of sampling.
+        seed : int or numpy.random.Generator, optional
+            For sampling.
+
+        Returns
+        -------
+        str
+        """
         if not prime:
             raise ValueError("prime must hold at least one character")
         x = one_hot(self.encode(prime), len(self.alphabet), self.dtype)

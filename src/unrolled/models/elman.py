@@ -61,6 +61,8 @@ class Elman(NetworkModel):
     seed : int or numpy.random.Generator for the initial weights (with "full" and the
         same seed, the same initial weights as ``RNN``)
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
@@ -90,4 +92,5 @@ class Elman(NetworkModel):
 
     @property
     def context_gradient(self):
+        """``"blocked"`` (Elman's training) or ``"full"`` (exactly the RNN)."""
         return self._config["context_gradient"]

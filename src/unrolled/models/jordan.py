@@ -54,6 +54,8 @@ class Jordan(NetworkModel):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
+    Notes
+    -----
     Inputs x (N, T, n_in) or a plan (N, n_in) with ``steps=T``; outputs y (N, T, n_out).
     """
 
@@ -74,10 +76,31 @@ class Jordan(NetworkModel):
 
     @property
     def decay(self):
+        """The memory's decay (its fixed weight ``decay * I`` on itself)."""
         return self._config["decay"]
 
-    def forward(self, x, *, lengths=None, state=None, steps=None):
-        """``(y, cache)`` for x (N, T, n_in), or a constant plan x (N, n_in) with ``steps=T``."""
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                steps: int | None = None) -> tuple[np.ndarray, object]:
+        """``(y, cache)`` for x (N, T, n_in), or a constant plan x (N, n_in) with ``steps=T``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T, n_in) inputs, or a plan (N, n_in) fed at every step.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence.
+        state : dict, optional
+            Initial histories (``"m"``, ``"y"``, ...), as ``Network.forward`` takes them.
+        steps : int, optional
+            T, for a plan.
+
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out) outputs, zero at padded steps.
+        cache : object
+            What ``backward`` needs; ``cache.state`` the final state.
+        """
         x = as_float_array(x, self.dtype, "x")
         plan = x.ndim == 2
         if plan:
@@ -91,13 +114,42 @@ class Jordan(NetworkModel):
         cache.plan = plan                # backward returns dDIV/dplan, summed over the steps
         return y, cache
 
-    def predict(self, x, *, lengths=None, state=None, return_state=False, steps=None):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, steps: int | None = None) -> np.ndarray | tuple:
         """Outputs (N, T, n_out) alone (and the final state with ``return_state``); x and
-        ``steps`` as ``forward`` takes them."""
+        ``steps`` as ``forward`` takes them.
+
+        Parameters
+        ----------
+        x, lengths, state, steps
+            As ``forward`` takes them.
+        return_state : bool
+            Return the final state too.
+
+        Returns
+        -------
+        y : numpy.ndarray or tuple
+            (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
+        """
         return super().predict(x, lengths=lengths, state=state, return_state=return_state, steps=steps)
 
-    def backward(self, dy, cache):
-        """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan."""
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
+        """
         grads, dx = self.network.backward(dy, cache)
         if dx is not None and getattr(cache, "plan", False):
             dx = dx.sum(axis=1)

@@ -71,6 +71,8 @@ class NARX(NetworkModel):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights (the same in both modes)
 
+    Notes
+    -----
     Inputs x (N, T, n_in), teacher (N, T, n_out) in open loop, outputs y (N, T, n_out).
     """
 
@@ -160,31 +162,61 @@ class NARX(NetworkModel):
 
     @property
     def input_delays(self):
+        """The delays of the input taps, a sorted tuple (empty without exogenous input)."""
         return self._config["input_delays"]
 
     @property
     def output_delays(self):
+        """The delays of the fed-back output taps, a sorted tuple."""
         return self._config["output_delays"]
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x=None, *, lengths=None, state=None, teacher=None, steps=None):
+    def forward(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                teacher=None, steps: int | None = None) -> tuple[np.ndarray, object]:
         """Run the current mode over whole sequences: ``(y, cache)``.
 
-        x : (N, T, n_in); with n_in = 0, None or an (N, T, 0) array.
-        teacher : (N, T, n_out) the true outputs, read (delayed) in open loop only.
-        state : dict with "y" (N, K, n_out) the output history before t = 0 and "x"
+        Parameters
+        ----------
+        x : numpy.ndarray or None
+            (N, T, n_in); with n_in = 0, None or an (N, T, 0) array.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each sequence.
+        state : dict, optional
+            "y" (N, K, n_out) the output history before t = 0 and "x"
             (N, max input delay, n_in) the input history (zeros when not given).
-        steps : the number of steps T where no sequence gives it (closed loop, n_in = 0;
+        teacher : numpy.ndarray, optional
+            (N, T, n_out) the true outputs, read (delayed) in open loop only.
+        steps : int, optional
+            The number of steps T where no sequence gives it (closed loop, n_in = 0;
             N then comes from state["y"], else lengths, else 1).
 
-        Returns y (N, T, n_out) and the engine's cache; ``cache.state`` holds the final
-        "x" and "y" histories (in open loop: the last true outputs) to continue from.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T, n_out).
+        cache : ForwardCache
+            The engine's cache; ``cache.state`` holds the final "x" and "y" histories (in
+            open loop: the last true outputs) to continue from.
         """
         return self._forward(self._feedback, x, lengths=lengths, state=state, teacher=teacher, steps=steps)
 
-    def predict(self, x=None, *, lengths=None, state=None, return_state=False, teacher=None, steps=None):
+    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, teacher=None, steps: int | None = None) -> np.ndarray | tuple:
         """Outputs (N, T, n_out) of the current mode alone (and the final state with
-        ``return_state``); the arguments as ``forward`` takes them."""
+        ``return_state``); the arguments as ``forward`` takes them.
+
+        Parameters
+        ----------
+        x, lengths, state, teacher, steps
+            As ``forward`` takes them.
+        return_state : bool
+            Return the final state too.
+
+        Returns
+        -------
+        y : numpy.ndarray or tuple
+            (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
+        """
         return super().predict(x, lengths=lengths, state=state, return_state=return_state, teacher=teacher,
                                steps=steps)
 
@@ -232,11 +264,25 @@ class NARX(NetworkModel):
         cache.mode = mode                   # backward uses the network that ran, whatever the mode now
         return y, cache
 
-    def backward(self, dy, cache):
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
         """BPTT: ``(grads, dx)``; grads under the keys of ``params`` in either mode.
 
         dx is (N, T, n_in) (an (N, T, 0) array when n_in = 0). In closed loop the gradient
         runs back through the fed-back outputs; in open loop the teacher is a constant.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T, n_in) dDIV/dx.
         """
         grads, dinputs, _ = self.backward_full(dy, cache)
         dx = dinputs.get("x")
@@ -244,8 +290,27 @@ class NARX(NetworkModel):
             dx = np.zeros((cache.N, cache.T, 0), dtype=self.dtype)
         return grads, dx
 
-    def backward_full(self, dy, cache, *, dstate=None):
-        """``(grads, dinputs, dstate_in)`` as ``Network.backward_full``, output history named "y"."""
+    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+        """``(grads, dinputs, dstate_in)`` as ``Network.backward_full``, output history named "y".
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy.
+        cache : object
+            What ``forward`` returned with the outputs.
+        dstate : dict, optional
+            dDIV/d``cache.state``, node -> (N, D, size).
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The keys of ``params``.
+        dinputs : dict of str to numpy.ndarray
+            Input name -> (N, T, width).
+        dstate_in : dict of str to numpy.ndarray
+            dDIV/d of every history given as ``state``.
+        """
         mode = getattr(cache, "mode", self._feedback)
         engine_cache = dataclasses.replace(cache, state=_rename(cache.state, mode, "in"))
         grads, dinputs, dstate_in = self._nets[mode].backward_full(dy, engine_cache,
@@ -254,7 +319,20 @@ class NARX(NetworkModel):
         return {key: grads[key] for key in self.params}, dinputs, _rename(dstate_in, mode, "out")
 
     def fit_inputs(self, x, d):
-        """What ``fit`` passes to ``forward`` beside x: the targets as teacher in open loop."""
+        """What ``fit`` passes to ``forward`` beside x: the targets as teacher in open loop.
+
+        Parameters
+        ----------
+        x : numpy.ndarray or None
+            The inputs (unused).
+        d : numpy.ndarray
+            The targets (N, T, n_out).
+
+        Returns
+        -------
+        dict
+            ``{"teacher": d}`` in open loop, else empty.
+        """
         return {"teacher": d} if self._feedback == "open" else {}
 
     def forecast(self, x_past, y_past, horizon, *, x_future=None, lengths=None, state=None):
@@ -266,15 +344,26 @@ class NARX(NetworkModel):
         ``horizon`` steps, each output fed back as the next step's past output, reading
         the future exogenous inputs ``x_future``.
 
-        x_past : (N, T_p, n_in), or None / (N, T_p, 0) when n_in = 0
-        y_past : (N, T_p, n_out), the known outputs over the same steps
-        horizon : int >= 1
-        x_future : (N, horizon, n_in), required when n_in > 0
-        lengths : (N,) valid steps of each past (padding at the end): each forecast
-            starts after its own sequence's last valid step
-        state : the histories before the past, as in ``forward`` (zeros by default)
+        Parameters
+        ----------
+        x_past : numpy.ndarray or None
+            (N, T_p, n_in), or None / (N, T_p, 0) when n_in = 0.
+        y_past : numpy.ndarray
+            (N, T_p, n_out), the known outputs over the same steps.
+        horizon : int
+            Steps to forecast (>= 1).
+        x_future : numpy.ndarray, optional
+            (N, horizon, n_in), required when n_in > 0.
+        lengths : numpy.ndarray, optional
+            (N,) valid steps of each past (padding at the end): each forecast starts
+            after its own sequence's last valid step.
+        state : dict, optional
+            The histories before the past, as in ``forward`` (zeros by default).
 
-        Returns y (N, horizon, n_out): the forecasts of Y(T_p), ..., Y(T_p + horizon - 1).
+        Returns
+        -------
+        numpy.ndarray
+            (N, horizon, n_out): the forecasts of Y(T_p), ..., Y(T_p + horizon - 1).
         """
         horizon = check_delay(horizon, "horizon", low=1)
         y_past = as_float_array(y_past, self.dtype, "y_past")

@@ -46,6 +46,8 @@ class RNN(NetworkModel):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
@@ -104,6 +106,8 @@ _GATED_OPTIONS = """
     seed : int or numpy.random.Generator for the initial weights (uniform in +-1/sqrt(fan-in)
         of each layer, biases zero: not PyTorch's initialisation)
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out). Runs on the NumPy reference loops
     (``engine.reference``) whatever the backend: the compiled paths have no gated kernels yet.
     """

@@ -66,6 +66,8 @@ class Seq2Seq(Composite, PredictFromForward):
         LSTM layers (``h1.c``, ...): an ``LSTM`` decoder starts from an ``LSTM`` encoder's
         h and c, a ``GRU`` from a ``GRU``'s h.
 
+    Notes
+    -----
     Parameters (``params`` keys) are ``encoder.<name>`` and ``decoder.<name>``.
     Inputs x (N, T_in, n_src), decoder_inputs (N, T_out, n_dec_in); outputs
     (N, T_out, n_out).
@@ -102,36 +104,70 @@ class Seq2Seq(Composite, PredictFromForward):
 
     @property
     def children(self):
+        """dict name -> child block, in order: what ``params`` prefixes."""
         return {"encoder": self.encoder, "decoder": self.decoder}
 
     @property
     def dtype(self):
+        """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.encoder.dtype
 
     @property
     def n_in(self):
+        """Source inputs per step, n_src (the encoder's n_in)."""
         return self.encoder.n_in
 
     @property
     def n_out(self):
+        """Outputs per step (the decoder's n_out)."""
         return self.decoder.n_out
 
     # ------------------------------------------------------------------ compute
     def encode(self, x, *, lengths=None, state=None):
-        """The decoder's initial state from the source: dict decoder layer -> (N, D, H)."""
+        """The decoder's initial state from the source: dict decoder layer -> (N, D, H).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T_in, n_src) source.
+        lengths : numpy.ndarray, optional
+            (N,) valid source steps.
+        state : dict, optional
+            The encoder's initial state.
+
+        Returns
+        -------
+        start : dict of str to numpy.ndarray
+            Decoder node -> (N, D, H), its initial state.
+        cache : object
+            The encoder's cache.
+        """
         _, cache = self.encoder.forward(x, lengths=lengths, state=state)
         return {d: cache.state[e] for d, e in self.bridge.items()}, cache
 
-    def forward(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                decoder_inputs=None, decoder_lengths: np.ndarray | None = None) -> tuple[np.ndarray, object]:
         """Teacher-forced pass: ``(y, cache)``.
 
-        x : (N, T_in, n_src) source; lengths (N,) its valid steps; state the encoder's
-            initial state (optional).
-        decoder_inputs : (N, T_out, n_dec_in), the decoder's inputs (teacher forcing:
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T_in, n_src) source.
+        lengths : numpy.ndarray, optional
+            (N,) its valid steps.
+        state : dict, optional
+            The encoder's initial state.
+        decoder_inputs : numpy.ndarray
+            (N, T_out, n_dec_in), the decoder's inputs (teacher forcing:
             ``teacher_forcing(targets, n_dec_in, start)``).
-        decoder_lengths : (N,) valid decoder steps, or None (all T_out).
+        decoder_lengths : numpy.ndarray, optional
+            (N,) valid decoder steps, or None (all T_out).
 
-        y (N, T_out, n_out), zero at padded decoder steps.
+        Returns
+        -------
+        y : numpy.ndarray
+            (N, T_out, n_out), zero at padded decoder steps.
+        cache : Seq2SeqCache
         """
         if decoder_inputs is None:
             raise ValueError("Seq2Seq.forward needs decoder_inputs=, shape (N, T_out, "
@@ -148,9 +184,23 @@ class Seq2Seq(Composite, PredictFromForward):
         shape = (ce.N, ce.T, self.encoder.n_out)
         return y, Seq2SeqCache(ce, cd, shape, cd.state)
 
-    def backward_full(self, dy, cache):
+    def backward_full(self, dy: np.ndarray, cache) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)``: dinputs has ``"x"`` (N, T_in, n_src) and
-        ``"decoder_inputs"`` (N, T_out, n_dec_in); dstate_in the encoder's, for a given state."""
+        ``"decoder_inputs"`` (N, T_out, n_dec_in); dstate_in the encoder's, for a given state.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T_out, n_out) dDIV/dy.
+        cache : Seq2SeqCache
+            What ``forward`` returned.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+        dinputs : dict of str to numpy.ndarray
+        dstate_in : dict of str to numpy.ndarray
+        """
         g_dec, din_dec, dstart = self.decoder.backward_full(dy, cache.decoder)
         dstate = {}
         for d, e in self.bridge.items():                      # dDIV/dh_dec(-1) -> encoder's final state
@@ -160,13 +210,40 @@ class Seq2Seq(Composite, PredictFromForward):
         grads = prefix_keys({"encoder": g_enc, "decoder": g_dec})
         return grads, {"x": din_enc.get("x"), "decoder_inputs": din_dec.get("x")}, dstate_in
 
-    def backward(self, dy, cache):
-        """``(grads, dx)``: BPTT through the decoder, then the encoder; dx (N, T_in, n_src)."""
+    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+        """``(grads, dx)``: BPTT through the decoder, then the encoder; dx (N, T_in, n_src).
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            (N, T, n_out) dDIV/dy, as a divergence gives it.
+        cache : object
+            What ``forward`` returned with the outputs.
+
+        Returns
+        -------
+        grads : dict of str to numpy.ndarray
+            The gradient of every parameter, the keys of ``params``.
+        dx : numpy.ndarray
+            (N, T_in, n_src) dDIV/dx.
+        """
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs["x"]
 
-    def predict(self, x, *, lengths=None, state=None, decoder_inputs=None, decoder_lengths=None):
-        """Teacher-forced outputs (N, T_out, n_out) alone."""
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                decoder_inputs=None, decoder_lengths: np.ndarray | None = None) -> np.ndarray | tuple:
+        """Teacher-forced outputs (N, T_out, n_out) alone.
+
+        Parameters
+        ----------
+        x, lengths, state, decoder_inputs, decoder_lengths
+            As ``forward`` takes them.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, T_out, n_out).
+        """
         return super().predict(x, lengths=lengths, state=state, decoder_inputs=decoder_inputs,
                                decoder_lengths=decoder_lengths)
 
@@ -180,6 +257,30 @@ class Seq2Seq(Composite, PredictFromForward):
 
         Returns (N, steps) symbol indices for a softmax decoder, else (N, steps, n_out).
         Each step is one decoder step continuing from the previous step's state.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            (N, T_in, n_src) source.
+        steps : int
+            Decoder steps.
+        start : int or array_like
+            The decoder's first input.
+        lengths : numpy.ndarray, optional
+            (N,) valid source steps.
+        state : dict, optional
+            The encoder's initial state.
+        greedy : bool
+            Argmax (True) or sampling.
+        temperature : float
+            Sampling temperature.
+        seed : int or numpy.random.Generator, optional
+            For sampling.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, steps) indices or (N, steps, n_out) outputs.
         """
         x = as_float_array(x, self.dtype, "x")
         if x.ndim != 3:
@@ -203,11 +304,31 @@ class Seq2Seq(Composite, PredictFromForward):
 
     # ------------------------------------------------------------------- config
     def get_config(self):
+        """The constructor's arguments, JSON-friendly, children as block specs.
+
+        What ``unrolled.save`` stores and ``from_config`` rebuilds from.
+
+        Returns
+        -------
+        dict
+        """
         return {"encoder": block_config(self.encoder), "decoder": block_config(self.decoder),
                 "bridge": dict(self.bridge)}
 
     @classmethod
     def from_config(cls, config):
+        """A new Seq2Seq from what ``get_config`` returned (fresh weights: ``load`` copies the
+        saved ones in).
+
+        Parameters
+        ----------
+        config : dict
+            A dict as ``get_config`` returns it.
+
+        Returns
+        -------
+        Seq2Seq
+        """
         return cls(block_from_config(config["encoder"]), block_from_config(config["decoder"]),
                    bridge=config.get("bridge"))
 

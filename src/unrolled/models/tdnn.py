@@ -45,6 +45,8 @@ class TDNN(NetworkModel):
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights
 
+    Notes
+    -----
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
@@ -68,4 +70,5 @@ class TDNN(NetworkModel):
 
     @property
     def width(self):
+        """The number of past inputs read, N."""
         return self._config["width"]
