@@ -7,6 +7,7 @@ lengths, given states) and on every named model.
 """
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 
@@ -368,3 +369,79 @@ def test_clear_errors():
         column(x, state={"h1": torch.zeros(2, 3, dtype=torch.float64)})
     with pytest.raises(ValueError, match=r"unknown input\(s\) \['teacher'\]"):
         column(x, teacher=torch.zeros(2, 4, 1, dtype=torch.float64))
+
+
+# ------------------------------------------------------------------------- ONNX
+
+
+
+def _onnx_outputs(path, **inputs):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == list(inputs)
+    return session.run(["y"], {k: v.astype(np.float32) for k, v in inputs.items()})[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RNN(3, 2, hidden=(4, 4)),
+    lambda: LSTM(3, 2, hidden=(4, 4)),
+    lambda: GRU(3, 2, hidden=(4,)),
+    lambda: NARX(3, 2, input_delays=2, output_delays=3, hidden=(4,)),
+    lambda: BiRNN(3, 2, hidden=(4,), blocks=2),
+    lambda: BiRNN(3, 2, hidden=(4, 3), cell="gru", output="softmax"),
+    lambda: LSTM(3, 2, hidden=(4, 3), skip_input=True, output="softmax"),
+    lambda: Elman(3, 2, hidden=(4,)),
+    lambda: TDNN(3, 2, width=3, hidden=(4,)),
+], ids=["rnn", "lstm", "gru", "narx-closed", "birnn", "birnn-gru-column", "lstm-column", "elman", "tdnn"])
+def test_onnx_matches_onnxruntime_for_any_N_and_T(make, tmp_path):
+    rng = np.random.default_rng(21)
+    model = _randomize(make(), rng, 0.4)
+    path = unrolled.to_onnx(model, tmp_path / "model.onnx")
+    for N, T in [(2, 3), (5, 11), (1, 1)]:                  # other N and T than the export's
+        x = rng.normal(size=(N, T, 3)).astype(np.float32)
+        np.testing.assert_allclose(_onnx_outputs(path, x=x), model.predict(x), **F32)
+
+
+def test_onnx_of_a_fitted_classifier_gives_its_probabilities(tmp_path):
+    rng = np.random.default_rng(22)
+    X = rng.normal(size=(12, 6, 2)).astype(np.float32)
+    est = unrolled.SequenceClassifier(hidden=(5,), epochs=3, tol=np.inf, random_state=0).fit(X, np.arange(12) % 3)
+    path = unrolled.to_onnx(est, tmp_path / "classifier.onnx")
+    probs = _onnx_outputs(path, x=X)[:, -1]
+    np.testing.assert_allclose(probs, est.predict_proba(X), **F32)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, **F32)
+
+
+def test_onnx_with_a_second_input(tmp_path):
+    """An open-loop NARX reads its teacher, a Seq2Seq its decoder inputs (their own T)."""
+    rng = np.random.default_rng(23)
+    narx = _randomize(NARX(2, 1, input_delays=1, output_delays=2, hidden=(3,), feedback="open"), rng)
+    x, d = rng.normal(size=(3, 7, 2)), rng.normal(size=(3, 7, 1))
+    out = _onnx_outputs(unrolled.to_onnx(narx, tmp_path / "narx.onnx"), x=x, teacher=d)
+    np.testing.assert_allclose(out, narx.predict(x.astype(np.float32), teacher=d.astype(np.float32)), **F32)
+    s2s = _randomize(Seq2Seq(GRU(2, 1, hidden=(4,)), GRU(3, 3, hidden=(4,), output="softmax", learn_init=False)), rng)
+    u = rng.normal(size=(3, 4, 3))
+    out = _onnx_outputs(unrolled.to_onnx(s2s, tmp_path / "s2s.onnx"), x=x, decoder_inputs=u)
+    np.testing.assert_allclose(out, s2s.predict(x.astype(np.float32), decoder_inputs=u.astype(np.float32)), **F32)
+
+
+def test_onnx_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"the old model")
+
+    def broken(module, args, f, **kw):
+        with open(f, "wb") as out:
+            out.write(b"half a graph")
+        raise RuntimeError("the exporter failed")
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(RuntimeError, match="the exporter failed"):
+        unrolled.to_onnx(RNN(2, 1, hidden=(3,)), path)
+    assert path.read_bytes() == b"the old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]        # no temporary file left
+
+
+def test_onnx_refuses_a_network_without_inputs(tmp_path):
+    with pytest.raises(ValueError, match=r"reads sequences x \(N, T, n_in\); this one reads no input"):
+        unrolled.to_onnx(NARX(0, 1, input_delays=None, output_delays=2), tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match="to_torch takes a Network"):
+        unrolled.to_onnx(object(), tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["from_torch", "to_torch", "rnn_to_torch", "torch_h0", "birnn_from_torch", "birnn_to_torch",
+__all__ = ["from_torch", "to_torch", "to_onnx", "rnn_to_torch", "torch_h0", "birnn_from_torch", "birnn_to_torch",
            "birnn_torch_h0", "pair_tensors"]
 
 
@@ -191,6 +191,77 @@ def to_torch(model):
         else:
             return torch_column.PairModule(model, rnn, linear, _init_rows(model))
     return torch_column.ColumnModule(model)
+
+
+def to_onnx(model, path, *, opset=17):
+    """Write ``model`` (or a module :func:`to_torch` made) to ``path`` as an ONNX graph, for inference.
+
+    The graph is ``to_torch(model)`` exported by PyTorch's TorchScript-based exporter
+    (``torch.onnx.export(..., dynamo=False)``): each column's step loop is compiled by
+    TorchScript and becomes an ONNX ``Loop`` over the steps, and a pair module's
+    ``nn.RNN`` / ``LSTM`` / ``GRU`` ONNX's own RNN / LSTM / GRU node; N and T are dynamic.
+    Its inputs are the model's sequences, batch first, in the model's dtype: ``x``
+    (N, T, n_in), and an open-loop NARX's ``teacher`` or a Seq2Seq's ``decoder_inputs``
+    (N, T_out, n_dec_in); its output ``y`` (N, T, n_out).
+
+    Not covered: ``lengths`` (pad the sequences and read each one up to its length: a
+    causal model's valid steps do not depend on the padding after them, but a BiRNN's
+    backward direction and a Seq2Seq's encoder state do), ``state`` in or out (the
+    graph starts from the learned or zero initial histories), a network without inputs
+    (a NARX with n_in = 0, which runs ``steps``), and training. The file is written
+    atomically: a failed export leaves whatever ``path`` held before. Returns ``path``.
+    """
+    import os
+    import tempfile
+    import warnings
+
+    torch = _torch()
+    from .torch_column import ColumnModule
+
+    module = model if isinstance(model, ColumnModule) else to_torch(model)
+    names = list(module.input_names)
+    if "x" not in names:
+        raise ValueError(f"to_onnx exports a model that reads sequences x (N, T, n_in); this one reads "
+                         f"{names or 'no input'} (a NARX with n_in=0 runs steps=T from its state: not covered)")
+    widths = module.input_widths
+    time_axis = {"decoder_inputs": "T_out"}
+    example = tuple(torch.zeros(2, 3, widths[name], dtype=module.dtype) for name in names)
+    graph = _onnx_graph(module, names)
+    path = os.fspath(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+    os.close(fd)
+    scripted, module.scripted = module.scripted, True
+    try:
+        with warnings.catch_warnings():      # (the TorchScript exporter's deprecation and tracer notes)
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, example, tmp, dynamo=False, opset_version=opset, input_names=names,
+                              output_names=["y"],
+                              dynamic_axes={**{n: {0: "N", 1: time_axis.get(n, "T")} for n in names},
+                                            "y": {0: "N", 1: "T_out" if "decoder_inputs" in names else "T"}})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        module.scripted = scripted
+    return path
+
+
+def _onnx_graph(module, names):
+    """A module whose forward takes the inputs ``names`` positionally (what the exporter traces)."""
+    torch = _torch()
+
+    class OnnxGraph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *inputs):
+            return self.module(**dict(zip(names, inputs)))
+
+    return OnnxGraph()
 
 
 def _fitted_model(model):

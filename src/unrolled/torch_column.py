@@ -435,6 +435,8 @@ class ColumnModule(_Unrolled):
             self.register_buffer("fixed_" + sanitize(ours), torch.tensor(np.array(value)))
         self._fixed = {ours: "fixed_" + sanitize(ours) for ours in _constants(model)}
         self.input_names = list(self.plan.inputs)
+        self.input_widths = {"x": model.n_in, "teacher": model.n_out,
+                             "decoder_inputs": getattr(getattr(model, "decoder", None), "n_in", None)}
 
     def tensors(self):
         """{our name: tensor}: the parameters and the fixed links' buffers."""
@@ -477,6 +479,7 @@ class PairModule(ColumnModule):
         self.rnn, self.linear = rnn, linear
         self.rows = rows                           # (our init key, the state node) per h0 row
         self.input_names = ["x"]
+        self.input_widths = {"x": model.n_in}
 
     def forward(self, x=None, lengths=None, state=None, return_state=False):
         x = self._inputs(x)
