@@ -120,9 +120,9 @@ def from_torch(rnn, linear=None, *, learn_init=True):
 def _model_from_module(module):
     """The model a :func:`to_torch` module computes, with the module's current weights."""
     from .registry import block_from_config
-    from .torch_column import ColumnModule
+    from .torch_column import UnrolledModule
 
-    if not isinstance(module, ColumnModule):
+    if not isinstance(module, UnrolledModule):
         raise TypeError(f"from_torch takes a module made by unrolled.to_torch, or a (torch.nn.RNN | LSTM | GRU, "
                         f"torch.nn.Linear) pair; got {type(module).__name__} alone")
     model = block_from_config(module.unrolled_config)
@@ -216,9 +216,9 @@ def to_onnx(model, path, *, opset=17):
     import warnings
 
     torch = _torch()
-    from .torch_column import ColumnModule
+    from .torch_column import UnrolledModule
 
-    module = model if isinstance(model, ColumnModule) else to_torch(model)
+    module = model if isinstance(model, UnrolledModule) else to_torch(model)
     names = list(module.input_names)
     if "x" not in names:
         raise ValueError(f"to_onnx exports a model that reads sequences x (N, T, n_in); this one reads "

@@ -44,7 +44,8 @@ from .models.narx import NARX
 from .models.seq2seq import Seq2Seq
 from .registry import block_config
 
-__all__ = ["ColumnModule", "PairModule", "loop_source", "sanitize"]
+__all__ = ["UnrolledModule", "ColumnModule", "PairModule", "loop_source", "weight_keys", "plan_of", "sanitize",
+           "reverse_within"]
 
 _ACTIVATIONS = {"tanh": "torch.tanh({})", "sigmoid": "torch.sigmoid({})", "relu": "torch.relu({})",
                 "identity": "{}", "softmax": "torch.softmax({}, dim=-1)"}
@@ -392,9 +393,10 @@ def _constants(block, prefix=""):
 
 
 # ------------------------------------------------------------------------ modules
-class _Unrolled(torch.nn.Module):
-    """What both modules share: ``params`` (a ParameterDict), the names both ways, the
-    model's config (for ``from_torch``), numpy views of the weights and gradients."""
+class UnrolledModule(torch.nn.Module):
+    """What both modules share: ``params`` (a ParameterDict), the names both ways
+    (``names``: key -> ours, ``keys``: ours -> key), the model's config (for
+    ``from_torch``), and the weights and gradients under our names."""
 
     def _hold(self, model, params):
         self.unrolled_config = block_config(model)
@@ -412,11 +414,24 @@ class _Unrolled(torch.nn.Module):
     def _inputs(self, x):
         return x if x is None else _as_tensor(x, self.dtype, "x")
 
+    def unrolled_params(self):
+        """{our name: array}: the weights as ``model.params`` holds them."""
+        return {ours: self.params[key].detach().cpu().numpy().copy() for ours, key in self.keys.items()}
+
+    def unrolled_grads(self):
+        """{our name: array}: each parameter's ``.grad`` (zeros where none reached it), as
+        ``model.backward`` gives them."""
+        out = {}
+        for ours, key in self.keys.items():
+            p = self.params[key]
+            out[ours] = (torch.zeros_like(p) if p.grad is None else p.grad).detach().cpu().numpy().copy()
+        return out
+
     def extra_repr(self):
         return f"unrolled {self.unrolled_config['class']}"
 
 
-class ColumnModule(_Unrolled):
+class ColumnModule(UnrolledModule):
     """Any model of unrolled in torch (see the module's docstring); ``to_torch`` builds it.
 
     ``forward(x, lengths=None, state=None, return_state=False, **inputs)``: x (N, T, n_in)
@@ -450,19 +465,9 @@ class ColumnModule(_Unrolled):
         y, final = self.plan.run(self.tensors(), self._inputs(x), lengths, state, extra, self.scripted)
         return (y, final) if return_state else y
 
-    def unrolled_params(self):
-        """{our name: array}: the weights as ``model.params`` holds them."""
-        return {ours: self.params[key].detach().cpu().numpy().copy() for ours, key in self.keys.items()}
-
-    def unrolled_grads(self):
-        """{our name: array}: each parameter's ``.grad`` (zeros where none reached it), as
-        ``model.backward`` gives them."""
-        return {ours: (np.zeros(tuple(p.shape), dtype=np.dtype(str(p.dtype).replace("torch.", "")))
-                       if p.grad is None else p.grad.detach().cpu().numpy().copy())
-                for ours, p in ((o, self.params[k]) for o, k in self.keys.items())}
 
 
-class PairModule(ColumnModule):
+class PairModule(UnrolledModule):
     """An ``RNN``, ``LSTM``, ``GRU`` or ``BiRNN`` that torch's own modules hold: ``module.rnn``
     (``torch.nn.RNN``/``LSTM``/``GRU``, batch_first) and ``module.linear``, with the
     learned initial states as parameters in ``module.params`` (``init_h1``, ...: h0, one row
@@ -472,7 +477,7 @@ class PairModule(ColumnModule):
     """
 
     def __init__(self, model, rnn, linear, rows):
-        torch.nn.Module.__init__(self)
+        super().__init__()
         self.cell = {torch.nn.LSTM: "lstm", torch.nn.GRU: "gru"}.get(type(rnn))
         keys = [key for key, _ in rows] + ([key[:-1] + ".c]" for key, _ in rows] if self.cell == "lstm" else [])
         self._hold(model, {key: model.params[key] for key in keys if key in model.params})
