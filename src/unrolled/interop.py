@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["from_torch", "to_torch", "to_onnx", "rnn_to_torch", "torch_h0", "birnn_from_torch", "birnn_to_torch",
-           "birnn_torch_h0", "pair_tensors"]
+           "birnn_torch_h0", "pair_arrays"]
 
 
 def _torch():
@@ -131,12 +131,6 @@ def _model_from_module(module):
     return model
 
 
-def pair_tensors(module, *, grads):
-    """{our name: array} of a ``to_torch`` pair module's ``rnn`` and ``linear``: their weights,
-    or (``grads``) their gradients under our names (zeros where none reached them)."""
-    return _pair_arrays(module.rnn, module.linear, grads=grads)
-
-
 def rnn_to_torch(model):
     """``(rnn, linear)``: a ``torch.nn.RNN`` (``LSTM``, ``GRU`` for those models), batch_first,
     and a ``torch.nn.Linear`` with ``model``'s weights (what ``to_torch`` returned before it
@@ -189,7 +183,7 @@ def to_torch(model):
         except ValueError:                   # not a pair torch holds: the general column
             pass
         else:
-            return torch_column.PairModule(model, rnn, linear, _init_rows(model))
+            return torch_column.PairModule(model, rnn, linear, _init_rows(model), pair_arrays)
     return torch_column.ColumnModule(model)
 
 
@@ -383,12 +377,12 @@ def _hn(b):
 
 def _weights_from_torch(model, rnn, linear):
     """``model`` with the weights of ``rnn`` and ``linear`` copied into its ``params``."""
-    for key, value in _pair_arrays(rnn, linear).items():
+    for key, value in pair_arrays(rnn, linear).items():
         model.params[key][...] = value
     return model
 
 
-def _pair_arrays(rnn, linear, *, grads=False):
+def pair_arrays(rnn, linear, *, grads=False):
     """{our name: array}: the weights of ``rnn`` and ``linear`` under our names (b = bias_ih +
     bias_hh; a GRU's b_hn apart), or with ``grads`` their gradients (b's is bias_ih's, which
     equals it: torch only ever sums the two)."""

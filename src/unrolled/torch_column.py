@@ -476,13 +476,15 @@ class PairModule(UnrolledModule):
     the pair that ``to_torch`` returned before, with a DeprecationWarning.
     """
 
-    def __init__(self, model, rnn, linear, rows):
+    def __init__(self, model, rnn, linear, rows, pair_arrays):
         super().__init__()
         self.cell = {torch.nn.LSTM: "lstm", torch.nn.GRU: "gru"}.get(type(rnn))
         keys = [key for key, _ in rows] + ([key[:-1] + ".c]" for key, _ in rows] if self.cell == "lstm" else [])
         self._hold(model, {key: model.params[key] for key in keys if key in model.params})
         self.rnn, self.linear = rnn, linear
         self.rows = rows                           # (our init key, the state node) per h0 row
+        # (rnn, linear, grads=) -> {our name: array}: interop's map of the pair onto our names
+        self.pair_arrays = pair_arrays
         self.input_names = ["x"]
         self.input_widths = {"x": model.n_in}
 
@@ -534,9 +536,7 @@ class PairModule(UnrolledModule):
         return iter((self.rnn, self.linear))
 
     def unrolled_params(self):
-        from .interop import pair_tensors
-        return {**pair_tensors(self, grads=False), **super().unrolled_params()}
+        return {**self.pair_arrays(self.rnn, self.linear, grads=False), **super().unrolled_params()}
 
     def unrolled_grads(self):
-        from .interop import pair_tensors
-        return {**pair_tensors(self, grads=True), **super().unrolled_grads()}
+        return {**self.pair_arrays(self.rnn, self.linear, grads=True), **super().unrolled_grads()}
