@@ -282,7 +282,8 @@ def test_to_torch_round_trip():
     m = BiRNN(3, 2, hidden=(5,), blocks=2, activation="relu", dtype=np.float64, seed=3)
     rng = np.random.default_rng(3)
     _randomize(m, rng, 0.4)
-    rnn, linear = to_torch(m)
+    module = to_torch(m)
+    rnn, linear = module.rnn, module.linear
     assert rnn.bidirectional and rnn.num_layers == 2
     x = rng.normal(size=(2, 6, 3))
     with torch.no_grad():
@@ -299,7 +300,7 @@ def test_to_torch_round_trip():
 def test_torch_conversion_refuses_what_torch_cannot_hold():
     with pytest.raises(ValueError, match=r"no torch.nn.RNN counterpart: 2 layers per direction .*output "
                                          r"activation 'softmax'"):
-        to_torch(BiRNN(2, 1, hidden=(4, 4), output="softmax"))
+        birnn_to_torch(BiRNN(2, 1, hidden=(4, 4), output="softmax"))
     with pytest.raises(ValueError, match=r"must be 2 \* rnn.hidden_size \(6\)"):
         from_torch(torch.nn.RNN(2, 3, bidirectional=True), torch.nn.Linear(3, 1))
     with pytest.raises(ValueError, match="not bidirectional: use from_torch"):

@@ -303,7 +303,8 @@ def test_padded_sequences_match_torch_run_on_each_sequence(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_to_torch_round_trip(cell):
     m, rng = _model(cell, 3, hidden=(5, 5))
-    rnn, linear = unrolled.to_torch(m)
+    module = unrolled.to_torch(m)
+    rnn, linear = module.rnn, module.linear
     assert type(rnn) is TORCH[cell] and rnn.batch_first and rnn.num_layers == 2
     x = rng.normal(size=(2, 6, 3))
     out, _ = rnn(torch.tensor(x), unrolled.torch_h0(m, 2))
@@ -313,7 +314,7 @@ def test_to_torch_round_trip(cell):
         if not key.startswith("init["):
             np.testing.assert_allclose(back.params[key], value, rtol=1e-15, atol=1e-15)
     with pytest.raises(ValueError, match=f"no torch.nn.{cell.upper()} counterpart: skip links"):
-        unrolled.to_torch(_model(cell, 0, hidden=(4, 4), skip_input=True)[0])
+        unrolled.interop.rnn_to_torch(_model(cell, 0, hidden=(4, 4), skip_input=True)[0])
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -343,7 +344,8 @@ def test_bidirectional_torch_module_is_a_birnn_of_that_cell(cell):
     _assert_layer_grads(g, rnn, names, cell, tol)
     _init_grads(g, [f"block{k + 1}.{d}.init[h1]" for k in range(2) for d in ("fwd", "bwd")], h0, cell, tol)
     np.testing.assert_allclose(g["out.W[x->y@0]"], linear.weight.grad.numpy(), **tol)
-    twin, lin2 = unrolled.to_torch(m)
+    module = unrolled.to_torch(m)
+    twin, lin2 = module.rnn, module.linear
     out2, _ = twin(torch.tensor(x), unrolled.torch_h0(m, N))
     np.testing.assert_allclose(lin2(out2).detach().numpy(), y, **tol)
 

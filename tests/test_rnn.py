@@ -8,6 +8,7 @@ import torch
 
 import unrolled
 from unrolled import RNN, from_torch, to_torch, torch_h0
+from unrolled.interop import rnn_to_torch
 from unrolled.analysis import gradcheck
 from unrolled.divergences import BinaryCrossEntropy, CrossEntropy, SquaredError
 
@@ -164,7 +165,8 @@ def test_to_torch_round_trip():
     rng = np.random.default_rng(3)
     for p in m.params.values():
         p[...] = rng.normal(size=p.shape) * 0.4
-    rnn, linear = to_torch(m)
+    module = to_torch(m)                              # one module; the pair is inside it
+    rnn, linear = module.rnn, module.linear
     x = rng.normal(size=(2, 6, 3))
     with torch.no_grad():
         out, _ = rnn(torch.tensor(x), torch_h0(m, 2))
@@ -178,7 +180,7 @@ def test_to_torch_round_trip():
 
 def test_to_torch_refuses_what_torch_cannot_hold():
     with pytest.raises(ValueError, match=r"no torch.nn.RNN counterpart: unequal hidden sizes \(4, 3\), skip links"):
-        to_torch(RNN(2, 1, hidden=(4, 3), skip_input=True))
+        rnn_to_torch(RNN(2, 1, hidden=(4, 3), skip_input=True))
     with pytest.raises(TypeError, match=r"expected a torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU, got RNNCell"):
         from_torch(torch.nn.RNNCell(2, 3), torch.nn.Linear(3, 1))
 

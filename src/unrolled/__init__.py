@@ -9,7 +9,7 @@ outputs (N, T, n_out).
 from . import activations, divergences, optim
 from .blocks import Bidirectional, Stack
 from .generate import generate
-from .interop import from_torch, to_torch, torch_h0
+from .interop import from_torch, to_onnx, to_torch, torch_h0
 from .io import load, save
 from .models import GRU, LSTM, NARX, RNN, TDNN, BiRNN, Elman, Jordan, Seq2Seq, StateSpace
 from .engine import ForwardCache, Layer, Link, Network, set_default_backend
@@ -31,7 +31,7 @@ __all__ = [
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau",
     "Checkpoint", "ProgressBar",
     "SequenceRegressor", "SequenceClassifier", "SequenceScaler", "ConvergenceWarning", "NotFittedError", "CharRNN",
-    "save", "load", "from_torch", "to_torch", "torch_h0",
+    "save", "load", "from_torch", "to_torch", "to_onnx", "torch_h0",
     "activations", "divergences", "optim", "analysis", "Ensemble", "fit_many",
     "Forecaster", "backtest", "Backtest",
 ]

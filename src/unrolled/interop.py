@@ -1,4 +1,9 @@
-"""PyTorch interop: an ``RNN`` maps one to one onto ``torch.nn.RNN`` + ``torch.nn.Linear``.
+"""PyTorch interop: any model as one ``torch.nn.Module`` (``to_torch``), and the pairs.
+
+``to_torch(model)`` gives one module computing any model (``unrolled.torch_column``);
+``from_torch(module)`` the model back. An ``RNN`` that torch's own modules hold maps one to
+one onto ``torch.nn.RNN`` + ``torch.nn.Linear`` (``rnn_to_torch`` gives the pair, which
+``to_torch``'s module holds as ``module.rnn`` and ``module.linear``):
 
 torch holds, per layer k, ``weight_ih_l{k}`` (H, in), ``weight_hh_l{k}`` (H, H) and two
 biases ``bias_ih_l{k}``, ``bias_hh_l{k}`` that are only ever summed; ``unrolled`` holds
@@ -43,7 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["from_torch", "to_torch", "torch_h0", "birnn_from_torch", "birnn_to_torch", "birnn_torch_h0"]
+__all__ = ["from_torch", "to_torch", "to_onnx", "rnn_to_torch", "torch_h0", "birnn_from_torch", "birnn_to_torch",
+           "birnn_torch_h0", "pair_arrays"]
 
 
 def _torch():
@@ -86,17 +92,22 @@ def _check_pair(rnn, linear):
                          f"({rnn.hidden_size})")
 
 
-def from_torch(rnn, linear, *, learn_init=True):
-    """The model holding the weights of ``rnn`` and ``linear`` (torch.nn.Linear): an ``RNN``
-    for a torch.nn.RNN, an ``LSTM`` for a torch.nn.LSTM, a ``GRU`` for a torch.nn.GRU.
+def from_torch(rnn, linear=None, *, learn_init=True):
+    """The model holding the weights of torch modules: ``from_torch(module)`` for a module
+    that :func:`to_torch` made (any model, its weights as they are now in torch), or
+    ``from_torch(rnn, linear)`` for a torch.nn.RNN / LSTM / GRU and a torch.nn.Linear: an
+    ``RNN`` for a torch.nn.RNN, an ``LSTM`` for a torch.nn.LSTM, a ``GRU`` for a torch.nn.GRU.
 
-    Any ``num_layers``, ``nonlinearity`` tanh or relu (nn.RNN), with or without biases,
-    ``batch_first`` or not (the model is batch first whatever torch's layout); the model
-    takes the torch module's dtype. Its initial states start at zero (torch's default h0,
-    c0). A bidirectional ``rnn`` gives a ``BiRNN`` (see :func:`birnn_from_torch`).
+    For the pair: any ``num_layers``, ``nonlinearity`` tanh or relu (nn.RNN), with or
+    without biases, ``batch_first`` or not (the model is batch first whatever torch's
+    layout); the model takes the torch module's dtype. Its initial states start at zero
+    (torch's default h0, c0). A bidirectional ``rnn`` gives a ``BiRNN`` (see
+    :func:`birnn_from_torch`).
     """
     from .models.rnn import GRU, LSTM, RNN
 
+    if linear is None:
+        return _model_from_module(rnn)
     if getattr(rnn, "bidirectional", False):
         return birnn_from_torch(rnn, linear, learn_init=learn_init)
     _check_pair(rnn, linear)
@@ -106,9 +117,24 @@ def from_torch(rnn, linear, *, learn_init=True):
     return _weights_from_torch(model, rnn, linear)
 
 
-def to_torch(model):
+def _model_from_module(module):
+    """The model a :func:`to_torch` module computes, with the module's current weights."""
+    from .registry import block_from_config
+    from .torch_column import UnrolledModule
+
+    if not isinstance(module, UnrolledModule):
+        raise TypeError(f"from_torch takes a module made by unrolled.to_torch, or a (torch.nn.RNN | LSTM | GRU, "
+                        f"torch.nn.Linear) pair; got {type(module).__name__} alone")
+    model = block_from_config(module.unrolled_config)
+    for key, value in module.unrolled_params().items():
+        model.params[key][...] = value
+    return model
+
+
+def rnn_to_torch(model):
     """``(rnn, linear)``: a ``torch.nn.RNN`` (``LSTM``, ``GRU`` for those models), batch_first,
-    and a ``torch.nn.Linear`` with ``model``'s weights.
+    and a ``torch.nn.Linear`` with ``model``'s weights (what ``to_torch`` returned before it
+    returned one module; ``to_torch(model).rnn`` / ``.linear`` are this pair).
 
     The model must be a plain ``RNN``, ``LSTM`` or ``GRU``: equal hidden sizes, no skip
     links, identity output. Its biases go to ``bias_ih`` (``bias_hh`` is zero but for a
@@ -126,8 +152,133 @@ def to_torch(model):
         return problems + (["skip links"] if cfg["skip_input"] or cfg["skip_output"] else [])
 
     cls = type(model) if type(model) in (LSTM, GRU) else RNN
-    cfg = _torch_config(model, cls, "to_torch", layout)
+    cfg = _torch_config(model, cls, "rnn_to_torch", layout)
     return _weights_to_torch(model, cfg, len(cfg["hidden"]), bidirectional=False)
+
+
+def to_torch(model):
+    """One ``torch.nn.Module`` computing ``model``: any ``Network``, every model built on one
+    (NARX in either loop, Elman, Jordan, TDNN, RNN with skips, StateSpace, LSTM, GRU, BiRNN,
+    Seq2Seq), ``Bidirectional``, ``Stack``, ``Ensemble``, or a fitted ``SequenceRegressor`` /
+    ``SequenceClassifier`` (its ``model_``).
+
+    The module holds the model's weights as ``nn.Parameter`` (a copy: training one does not
+    train the other; ``from_torch(module)`` gives a model back) and computes the same
+    column step by step (``unrolled.torch_column``): ``module(x, lengths=None,
+    state=None, return_state=False, **inputs)``, batch first, returns y (and the final
+    state). ``module.unrolled_grads()`` gives each parameter's gradient under our names.
+
+    An ``RNN`` / ``LSTM`` / ``GRU`` / ``BiRNN`` that ``torch.nn.RNN`` (``LSTM``, ``GRU``) +
+    ``torch.nn.Linear`` hold (see :func:`rnn_to_torch`) is built from that pair,
+    ``module.rnn`` and ``module.linear``, its learned initial states parameters beside them.
+    """
+    from . import torch_column
+    from .models.birnn import BiRNN
+    from .models.rnn import RNN, LSTM, GRU
+
+    model = _fitted_model(model)
+    if type(model) in (RNN, LSTM, GRU, BiRNN):            # (a CharRNN's softmax: never a pair)
+        try:
+            rnn, linear = rnn_to_torch(model)
+        except ValueError:                   # not a pair torch holds: the general column
+            pass
+        else:
+            return torch_column.PairModule(model, rnn, linear, _init_rows(model), pair_arrays)
+    return torch_column.ColumnModule(model)
+
+
+def to_onnx(model, path, *, opset=17):
+    """Write ``model`` (or a module :func:`to_torch` made) to ``path`` as an ONNX graph, for inference.
+
+    The graph is ``to_torch(model)`` exported by PyTorch's TorchScript-based exporter
+    (``torch.onnx.export(..., dynamo=False)``): each column's step loop is compiled by
+    TorchScript and becomes an ONNX ``Loop`` over the steps, and a pair module's
+    ``nn.RNN`` / ``LSTM`` / ``GRU`` ONNX's own RNN / LSTM / GRU node; N and T are dynamic.
+    Its inputs are the model's sequences, batch first, in the model's dtype: ``x``
+    (N, T, n_in), and an open-loop NARX's ``teacher`` or a Seq2Seq's ``decoder_inputs``
+    (N, T_out, n_dec_in); its output ``y`` (N, T, n_out).
+
+    Not covered: ``lengths`` (pad the sequences and read each one up to its length: a
+    causal model's valid steps do not depend on the padding after them, but a BiRNN's
+    backward direction and a Seq2Seq's encoder state do), ``state`` in or out (the
+    graph starts from the learned or zero initial histories), a network without inputs
+    (a NARX with n_in = 0, which runs ``steps``), and training. The file is written
+    atomically: a failed export leaves whatever ``path`` held before. Returns ``path``.
+    """
+    import os
+    import tempfile
+    import warnings
+
+    torch = _torch()
+    from .torch_column import UnrolledModule
+
+    module = model if isinstance(model, UnrolledModule) else to_torch(model)
+    names = list(module.input_names)
+    if "x" not in names:
+        raise ValueError(f"to_onnx exports a model that reads sequences x (N, T, n_in); this one reads "
+                         f"{names or 'no input'} (a NARX with n_in=0 runs steps=T from its state: not covered)")
+    widths = module.input_widths
+    time_axis = {"decoder_inputs": "T_out"}
+    example = tuple(torch.zeros(2, 3, widths[name], dtype=module.dtype) for name in names)
+    graph = _onnx_graph(module, names)
+    path = os.fspath(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+    os.close(fd)
+    scripted, module.scripted = module.scripted, True
+    try:
+        with warnings.catch_warnings():      # (the TorchScript exporter's deprecation and tracer notes)
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, example, tmp, dynamo=False, opset_version=opset, input_names=names,
+                              output_names=["y"],
+                              dynamic_axes={**{n: {0: "N", 1: time_axis.get(n, "T")} for n in names},
+                                            "y": {0: "N", 1: "T_out" if "decoder_inputs" in names else "T"}})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        module.scripted = scripted
+    return path
+
+
+def _onnx_graph(module, names):
+    """A module whose forward takes the inputs ``names`` positionally (what the exporter traces)."""
+    torch = _torch()
+
+    class OnnxGraph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *inputs):
+            return self.module(**dict(zip(names, inputs)))
+
+    return OnnxGraph()
+
+
+def _fitted_model(model):
+    """A fitted estimator's ``model_`` (NotFittedError for an unfitted one); anything else as it is."""
+    from . import estimators
+
+    if isinstance(model, (estimators.SequenceRegressor, estimators.SequenceClassifier)):
+        if not hasattr(model, "model_"):
+            raise estimators.NotFittedError(f"this {type(model).__name__} is not fitted yet: call fit before "
+                                            "to_torch (it exports the trained model_)")
+        return model.model_
+    return model
+
+
+def _init_rows(model):
+    """``(init key, state node)`` for each row of torch's h0: layer k of an RNN is ``h{k+1}``;
+    of a BiRNN, block k+1's two directions (row 2k + direction)."""
+    from .models.birnn import BiRNN
+
+    if isinstance(model, BiRNN):
+        rows, _ = _correspondence(model.get_config()["blocks"], bidirectional=True)
+        return [(init, init.replace("init[", "")[:-1]) for *_, init in rows]     # (BiRNN: no state)
+    return [(f"init[h{l}]", f"h{l}") for l in range(1, len(model.get_config()["hidden"]) + 1)]
 
 
 def torch_h0(model, N):
@@ -226,26 +377,38 @@ def _hn(b):
 
 def _weights_from_torch(model, rnn, linear):
     """``model`` with the weights of ``rnn`` and ``linear`` copied into its ``params``."""
-    dtype, p = model.dtype, model.params
+    for key, value in pair_arrays(rnn, linear).items():
+        model.params[key][...] = value
+    return model
+
+
+def pair_arrays(rnn, linear, *, grads=False):
+    """{our name: array}: the weights of ``rnn`` and ``linear`` under our names (b = bias_ih +
+    bias_hh; a GRU's b_hn apart), or with ``grads`` their gradients (b's is bias_ih's, which
+    equals it: torch only ever sums the two)."""
     cell, H = _cell_of(rnn), rnn.hidden_size
 
     def take(tensor):
-        return tensor.detach().cpu().numpy().astype(dtype)
+        value = tensor.grad if grads else tensor
+        if value is None:
+            return np.zeros(tuple(tensor.shape), dtype=_np_dtype(tensor))
+        return value.detach().cpu().numpy().astype(_np_dtype(tensor))
 
+    p = {}
     rows, (w_out, b_out) = _correspondence(rnn.num_layers, rnn.bidirectional)
     for suffix, w_in, w_rec, b, _ in rows:
-        p[w_in][...] = take(getattr(rnn, f"weight_ih_{suffix}"))
-        p[w_rec][...] = take(getattr(rnn, f"weight_hh_{suffix}"))
+        p[w_in] = take(getattr(rnn, f"weight_ih_{suffix}"))
+        p[w_rec] = take(getattr(rnn, f"weight_hh_{suffix}"))
         if rnn.bias:
             b_ih, b_hh = take(getattr(rnn, f"bias_ih_{suffix}")), take(getattr(rnn, f"bias_hh_{suffix}"))
             if cell == "gru":                    # b_hn stays apart: the reset gate multiplies it
-                p[_hn(b)][...] = b_hh[2 * H:]
+                p[_hn(b)] = b_hh[2 * H:].copy()
                 b_hh[2 * H:] = 0.0
-            p[b][...] = b_ih + b_hh
-    p[w_out][...] = take(linear.weight)
+            p[b] = b_ih if grads else b_ih + b_hh
+    p[w_out] = take(linear.weight)
     if linear.bias is not None:
-        p[b_out][...] = take(linear.bias)
-    return model
+        p[b_out] = take(linear.bias)
+    return p
 
 
 def _weights_to_torch(model, cfg, layers, *, bidirectional):
