@@ -103,6 +103,16 @@ def from_torch(rnn, linear=None, *, learn_init=True):
     layout); the model takes the torch module's dtype. Its initial states start at zero
     (torch's default h0, c0). A bidirectional ``rnn`` gives a ``BiRNN`` (see
     :func:`birnn_from_torch`).
+
+    Parameters
+    ----------
+    rnn : a module :func:`to_torch` made, or a torch.nn.RNN / LSTM / GRU
+    linear : None (with a :func:`to_torch` module), or the torch.nn.Linear read-out
+    learn_init : bool, for the pair: whether the model's initial states are learned
+
+    Returns
+    -------
+    The unrolled model (a copy of the weights: training one does not train the other).
     """
     from .models.rnn import GRU, LSTM, RNN
 
@@ -171,6 +181,14 @@ def to_torch(model):
     An ``RNN`` / ``LSTM`` / ``GRU`` / ``BiRNN`` that ``torch.nn.RNN`` (``LSTM``, ``GRU``) +
     ``torch.nn.Linear`` hold (see :func:`rnn_to_torch`) is built from that pair,
     ``module.rnn`` and ``module.linear``, its learned initial states parameters beside them.
+
+    Parameters
+    ----------
+    model : any unrolled model or block, or a fitted estimator
+
+    Returns
+    -------
+    torch.nn.Module (an ``unrolled.torch_column.UnrolledModule``).
     """
     from . import torch_column
     from .models.birnn import BiRNN
@@ -203,7 +221,17 @@ def to_onnx(model, path, *, opset=17):
     backward direction and a Seq2Seq's encoder state do), ``state`` in or out (the
     graph starts from the learned or zero initial histories), a network without inputs
     (a NARX with n_in = 0, which runs ``steps``), and training. The file is written
-    atomically: a failed export leaves whatever ``path`` held before. Returns ``path``.
+    atomically: a failed export leaves whatever ``path`` held before.
+
+    Parameters
+    ----------
+    model : an unrolled model (anything :func:`to_torch` takes) or a module it made
+    path : str or Path of the .onnx file
+    opset : int, the ONNX opset (default 17)
+
+    Returns
+    -------
+    ``path``.
     """
     import os
     import tempfile
@@ -282,8 +310,18 @@ def _init_rows(model):
 
 
 def torch_h0(model, N):
-    """The (L, N, H) initial state tensor that makes torch start where ``model`` does; for
-    an ``LSTM`` the pair ``(h0, c0)`` of them, as ``torch.nn.LSTM`` takes it."""
+    """The initial state that makes torch start where ``model`` does.
+
+    Parameters
+    ----------
+    model : an RNN, LSTM, GRU or BiRNN
+    N : int, the batch size
+
+    Returns
+    -------
+    (L, N, H) tensor (L·2 layers for a BiRNN); for an LSTM the pair ``(h0, c0)``, as
+    ``torch.nn.LSTM`` takes it.
+    """
     from .models.birnn import BiRNN
 
     if isinstance(model, BiRNN):
