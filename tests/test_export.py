@@ -15,7 +15,7 @@ import unrolled
 from unrolled import (GRU, LSTM, NARX, RNN, TDNN, BiRNN, Bidirectional, Elman, Ensemble, Jordan, Layer, Link,
                       Network, Seq2Seq, Stack, StateSpace)
 from unrolled.blocks import recurrent_network
-from unrolled.torch_column import ColumnModule, PairModule
+from unrolled.torch_column import ColumnModule, EstimatorModule, PairModule
 
 F64 = dict(rtol=1e-10, atol=1e-10)
 F32 = dict(rtol=1e-5, atol=1e-5)
@@ -277,11 +277,18 @@ def test_fitted_estimators(name):
     est = getattr(unrolled, name)(model="elman", hidden=(4,), epochs=2, tol=np.inf, dtype="float64",
                                   random_state=0).fit(X, y)
     module = unrolled.to_torch(est)
-    assert isinstance(module, ColumnModule)
+    assert isinstance(module, EstimatorModule) and isinstance(module.model, ColumnModule)
     _compare(est.model_, X, lengths=np.array([5, 4, 3, 2, 1, 5, 5, 5]))
-    if name == "SequenceClassifier":                       # a softmax: its rows sum to one
-        probs = module(torch.tensor(X)).detach().numpy()[:, -1]
-        np.testing.assert_allclose(probs, est.predict_proba(X), **F64)
+    lengths = np.array([5, 4, 3, 2, 1, 5, 5, 5])
+    # the module computes what the estimator predicts: its scaling, its model, its read-out
+    for lens in (None, lengths):
+        out = module(torch.tensor(X), lengths=lens).detach().numpy()
+        if name == "SequenceClassifier":                   # pooled softmax: rows sum to one
+            np.testing.assert_allclose(out, est.predict_proba(X, lens), **F64)
+        else:
+            np.testing.assert_allclose(out, est.predict(X, lens), **F64)       # y was (N, T, 1)
+    assert np.allclose(module.input_mean.numpy(), est.input_mean_) and module.standardized
+    assert unrolled.from_torch(module).get_config() == est.model_.get_config()
     with pytest.raises(unrolled.NotFittedError, match="not fitted yet: call fit before to_torch"):
         unrolled.to_torch(getattr(unrolled, name)())
 
@@ -406,8 +413,12 @@ def test_onnx_of_a_fitted_classifier_gives_its_probabilities(tmp_path):
     X = rng.normal(size=(12, 6, 2)).astype(np.float32)
     est = unrolled.SequenceClassifier(hidden=(5,), epochs=3, tol=np.inf, random_state=0).fit(X, np.arange(12) % 3)
     path = unrolled.to_onnx(est, tmp_path / "classifier.onnx")
-    probs = _onnx_outputs(path, x=X)[:, -1]
+    probs = _onnx_outputs(path, x=X)                                 # (N, n_classes): its predict_proba
     np.testing.assert_allclose(probs, est.predict_proba(X), **F32)
+    last = unrolled.SequenceClassifier(hidden=(5,), epochs=3, tol=np.inf, random_state=0, readout="last")
+    last.fit(X, np.arange(12) % 3)
+    np.testing.assert_allclose(_onnx_outputs(unrolled.to_onnx(last, tmp_path / "last.onnx"), x=X),
+                               last.predict_proba(X), **F32)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, **F32)
 
 

@@ -170,7 +170,9 @@ def to_torch(model):
     """One ``torch.nn.Module`` computing ``model``: any ``Network``, every model built on one
     (NARX in either loop, Elman, Jordan, TDNN, RNN with skips, StateSpace, LSTM, GRU, BiRNN,
     Seq2Seq), ``Bidirectional``, ``Stack``, ``Ensemble``, or a fitted ``SequenceRegressor`` /
-    ``SequenceClassifier`` (its ``model_``).
+    ``SequenceClassifier`` (an :class:`~unrolled.torch_column.EstimatorModule`: its input
+    standardisation, its ``model_`` and its read-out, so the module computes what the
+    estimator predicts).
 
     The module holds the model's weights as ``nn.Parameter`` (a copy: training one does not
     train the other; ``from_torch(module)`` gives a model back) and computes the same
@@ -194,7 +196,13 @@ def to_torch(model):
     from .models.birnn import BiRNN
     from .models.rnn import RNN, LSTM, GRU
 
-    model = _fitted_model(model)
+    fitted = _fitted_model(model)
+    if fitted is not model:                  # an estimator: its scaling, its model, its read-out
+        from .estimators import SequenceClassifier
+
+        readout = model.readout if isinstance(model, SequenceClassifier) else ("last" if model._last else None)
+        return torch_column.EstimatorModule(to_torch(fitted), getattr(model, "input_mean_", None),
+                                            getattr(model, "input_scale_", None), readout)
     if type(model) in (RNN, LSTM, GRU, BiRNN):            # (a CharRNN's softmax: never a pair)
         try:
             rnn, linear = rnn_to_torch(model)

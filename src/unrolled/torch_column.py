@@ -540,3 +540,65 @@ class PairModule(UnrolledModule):
 
     def unrolled_grads(self):
         return {**self.pair_arrays(self.rnn, self.linear, grads=True), **super().unrolled_grads()}
+
+
+class EstimatorModule(UnrolledModule):
+    """A fitted ``SequenceRegressor`` / ``SequenceClassifier`` in torch: what its ``predict``
+    (a classifier's ``predict_proba``) computes. Its input standardisation (buffers
+    ``input_mean``, ``input_scale``; none with ``standardize=False``), its model
+    (``module.model``, the module :func:`~unrolled.to_torch` makes of ``model_``) and its
+    read-out: a classifier's softmax averaged over each sequence's valid steps
+    (``readout="pooled"``) or at its last one (``"last"``), (N, n_classes); a regressor's
+    outputs per step (N, T, n_out) or, with ``output="last"``, at the last valid step
+    (N, n_out). ``forward(x, lengths=None)``; ``from_torch(module)`` gives back the model.
+    """
+
+    def __init__(self, inner, mean, scale, readout):
+        super().__init__()
+        self.model = inner
+        self.unrolled_config, self.dtype = inner.unrolled_config, inner.dtype
+        self.names, self.keys = inner.names, inner.keys
+        self.input_names, self.input_widths = inner.input_names, inner.input_widths
+        self.readout = readout                       # None (per step), "last" or "pooled"
+        self.standardized = mean is not None
+        if self.standardized:
+            self.register_buffer("input_mean", torch.tensor(np.asarray(mean), dtype=self.dtype))
+            self.register_buffer("input_scale", torch.tensor(np.asarray(scale), dtype=self.dtype))
+
+    @property
+    def params(self):
+        """The model's parameters (``module.model.params``)."""
+        return self.model.params
+
+    @property
+    def scripted(self):
+        return self.model.scripted
+
+    @scripted.setter
+    def scripted(self, value):
+        if "model" in self._modules:                 # (UnrolledModule's own default, before the model is held)
+            self.model.scripted = value
+
+    def forward(self, x=None, lengths=None):
+        x = self._inputs(x)
+        if x is None:
+            raise ValueError("expected x of shape (N, T, n_in), got None")
+        if self.standardized:
+            x = (x - self.input_mean) / self.input_scale
+        y = self.model(x, lengths=lengths)
+        if self.readout is None:
+            return y
+        N, T = y.shape[0], y.shape[1]
+        lengths = _lengths_tensor(lengths, N, T)
+        if self.readout == "last":
+            return y[:, -1] if lengths is None else y[torch.arange(N), lengths - 1]
+        if lengths is None:
+            return y.mean(dim=1)
+        valid = (torch.arange(T)[None, :] < lengths[:, None]).to(y.dtype)[..., None]
+        return (y * valid).sum(dim=1) / lengths[:, None].to(y.dtype)
+
+    def unrolled_params(self):
+        return self.model.unrolled_params()
+
+    def unrolled_grads(self):
+        return self.model.unrolled_grads()
