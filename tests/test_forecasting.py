@@ -379,3 +379,13 @@ def test_the_sktime_adapter_without_sktime_names_the_extra():
             "try:\n    import unrolled.sktime\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "unrolled.sktime needs sktime" in out and "pip install 'unrolled[sktime]'" in out
+
+
+def test_numpy_columns_take_the_names_given():
+    y, x = wave(60), np.cos(np.arange(60))
+    f = Forecaster(training="adam", lags=3, hidden=2, epochs=2).fit(y, x, names=["sales"], exog_names=["price"])
+    assert f.names_ == ["sales"] and f.exog_names_ == ["price"]
+    with pytest.raises(ValueError, match="expected 1 names, one per column of y, got 2"):
+        Forecaster(training="adam", lags=3, hidden=2, epochs=2).fit(y, names=["a", "b"])
+    with pytest.raises(ValueError, match="names its own columns"):
+        Forecaster(training="adam", lags=3, hidden=2, epochs=2).fit(pd.Series(y), names=["a"])

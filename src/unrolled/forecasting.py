@@ -234,6 +234,18 @@ def _read(obj, what, *, index=None, fill=None, notes=None):
     return _fill(values, names, axis, fill, what, notes), names, axis, one
 
 
+def _given_names(given, read, obj, what):
+    """The column names of ``obj``: ``given`` (for a NumPy array) or those ``read`` from it."""
+    if given is None:
+        return read
+    if _is_pandas(obj):
+        raise ValueError(f"{what} is a pandas object that names its own columns: names are for NumPy arrays")
+    given = [str(n) for n in given]
+    if len(given) != len(read):
+        raise ValueError(f"expected {len(read)} names, one per column of {what}, got {len(given)}")
+    return given
+
+
 def _same_labels(labels, expected):
     """Whether ``labels`` (a pandas index, datetime64 or integers) are the ``expected``
     labels of an axis's next steps."""
@@ -466,22 +478,20 @@ class Forecaster:
         return "Forecaster(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, y, X=None, *, index=None) -> Forecaster:
+    def fit(self, y, X=None, *, index=None, names=None, exog_names=None) -> Forecaster:
         """Fit on the series ``y`` and the exogenous inputs ``X`` aligned with it.
-
-        y : pandas Series or DataFrame (each column a series), or an array (T,) or (T, S)
-        X : None, or a Series / DataFrame of the same dates, or an array (T,) or (T, k)
-        index : for NumPy arrays, the dates (datetime64, regular) or step numbers of y's rows
-        Returns self.
 
         Parameters
         ----------
         y : pandas.Series, pandas.DataFrame or numpy.ndarray
-            The series.
+            The series: each column of a DataFrame one, or an array (T,) or (T, S).
         X : pandas.Series, pandas.DataFrame or numpy.ndarray, optional
-            The exogenous inputs.
+            The exogenous inputs: of the same dates, or an array (T,) or (T, k).
         index : array_like, optional
-            For NumPy y, the labels of its rows.
+            For NumPy y, the dates (datetime64, regular) or step numbers of its rows.
+        names, exog_names : list of str, optional
+            For NumPy y and X, the names of their columns (default y, x0, x1, ...; pandas
+            objects name their own).
 
         Returns
         -------
@@ -489,8 +499,10 @@ class Forecaster:
             self.
         """
         notes = []
-        values, names, axis, one = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
-        exog, exog_names = self._read_exog(X, axis, len(values), notes)
+        values, names_read, axis, one = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
+        exog, exog_read = self._read_exog(X, axis, len(values), notes)
+        names = _given_names(names, names_read, y, "y")
+        exog_names = _given_names(exog_names, exog_read, X, "X")
         self._fit_arrays(values, names, axis, one, _is_pandas(y), exog, exog_names, notes)
         if _is_pandas(y):                 # the user's own labels (an int stays an int) for the output
             labels = list(y.columns) if type(y).__name__ == "DataFrame" else [y.name if y.name is not None else "y"]
@@ -549,15 +561,6 @@ class Forecaster:
             raise ValueError("this forecaster was fitted without exogenous inputs: update takes X=None")
         f.update(values=np.concatenate([f["values"], values]), exog=exog, axis=axis, notes=f["notes"] + notes)
         return self
-
-    def _rename(self, names, exog_names=()):
-        """Call the fitted series ``names`` and the exogenous columns ``exog_names`` (NumPy
-        input numbers them y, x0, ...), for a caller that knows them, as a CSV's header."""
-        f = self._state()
-        if len(names) != len(f["names"]) or len(exog_names) != len(f["exog_names"]):
-            raise ValueError(f"expected {len(f['names'])} series and {len(f['exog_names'])} exogenous names, got "
-                             f"{len(names)} and {len(exog_names)}")
-        f.update(names=[str(n) for n in names], exog_names=[str(n) for n in exog_names])
 
     def _read_exog(self, X, axis, T, notes):
         if X is None:

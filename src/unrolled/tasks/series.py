@@ -549,8 +549,8 @@ def train_series(forecaster, series, exogenous=None, *, name="series", ar_order=
     if dates is not None and date_step(np.asarray(dates), np.datetime_data(np.asarray(dates).dtype)[0], " ") is not None:
         index = np.asarray(dates)
     forecaster.fit(series[:val_end], None if exog is None else exog[:val_end],
-                   index=None if index is None else index[:val_end])
-    forecaster._rename([name], names[1:])
+                   index=None if index is None else index[:val_end], names=[name],
+                   exog_names=None if exog is None else names[1:])
     forecaster.update(series[val_end:], None if exog is None else exog[val_end:])
     forecasts = {"model": forecaster.one_step()[:, 0], "persistence": persistence_forecast(series)}
     period = forecaster.period_
