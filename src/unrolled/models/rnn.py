@@ -104,8 +104,8 @@ _GATED_OPTIONS = """
     seed : int or numpy.random.Generator for the initial weights (uniform in +-1/sqrt(fan-in)
         of each layer, biases zero: not PyTorch's initialisation)
 
-    Inputs x (N, T, n_in), outputs y (N, T, n_out). Runs on the NumPy reference loops
-    (``engine.reference``) whatever the backend: the compiled paths have no gated kernels yet.
+    Inputs x (N, T, n_in), outputs y (N, T, n_out). Runs on the compiled loops (``backend="fast"``,
+    the default with numba) or the NumPy reference loops (``backend="numpy"``).
     """
 
 
