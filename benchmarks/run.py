@@ -113,6 +113,7 @@ def worker(script, args, timeout=600, log=lambda m: None):
         QUIET["discarded"] += 1
         log(f"  discarded a run of {script} {' '.join(map(str, args))}: other processes used "
             f"{100 * share:.0f}% of the CPUs meanwhile")
+    QUIET.setdefault("shares", []).append(share)     # what other processes used during the run kept
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -123,15 +124,16 @@ def available(impl):
     return need is None or importlib.util.find_spec(need) is not None
 
 
-def time_all(jobs, impls, passes, repeats, log):
-    """jobs: list of (model, N, H). Returns {(impl, model, N, H): [median of each pass]}."""
+def time_all(jobs, impls, passes, repeats, log, extra=()):
+    """jobs: list of (model, N, H); ``extra``: more arguments for every worker (``--T``, ...).
+    Returns {(impl, model, N, H): [median of each pass]}."""
     results = {}
     for p in range(passes):
         for model, N, H in jobs:
             order = impls if p % 2 == 0 else impls[::-1]
             for impl in order:
                 script, variant, _, _ = IMPLS[impl]
-                args = ["--model", model, "--N", N, "--H", H, "--repeats", repeats]
+                args = ["--model", model, "--N", N, "--H", H, "--repeats", repeats, *extra]
                 if variant:
                     args += ["--variant", variant]
                 if impl == "baseline":
