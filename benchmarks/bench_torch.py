@@ -1,6 +1,7 @@
 """Worker: PyTorch ``nn.RNN`` (``--model rnn``), ``nn.LSTM`` or ``nn.GRU`` (``lstm``, ``gru``) +
 ``nn.Linear`` with autograd on the CPU, a learned initial state (h0; an LSTM's c0 too).
-``--threads``: torch.set_num_threads (default: the CPUs this process may use, as unrolled)."""
+``--threads``: torch.set_num_threads (default: the CPUs this process may use, as unrolled);
+``--variant one-thread``: one thread."""
 
 import os
 import sys
@@ -19,6 +20,8 @@ def main():
         threads = int(sys.argv[i + 1])
         del sys.argv[i: i + 2]
     args = parse_args(__doc__)
+    if args.variant == "one-thread":
+        threads = 1
     if args.model not in MODULES:
         raise SystemExit(f"bench_torch times {', '.join(MODULES)} only")
     torch.set_num_threads(threads)

@@ -11,8 +11,9 @@ training step = forward + divergence sum_t ||y(t) - d(t)||^2 / N + full BPTT wit
 parameter's gradient (the learned initial state's included, an LSTM's h0 and c0; none of
 the inputs), no optimizer update. Peers: ``torch.nn.LSTM`` / ``nn.GRU`` + ``nn.Linear``
 with autograd on the CPU (``torch.set_num_threads`` = the CPUs this process may use, as
-unrolled's default), and JAX ``lax.scan`` under ``jit(value_and_grad)`` with the input
-product hoisted (``benchmarks/bench_jax.py``).
+unrolled's default; and on one thread, ``torch-1``, which a machine busy with other work
+slows less), and JAX ``lax.scan`` under ``jit(value_and_grad)`` with the input product
+hoisted (``benchmarks/bench_jax.py``).
 
 Every implementation runs in its own process, one after the other for each size, in an
 order that alternates between passes; each process times ``--repeats`` steps after
@@ -35,6 +36,7 @@ MODELS = {"lstm": ("LSTM", "torch.nn.LSTM"), "gru": ("GRU", "torch.nn.GRU")}
 HIDDEN = (32, 64, 128, 256, 512)
 N, T = 32, 100
 LABELS = {"unrolled": "unrolled (fast)", "torch": "PyTorch {module} + Linear, autograd",
+          "torch-1": "PyTorch {module} + Linear, autograd, one thread",
           "jax": "JAX lax.scan, jit(value_and_grad)", "unrolled-numpy": "unrolled (backend='numpy')"}
 
 
@@ -44,7 +46,7 @@ def main():
     ap.add_argument("--hidden", default=",".join(map(str, HIDDEN)))
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--impls", default="unrolled,torch,jax", help=f"comma-separated, of {', '.join(LABELS)}")
+    ap.add_argument("--impls", default="unrolled,torch,torch-1,jax", help=f"comma-separated, of {', '.join(LABELS)}")
     ap.add_argument("--no-wait", action="store_true", help="time even while other processes use the CPUs")
     args = ap.parse_args()
     QUIET["on"] = not args.no_wait
@@ -75,7 +77,7 @@ def main():
         for impl in impls:
             lines.append(f"| {LABELS[impl].format(module=module)} | "
                          + " | ".join(cell(res[(impl, model, N, H)]) for H in hidden) + " |")
-        for peer in ("torch", "jax", "unrolled-numpy"):
+        for peer in ("torch", "torch-1", "jax", "unrolled-numpy"):
             if peer in impls and "unrolled" in impls:
                 lines.append(f"| unrolled / {peer} | " + " | ".join(
                     ratio_cell(res[("unrolled", model, N, H)], res[(peer, model, N, H)]) for H in hidden) + " |")

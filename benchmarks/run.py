@@ -40,6 +40,7 @@ FAMILY_CONFIGS = [(1, 32), (32, 128)]
 IMPLS = {  # name -> (worker, variant, label, needs)
     "unrolled": ("bench_unrolled.py", "", "unrolled (fast)", None),
     "torch": ("bench_torch.py", "", "PyTorch nn.RNN + Linear", "torch"),
+    "torch-1": ("bench_torch.py", "one-thread", "PyTorch nn.RNN + Linear, one thread", "torch"),
     "jax": ("bench_jax.py", "", "JAX lax.scan, jit(value_and_grad)", "jax"),
     "numpy-hand": ("bench_numpy.py", "", "hand-specialised NumPy loop", None),
     "numba-hand": ("bench_numba.py", "", "hand-specialised Numba loop", "numba"),
@@ -48,7 +49,7 @@ IMPLS = {  # name -> (worker, variant, label, needs)
     "baseline": ("bench_unrolled.py", "", "unrolled of --baseline (another checkout)", None),
 }
 BASELINE = {"src": None}    # --baseline: the src/ folder the "baseline" workers import unrolled from
-DEFAULT_IMPLS = [name for name in IMPLS if name != "unrolled-unsplit"]   # that one on request (--impls)
+DEFAULT_IMPLS = [name for name in IMPLS if name not in ("unrolled-unsplit", "torch-1")]   # those on request (--impls)
 
 
 def cpu_jiffies():

@@ -242,3 +242,24 @@ def test_compiled_sigmoid_and_tanh_of_a_gated_step_are_within_a_few_ulp(cell):
     t = np.tanh(z.astype(np.float32).astype(np.float64))
     exact = s * np.tanh(s * t) if cell == "lstm" else (1.0 - s) * t   # i = f = g = o = z; r = u = n_x = z
     assert np.max(np.abs(y - exact)) < 4e-7
+
+
+def test_a_gated_pass_too_small_to_split_keeps_blas_on_one_thread(monkeypatch):
+    # 32 x 32 LSTM over 32 sequences: no loop splits, and its products run on one BLAS
+    # thread (OpenBLAS's threads only slow products this small); 32 x 64 splits by sequences
+    from unrolled.engine.kernels import blas as blas_lib
+    if not blas_lib.BLAS or not blas_lib.CAN_SET_THREADS or blas_lib._get_threads is None:
+        pytest.skip("OpenBLAS cannot be set to one thread here")
+    monkeypatch.setattr(thread_lib, "THREADS", 2)
+    seen = []
+    kernel = kernels.forward_loop
+    monkeypatch.setattr(kernels, "forward_loop", lambda *a: seen.append((blas_lib._get_threads(), *a[-5:-1])) or kernel(*a))
+    before = blas_lib.blas_threads_local(2)
+    try:
+        for H in (32, 64):
+            unrolled.LSTM(3, 2, hidden=(H,), seed=0).predict(np.ones((32, 4, 3), np.float32))
+        assert blas_lib._get_threads() == 2                              # given back after the pass
+    finally:
+        blas_lib.blas_threads_local(before)
+    assert seen[0] == (1, 0, 32, 0, 1)                                   # 32: the whole batch, one BLAS thread
+    assert sorted(seen[1:]) == [(1, 0, 16, 0, 1), (1, 16, 32, 0, 1)]      # 64: two halves, each on one

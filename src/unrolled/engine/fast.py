@@ -39,12 +39,19 @@ _ONES = {}
 def threads_for(kernels, plan, N):
     """The context a pass over N sequences runs in, on at most ``backend.pass_threads()``
     threads: where a loop of the network pays to split (``threads.loop_split``), the engine's
-    threads splitting the work, BLAS on one thread (``threads.own_threads``); else BLAS's
-    threads, as NumPy runs them, but no more than that number (``blas.blas_threads_at_most``)."""
+    threads splitting the work, BLAS on one thread (``threads.own_threads``); a network with a
+    gated layer whose every loop is too small to split, on one thread; else BLAS's threads,
+    as NumPy runs them, but no more than that number (``blas.blas_threads_at_most``)."""
     count, held = backend.pass_threads()
     if kernels is not None and N is not None and count > 1 and \
             any(len(threads.loop_split(stats, N, count)) > 1 for stats in plan.loops()):
         return threads.own_threads(count)
+    if kernels is not None and N is not None and count > 1 and plan.net.gated and \
+            all(N * stats[0] < threads.MIN_ROW_WORK for stats in plan.loops()):
+        # A gated network too small to split: its steps' products are below what OpenBLAS
+        # threads, and so are its few pooled ones, which its threads slow (32 x 32 LSTM,
+        # N = 32, T = 100, a machine busy with other work: 32 against 4-6.5 ms).
+        return blas.one_blas_thread()
     if held is not None and count < held:
         return blas.blas_threads_at_most(count)
     return _NO_CONTEXT
