@@ -243,10 +243,11 @@ class Network:
     def _forward(self, kernels, seqs, N, T, lengths, state):
         valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
         buffers = PassBuffers(self._plan, N, T, self.dtype)
-        # The weights of this pass, copied into one array (backward uses these, not params).
+        # The weights of this pass, copied into one array (backward uses these, not params);
+        # the biases, a GRU h's b_hn among them as "h.hn".
+        biases = [*self._plan.bias_at, *(f"{name}.hn" for name in self._plan.hn_at)]
         weights = buffers.set_weights({link.key: self.weight(link) for link in self.links},
-                                      {name: self.params[f"b[{name}]"] for name in [*self._plan.bias_at,
-                                                                                     *(f"{n}.hn" for n in self._plan.hn_at)]},
+                                      {name: self.params[f"b[{name}]"] for name in biases},
                                       {name: self.params[f"init[{name}]"] for name in self._plan.init_at})
         A = {name: buffers.a(name) for name in self.nodes}                           # (D + T, N, size)
         Z = {name: buffers.z(name) for name in self.layers}                           # (T, N, H)
