@@ -213,18 +213,17 @@ def test_the_fast_backend_runs_gated_layers_compiled(cell, monkeypatch):
         net.forward(x)
 
 
-def test_a_gated_recurrence_is_never_split_by_units_but_by_sequences(monkeypatch):
-    # unit j of a gated layer reads column j of every gate block: its loop is split by
-    # sequences of a large batch, never by units, however wide
-    monkeypatch.setattr(thread_lib, "MIN_WEIGHTS", 0)
-    monkeypatch.setattr(thread_lib, "MIN_UNITS", 1)
-    for cell in CELLS:
-        net = unrolled.LSTM(3, 2, hidden=(512,)) if cell == "lstm" else unrolled.GRU(3, 2, hidden=(512,))
+def test_a_wide_gated_recurrence_is_split_by_units_a_narrower_one_by_sequences():
+    # each thread computes its units of every gate block with its own columns of W (which
+    # stay in its core's cache): from 2^18 weights inside, 4 x 256 x 256 for an LSTM;
+    # a narrower one over a large batch by sequences
+    for cell, H, by_units in (("lstm", 256, True), ("gru", 256, False), ("lstm", 128, False), ("gru", 512, True)):
+        net = unrolled.LSTM(3, 2, hidden=(H,)) if cell == "lstm" else unrolled.GRU(3, 2, hidden=(H,))
         (component,) = [c for c, cyclic in net.network.schedule if cyclic]
         stats = net.network._plan.loop_stats(component)
-        assert stats[0] == (4 if cell == "lstm" else 3) * 512 * 512 and stats[2]
-        assert thread_lib.loop_split(stats, 4, 2) == [(0, 4, 0, 1)]          # too few sequences: whole
-        assert thread_lib.loop_split(stats, 32, 2) == [(0, 16, 0, 1), (16, 32, 0, 1)]
+        assert stats[0] == (4 if cell == "lstm" else 3) * H * H and not stats[2]
+        split = thread_lib.loop_split(stats, 32, 2)
+        assert split == ([(0, 32, 0, 2), (0, 32, 1, 2)] if by_units else [(0, 16, 0, 1), (16, 32, 0, 1)])
 
 
 @pytest.mark.parametrize("cell", CELLS)

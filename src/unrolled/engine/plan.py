@@ -133,9 +133,9 @@ class Plan:
     def loop_stats(self, component):
         """``(weights, widest, mixes)`` of a cyclic component: the entries of the dense weight
         matrices inside it (what a step of its loop multiplies by), its largest layer, and
-        whether a layer's step mixes its units (softmax; a gated layer, whose unit j reads
-        column j of each gate's block): what decides whether its loop is split over threads
-        (``kernels.threads.run_loop``; one that mixes is never split by units)."""
+        whether a layer's activation mixes its units (softmax): what decides whether its loop
+        is split over threads (``kernels.threads.run_loop``; one that mixes is never split by
+        units). A gated layer's rows count k times (k gates): what a step multiplies by."""
         key = ("stats", tuple(component))
         found = self._tables.get(key)
         if found is None:
@@ -144,8 +144,7 @@ class Plan:
                           if lk.dst in members and lk.src in members
                           and (lk.trainable or not isinstance(lk.weight, numbers.Real)))
             found = self._tables[key] = (weights, max(net.layers[n].size for n in component),
-                                         any(net.layers[n].activation == "softmax" or net.layers[n].cell is not None
-                                             for n in component))
+                                         any(net.layers[n].activation == "softmax" for n in component))
         return found
 
     def loops(self):

@@ -372,74 +372,88 @@ def _activate_back(act, n, h, da, a, ao, z, zo, dz, dzo):
 
 
 # ------------------------------------------------------------- gated steps
-# A gated layer's step (``engine.cells``: PyTorch's equations) for n rows of H units, its
-# z (n, 4H) rows of width 4H at Z[zo:], its h and c rows of width H. The gates are
-# recomputed from z in BPTT (elementwise, cheap), as the NumPy loops do.
+# A gated layer's step (``engine.cells``: PyTorch's equations) for n rows, units j0 ..
+# j0+w-1 of H: its z rows of width 4H at Z[zo:] (gate block b of a row at b*H), its h and
+# c rows of width H. The gates are recomputed from z in BPTT (elementwise, cheap), as the
+# NumPy loops do. (Each block is a slice: indexed from one row slice, the loops of BPTT
+# vectorise badly, 4x slower at 512 units.)
 @njit(**_jit)
-def _lstm_step(n, H, Z, zo, A, cpo, co, ho):
+def _blocks(X, z0, H, w):
+    """The four gate blocks of a z row at X[z0:] (row width 4H), units 0 .. w-1 of each."""
+    return X[z0: z0 + w], X[z0 + H: z0 + H + w], X[z0 + 2 * H: z0 + 2 * H + w], X[z0 + 3 * H: z0 + 3 * H + w]
+
+
+@njit(**_jit)
+def _lstm_step(n, H, j0, w, Z, zo, A, cpo, co, ho):
     """c(t) = f c(t-1) + i g, h(t) = o tanh(c(t)) from z = [i, f, g, o] before their
     sigmoids and tanh; c(t-1) at A[cpo:], c(t) to A[co:], h(t) to A[ho:]."""
     for r in range(n):
-        z = Z[zo + r * 4 * H: zo + (r + 1) * 4 * H]
-        cp, c, h = A[cpo + r * H: cpo + (r + 1) * H], A[co + r * H: co + (r + 1) * H], A[ho + r * H: ho + (r + 1) * H]
-        for j in range(H):
-            i, f, o = _sigmoid1(z[j]), _sigmoid1(z[H + j]), _sigmoid1(z[3 * H + j])
-            cj = f * cp[j] + i * _tanh1(z[2 * H + j])
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zi, zf, zg, zq = _blocks(Z, z0, H, w)
+        cp, c, h = A[cpo + u0: cpo + u0 + w], A[co + u0: co + u0 + w], A[ho + u0: ho + u0 + w]
+        for j in range(w):
+            i, f, o = _sigmoid1(zi[j]), _sigmoid1(zf[j]), _sigmoid1(zq[j])
+            cj = f * cp[j] + i * _tanh1(zg[j])
             c[j] = cj
             h[j] = o * _tanh1(cj)
 
 
 @njit(**_jit)
-def _lstm_step_back(n, H, dA, A, ho, cpo, co, Z, dZ, zo):
+def _lstm_step_back(n, H, j0, w, dA, A, ho, cpo, co, Z, dZ, zo):
     """BPTT through ``_lstm_step``: dz (to dZ[zo:]) from dh (dA[ho:]) and dc(t) (dA[co:]);
     adds f dc to dc(t-1) (dA[cpo:])."""
     one = _one(dZ)
     for r in range(n):
-        z, dz = Z[zo + r * 4 * H: zo + (r + 1) * 4 * H], dZ[zo + r * 4 * H: zo + (r + 1) * 4 * H]
-        dh, c, cp = dA[ho + r * H: ho + (r + 1) * H], A[co + r * H: co + (r + 1) * H], A[cpo + r * H: cpo + (r + 1) * H]
-        dc, dcp = dA[co + r * H: co + (r + 1) * H], dA[cpo + r * H: cpo + (r + 1) * H]
-        for j in range(H):
-            i, f, o = _sigmoid1(z[j]), _sigmoid1(z[H + j]), _sigmoid1(z[3 * H + j])
-            g = _tanh1(z[2 * H + j])
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zi, zf, zg, zq = _blocks(Z, z0, H, w)
+        di, df, dg, dq = _blocks(dZ, z0, H, w)
+        dh, c, cp = dA[ho + u0: ho + u0 + w], A[co + u0: co + u0 + w], A[cpo + u0: cpo + u0 + w]
+        dc, dcp = dA[co + u0: co + u0 + w], dA[cpo + u0: cpo + u0 + w]
+        for j in range(w):
+            i, f, o = _sigmoid1(zi[j]), _sigmoid1(zf[j]), _sigmoid1(zq[j])
+            g = _tanh1(zg[j])
             tc = _tanh1(c[j])
             d = dc[j] + dh[j] * o * (one - tc * tc)                       # h = o tanh(c)
-            dz[j] = d * g * i * (one - i)                                  # c = f c_prev + i g
-            dz[H + j] = d * cp[j] * f * (one - f)
-            dz[2 * H + j] = d * i * (one - g * g)
-            dz[3 * H + j] = dh[j] * tc * o * (one - o)
+            di[j] = d * g * i * (one - i)                                  # c = f c_prev + i g
+            df[j] = d * cp[j] * f * (one - f)
+            dg[j] = d * i * (one - g * g)
+            dq[j] = dh[j] * tc * o * (one - o)
             dcp[j] += d * f
 
 
 @njit(**_jit)
-def _gru_step(n, H, Z, zo, A, hpo, ho):
+def _gru_step(n, H, j0, w, Z, zo, A, hpo, ho):
     """h(t) = (1 - u) n + u h(t-1), n = tanh(n_x + r n_h), from z = [r, u, n_x, n_h] (r, u
     before their sigmoids); h(t-1) at A[hpo:], h(t) to A[ho:]."""
     one = _one(Z)
     for r in range(n):
-        z = Z[zo + r * 4 * H: zo + (r + 1) * 4 * H]
-        hp, h = A[hpo + r * H: hpo + (r + 1) * H], A[ho + r * H: ho + (r + 1) * H]
-        for j in range(H):
-            rg, u = _sigmoid1(z[j]), _sigmoid1(z[H + j])
-            nj = _tanh1(z[2 * H + j] + rg * z[3 * H + j])
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zr, zu, zx, zh = _blocks(Z, z0, H, w)
+        hp, h = A[hpo + u0: hpo + u0 + w], A[ho + u0: ho + u0 + w]
+        for j in range(w):
+            rg, u = _sigmoid1(zr[j]), _sigmoid1(zu[j])
+            nj = _tanh1(zx[j] + rg * zh[j])
             h[j] = (one - u) * nj + u * hp[j]
 
 
 @njit(**_jit)
-def _gru_step_back(n, H, dA, A, ho, hpo, Z, dZ, zo):
+def _gru_step_back(n, H, j0, w, dA, A, ho, hpo, Z, dZ, zo):
     """BPTT through ``_gru_step``: dz (to dZ[zo:]) from dh (dA[ho:]); adds u dh to
     dh(t-1) (dA[hpo:])."""
     one = _one(dZ)
     for r in range(n):
-        z, dz = Z[zo + r * 4 * H: zo + (r + 1) * 4 * H], dZ[zo + r * 4 * H: zo + (r + 1) * 4 * H]
-        dh, hp, dhp = dA[ho + r * H: ho + (r + 1) * H], A[hpo + r * H: hpo + (r + 1) * H], dA[hpo + r * H: hpo + (r + 1) * H]
-        for j in range(H):
-            rg, u = _sigmoid1(z[j]), _sigmoid1(z[H + j])
-            nj = _tanh1(z[2 * H + j] + rg * z[3 * H + j])
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zr, zu, zx, zh = _blocks(Z, z0, H, w)
+        dr, du, dx, dn_h = _blocks(dZ, z0, H, w)
+        dh, hp, dhp = dA[ho + u0: ho + u0 + w], A[hpo + u0: hpo + u0 + w], dA[hpo + u0: hpo + u0 + w]
+        for j in range(w):
+            rg, u = _sigmoid1(zr[j]), _sigmoid1(zu[j])
+            nj = _tanh1(zx[j] + rg * zh[j])
             dn = dh[j] * (one - u) * (one - nj * nj)                      # h = (1 - u) n + u h_prev
-            dz[j] = dn * z[3 * H + j] * rg * (one - rg)                    # n = tanh(n_x + r n_h)
-            dz[H + j] = dh[j] * (hp[j] - nj) * u * (one - u)
-            dz[2 * H + j] = dn
-            dz[3 * H + j] = dn * rg
+            dr[j] = dn * zh[j] * rg * (one - rg)                           # n = tanh(n_x + r n_h)
+            du[j] = dh[j] * (hp[j] - nj) * u * (one - u)
+            dx[j] = dn
+            dn_h[j] = dn * rg
             dhp[j] += dh[j] * u
 
 
@@ -561,50 +575,56 @@ def _source_at(mem, lnk, l, N, t, n0):
 
 
 @njit(**_jit)
-def _gated_forward(A, Z, W, mem, lnk, m, N, t, n0, n, use_blas):
-    """Step t of the gated member m for the rows n0 .. n0+n-1: the bias and the inside links
-    into its z (rows of width 4H; a GRU's own recurrence into [r, u] and n_h, every other
-    link into [r, u, n_x]), then its cell."""
+def _gated_forward(A, Z, W, mem, lnk, m, N, t, n0, n, j0, j1, use_blas):
+    """Step t of the gated member m for the rows n0 .. n0+n-1 and its units j0 .. j1-1 (of
+    every gate block): the bias and the inside links into its z (rows of width 4H; a GRU's
+    own recurrence into [r, u] and n_h, every other link into [r, u, n_x]), then its cell."""
     H, code, rows, zo, ho, cpo, co = _gated_offsets(mem, m, N, t, n0)
-    ZW = 4 * H
-    _bias(n, rows, W, mem[m, 6], Z, zo, ZW, not mem[m, 5])
+    ZW, w, blocks = 4 * H, j1 - j0, 4 if code == _LSTM else 3
+    for b in range(blocks):                # z starts as the bias (nothing hoisted), or adds it
+        _bias(n, w, W, mem[m, 6] + b * H + j0 if mem[m, 6] >= 0 else -1, Z, zo + b * H + j0, ZW, not mem[m, 5])
     if code == _GRU:                       # n_h = W_hn h(t-1) + b_hn: nothing hoisted there
-        _bias(n, H, W, mem[m, 8], Z, zo + 3 * H, ZW, False)
+        _bias(n, w, W, mem[m, 8] + j0 if mem[m, 8] >= 0 else -1, Z, zo + 3 * H + j0, ZW, False)
     for l in range(lnk.shape[0]):
         if lnk[l, 1] != m:
             continue
         Hs, ao = _source_at(mem, lnk, l, N, t, n0)                           # a_s(t - d): (n, Hs)
-        if lnk[l, 4] == GRU_RECURRENT:                                       # W^T (H, 3H) at W[offW:]
-            _gemm(n, 2 * H, Hs, A, ao, Hs, W, lnk[l, 3], rows, Z, zo, ZW, use_blas)
-            _gemm(n, H, Hs, A, ao, Hs, W, lnk[l, 3] + 2 * H, rows, Z, zo + 3 * H, ZW, use_blas)
-        else:                                                                # W^T (Hs, rows)
+        gru_own = lnk[l, 4] == GRU_RECURRENT                                 # W^T (Hs, rows) at W[offW:]
+        if w == H and not gru_own:
             _gemm(n, rows, Hs, A, ao, Hs, W, lnk[l, 3], rows, Z, zo, ZW, use_blas)
+            continue
+        for b in range(blocks):            # the units' columns of each block (a GRU's n: to n_h)
+            to = 3 if gru_own and b == 2 else b
+            _gemm(n, w, Hs, A, ao, Hs, W, lnk[l, 3] + b * H + j0, rows, Z, zo + to * H + j0, ZW, use_blas)
     if code == _LSTM:
-        _lstm_step(n, H, Z, zo, A, cpo, co, ho)
+        _lstm_step(n, H, j0, w, Z, zo, A, cpo, co, ho)
     else:
-        _gru_step(n, H, Z, zo, A, ho - N * H, ho)
+        _gru_step(n, H, j0, w, Z, zo, A, ho - N * H, ho)
 
 
 @njit(**_jit)
-def _gated_backward(A, Z, dA, dZ, W, mem, lnk, m, N, t, n0, n, use_blas):
-    """BPTT through step t of the gated member m for the rows n0 .. n0+n-1: its dz from
-    its dh (and dc), what its cell carries back to h(t-1) (and c(t-1)), then what its
-    inside links send back."""
+def _gated_back(A, Z, dA, dZ, mem, m, N, t, n0, n, j0, j1):
+    """BPTT through the cell of the gated member m at step t, rows n0 .. n0+n-1, units
+    j0 .. j1-1: its dz from its dh (and dc), and what its cell carries back to h(t-1) (and
+    c(t-1)). (``_gated_links_back`` then sends dz back through its inside links.)"""
     H, code, rows, zo, ho, cpo, co = _gated_offsets(mem, m, N, t, n0)
-    ZW = 4 * H
     if code == _LSTM:
-        _lstm_step_back(n, H, dA, A, ho, cpo, co, Z, dZ, zo)
+        _lstm_step_back(n, H, j0, j1 - j0, dA, A, ho, cpo, co, Z, dZ, zo)
     else:
-        _gru_step_back(n, H, dA, A, ho, ho - N * H, Z, dZ, zo)
-    for l in range(lnk.shape[0]):
-        if lnk[l, 1] != m:
-            continue
-        Hs, so = _source_at(mem, lnk, l, N, t, n0)                           # da_s(t - d): (n, Hs)
-        if lnk[l, 4] == GRU_RECURRENT:                                       # W (3H, H) at W[offW:]
-            _gemm(n, Hs, 2 * H, dZ, zo, ZW, W, lnk[l, 3], Hs, dA, so, Hs, use_blas)
-            _gemm(n, Hs, H, dZ, zo + 3 * H, ZW, W, lnk[l, 3] + 2 * H * Hs, Hs, dA, so, Hs, use_blas)
-        else:                                                                # W (rows, Hs)
-            _gemm(n, Hs, rows, dZ, zo, ZW, W, lnk[l, 3], Hs, dA, so, Hs, use_blas)
+        _gru_step_back(n, H, j0, j1 - j0, dA, A, ho, ho - N * H, Z, dZ, zo)
+
+
+@njit(**_jit)
+def _gated_links_back(dZ, dA, W, mem, lnk, l, m, N, t, n0, n, c0, c1, use_blas):
+    """da_s(t - d), columns c0 .. c1-1, += dz_m(t) W for the inside link l into the gated
+    member m (a GRU's own recurrence: its [r, u] and n_h blocks)."""
+    H, code, rows, zo, ho, cpo, co = _gated_offsets(mem, m, N, t, n0)
+    Hs, so = _source_at(mem, lnk, l, N, t, n0)                               # da_s(t - d): (n, Hs)
+    if lnk[l, 4] == GRU_RECURRENT:                                           # W (3H, H) at W[offW:]
+        _gemm(n, c1 - c0, 2 * H, dZ, zo, 4 * H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
+        _gemm(n, c1 - c0, H, dZ, zo + 3 * H, 4 * H, W, lnk[l, 3] + 2 * H * Hs + c0, Hs, dA, so + c0, Hs, use_blas)
+    else:                                                                    # W (rows, Hs)
+        _gemm(n, c1 - c0, rows, dZ, zo, 4 * H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
 
 
 @njit(**_jit)
@@ -622,14 +642,14 @@ def forward_loop(A, Z, W, mem, lnk, N, T, use_blas, n0, n1, k, P, sync):
     for t in range(T):
         for m in range(M):
             H = mem[m, 3]
-            if mem[m, 4] >= _LSTM:             # a gated member (its component is never split by units)
-                _gated_forward(A, Z, W, mem, lnk, m, N, t, n0, n, use_blas)
-                continue
             j0, j1 = _cols(H, k, P)
             w = j1 - j0
             zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t): (n, H) at Z[zo:]
             oo = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t)
-            if w > 0:                          # the bias: z starts as it (nothing hoisted), or adds it
+            if mem[m, 4] >= _LSTM:             # a gated member: its units j0 .. j1-1 of every gate
+                if w > 0:
+                    _gated_forward(A, Z, W, mem, lnk, m, N, t, n0, n, j0, j1, use_blas)
+            elif w > 0:                        # the bias: z starts as it (nothing hoisted), or adds it
                 _bias(n, w, W, mem[m, 6] + j0 if mem[m, 6] >= 0 else -1, Z, zo + j0, H, not mem[m, 5])
                 for l in range(L):
                     if lnk[l, 1] != m:
@@ -671,15 +691,16 @@ def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas, n0, n1,
     for t in range(T - 1, -1, -1):
         for m in range(M - 1, -1, -1):
             H = mem[m, 3]
-            if mem[m, 4] >= _LSTM:             # a gated member (its component is never split by units)
-                _gated_backward(A, Z, dA, dZ, W, mem, lnk, m, N, t, n0, n, use_blas)
-                continue
+            gated = mem[m, 4] >= _LSTM
             j0, j1 = _cols(H, k, P)
             w = j1 - j0
             ao = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t), da_m(t)
             zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t), dz_m(t)
             fo = (t * N + n0) * H                                       # fused(t)
-            if w == H:
+            if gated:                          # its units j0 .. j1-1 of every gate (never fused)
+                if w > 0:
+                    _gated_back(A, Z, dA, dZ, mem, m, N, t, n0, n, j0, j1)
+            elif w == H:
                 _activate_back(mem[m, 4], n, H, dA, A, ao, Z, zo, dZ, zo)
                 if m == out:
                     _axpy(n * H, one, fused, fo, dZ, zo)
@@ -700,6 +721,9 @@ def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas, n0, n1,
                 Hs = mem[s, 3]
                 c0, c1 = _cols(Hs, k, P)
                 if c1 == c0:
+                    continue
+                if gated:
+                    _gated_links_back(dZ, dA, W, mem, lnk, l, m, N, t, n0, n, c0, c1, use_blas)
                     continue
                 so = mem[s, 0] + ((mem[s, 2] + t - lnk[l, 2]) * N + n0) * Hs  # da_s(t - d): (n, Hs)
                 if lnk[l, 4] == SCALED_IDENTITY:
