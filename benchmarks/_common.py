@@ -23,7 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_IN, N_OUT = 32, 8
 
 # The family's models: (model, batch N, hidden H). NARX taps: inputs 0..2, outputs 1..2.
-MODELS = ("rnn", "narx", "elman", "rnn2skip")
+# The gated ones (benchmarks/gated.py): one LSTM or GRU layer, then the linear output.
+MODELS = ("rnn", "narx", "elman", "rnn2skip", "lstm", "gru")
 NARX_IN, NARX_OUT = 2, 2
 
 

@@ -32,6 +32,10 @@ def build(model, H):
         return unrolled.RNN(N_IN, N_OUT, hidden=(H, H), skip_input=True, skip_output=True, seed=0)
     if model == "elman":
         return Elman(N_IN, N_OUT, hidden=(H,), seed=0)              # blocked context, as Elman trained
+    if model == "lstm":
+        return unrolled.LSTM(N_IN, N_OUT, hidden=(H,), seed=0)
+    if model == "gru":
+        return unrolled.GRU(N_IN, N_OUT, hidden=(H,), seed=0)
     if model == "narx":
         return NARX(N_IN, N_OUT, input_delays=NARX_IN, output_delays=NARX_OUT, hidden=(H,), seed=0)
     raise ValueError(model)

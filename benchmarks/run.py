@@ -40,6 +40,7 @@ FAMILY_CONFIGS = [(1, 32), (32, 128)]
 IMPLS = {  # name -> (worker, variant, label, needs)
     "unrolled": ("bench_unrolled.py", "", "unrolled (fast)", None),
     "torch": ("bench_torch.py", "", "PyTorch nn.RNN + Linear", "torch"),
+    "torch-1": ("bench_torch.py", "one-thread", "PyTorch nn.RNN + Linear, one thread", "torch"),
     "jax": ("bench_jax.py", "", "JAX lax.scan, jit(value_and_grad)", "jax"),
     "numpy-hand": ("bench_numpy.py", "", "hand-specialised NumPy loop", None),
     "numba-hand": ("bench_numba.py", "", "hand-specialised Numba loop", "numba"),
@@ -48,7 +49,7 @@ IMPLS = {  # name -> (worker, variant, label, needs)
     "baseline": ("bench_unrolled.py", "", "unrolled of --baseline (another checkout)", None),
 }
 BASELINE = {"src": None}    # --baseline: the src/ folder the "baseline" workers import unrolled from
-DEFAULT_IMPLS = [name for name in IMPLS if name != "unrolled-unsplit"]   # that one on request (--impls)
+DEFAULT_IMPLS = [name for name in IMPLS if name not in ("unrolled-unsplit", "torch-1")]   # those on request (--impls)
 
 
 def cpu_jiffies():
@@ -113,6 +114,7 @@ def worker(script, args, timeout=600, log=lambda m: None):
         QUIET["discarded"] += 1
         log(f"  discarded a run of {script} {' '.join(map(str, args))}: other processes used "
             f"{100 * share:.0f}% of the CPUs meanwhile")
+    QUIET.setdefault("shares", []).append(share)     # what other processes used during the run kept
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -123,15 +125,16 @@ def available(impl):
     return need is None or importlib.util.find_spec(need) is not None
 
 
-def time_all(jobs, impls, passes, repeats, log):
-    """jobs: list of (model, N, H). Returns {(impl, model, N, H): [median of each pass]}."""
+def time_all(jobs, impls, passes, repeats, log, extra=()):
+    """jobs: list of (model, N, H); ``extra``: more arguments for every worker (``--T``, ...).
+    Returns {(impl, model, N, H): [median of each pass]}."""
     results = {}
     for p in range(passes):
         for model, N, H in jobs:
             order = impls if p % 2 == 0 else impls[::-1]
             for impl in order:
                 script, variant, _, _ = IMPLS[impl]
-                args = ["--model", model, "--N", N, "--H", H, "--repeats", repeats]
+                args = ["--model", model, "--N", N, "--H", H, "--repeats", repeats, *extra]
                 if variant:
                     args += ["--variant", variant]
                 if impl == "baseline":

@@ -137,17 +137,6 @@ def test_padded_sequences_stop_their_state_at_their_last_step(cell):
             np.testing.assert_allclose(cache.state[name][n], value[0], rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_gated_network_ignores_backend_and_runs_the_reference(cell):
-    net, rng = _mixed_column(cell, seed=2)
-    x = rng.normal(size=(2, 4, 2))
-    y = {}
-    for backend in ("numpy", "fast"):
-        net.backend = backend
-        y[backend] = net.predict(x)
-    assert np.array_equal(y["numpy"], y["fast"])
-
-
 def test_gated_layer_errors_name_what_was_expected():
     with pytest.raises(ValueError, match="cell must be None"):
         Layer(3, cell="rnn")

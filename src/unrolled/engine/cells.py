@@ -32,9 +32,13 @@ n_x = W_in x + b_in (all links but its own recurrence) and n_h = W_hn h(t-1) + b
 ``n = tanh(n_x + r * n_h)``. The gates are recomputed from ``Z`` in BPTT (elementwise,
 cheap), not stored. ``link_columns`` says which columns of ``Z`` a link's rows add to.
 
-**Backends.** The gated layers run on the NumPy reference loops (``engine.reference``):
-a network with a gated layer takes that path whatever its ``backend`` says (the compiled
-paths, ``engine.fast`` and ``engine.program``, have no gated kernels yet).
+**Backends.** ``forward_step`` and ``backward_step`` are the NumPy reference
+(``engine.reference``, ``backend="numpy"``); the compiled loops (``engine.fast`` with
+``kernels.compiled``, ``backend="fast"``) run the same steps, everything from outside a
+gated layer's recurrence hoisted into one product over all steps (x W_ih for every t), so a
+step does only h(t-1) W_hh and the fused gates, and BPTT pools every weight gradient into one
+product. (A network with a gated layer runs step by step, never as one whole-pass program:
+``engine.program`` lays out plain layers only.)
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ product. Where a network's recurrence pays to split (``kernels.threads.loop_spli
 pass runs on the engine's own threads (``threads_for``): the loops split by units or by
 sequences, the large products by rows, BLAS on one thread meanwhile. A pass that stays on
 one thread runs as one compiled program instead (``engine.program``), the same steps
-without the Python between them.
+without the Python between them; but for a network with a gated layer (LSTM, GRU), which
+always runs here: its links' products go to the gate columns ``cells.link_columns`` names.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import numpy as np
 
 from . import backend
+from .cells import cell_node, link_columns
 from .kernels import blas, threads
 from .kernels.opcodes import ACT
 from .plan import POOL
@@ -37,12 +39,19 @@ _ONES = {}
 def threads_for(kernels, plan, N):
     """The context a pass over N sequences runs in, on at most ``backend.pass_threads()``
     threads: where a loop of the network pays to split (``threads.loop_split``), the engine's
-    threads splitting the work, BLAS on one thread (``threads.own_threads``); else BLAS's
-    threads, as NumPy runs them, but no more than that number (``blas.blas_threads_at_most``)."""
+    threads splitting the work, BLAS on one thread (``threads.own_threads``); a network with a
+    gated layer whose every loop is too small to split, on one thread; else BLAS's threads,
+    as NumPy runs them, but no more than that number (``blas.blas_threads_at_most``)."""
     count, held = backend.pass_threads()
     if kernels is not None and N is not None and count > 1 and \
             any(len(threads.loop_split(stats, N, count)) > 1 for stats in plan.loops()):
         return threads.own_threads(count)
+    if kernels is not None and N is not None and count > 1 and plan.net.gated and \
+            all(N * stats[0] < threads.MIN_ROW_WORK for stats in plan.loops()):
+        # A gated network too small to split: its steps' products are below what OpenBLAS
+        # threads, and so are its few pooled ones, which its threads slow (32 x 32 LSTM,
+        # N = 32, T = 100, a machine busy with other work: 32 against 4-6.5 ms).
+        return blas.one_blas_thread()
     if held is not None and count < held:
         return blas.blas_threads_at_most(count)
     return _NO_CONTEXT
@@ -61,10 +70,13 @@ def forward(net, kernels, buffers, A, Z, W, given):
                 b = net.params.get(f"b[{name}]")
                 z[...] = 0.0 if b is None else b
                 continue
-            first = outside[0]            # (the bias is added where the activation reads z)
-            _product(_flat(z), _flat(shifted(A, net.depth, first.src, first.delay, T)), W[first.key].T, kernels)
+            # (the bias is added where the activation reads z; a gated layer's links from
+            # outside go to all of its z but a GRU's n_h block, which the loop starts)
+            zx = _flat(z)[:, link_columns(net.layers[name], outside[0])]
+            first = outside[0]
+            _product(zx, _flat(shifted(A, net.depth, first.src, first.delay, T)), W[first.key].T, kernels)
             for link in outside[1:]:
-                _add_product(_flat(z), _flat(shifted(A, net.depth, link.src, link.delay, T)), W[link.key],
+                _add_product(zx, _flat(shifted(A, net.depth, link.src, link.delay, T)), W[link.key],
                              kernels, trans_b=True)
         if cyclic:
             threads.run_loop(kernels.forward_loop, (buffers.acts, buffers.preacts, buffers.weights,
@@ -94,6 +106,8 @@ def backward(net, kernels, cache, buffers, dy, fused, dstate):
             has_out = out in members and fused is not None
             for name in component:
                 dA[name]                      # (zeroed, if nothing reached it yet)
+                if cell_node(name) in net.cell_states:
+                    dA[cell_node(name)]       # an LSTM's cell state
             threads.run_loop(kernels.backward_loop, (
                 buffers.acts, buffers.preacts, dA.block, dZblk, buffers.weights, buffers.members(component),
                 buffers.inside(component, W, backward=True), fused.reshape(-1) if has_out else buffers.weights[:0],
@@ -108,19 +122,28 @@ def backward(net, kernels, cache, buffers, dy, fused, dstate):
             if name == out and fused is not None:
                 buffers.z(name, dZblk)[...] += fused
         for name in component:            # pooled over time: weight gradients, and what goes outside
-            dz = buffers.z(name, dZblk)                                        # (T, N, H)
+            layer = net.layers[name]
+            dz = _flat(buffers.z(name, dZblk))                                 # (T N, H), gated (T N, 4H)
             if f"b[{name}]" in net.params:
-                grads[f"b[{name}]"] = _sum_rows(_flat(dz))
+                grads[f"b[{name}]"] = _sum_rows(dz[:, :layer.rows])
+            if f"b[{name}.hn]" in net.params:                                 # a GRU's b_hn: its n_h block
+                grads[f"b[{name}.hn]"] = _sum_rows(dz[:, layer.rows:])
             for link in plan.incoming[name]:
+                cols = link_columns(layer, link)
                 if link.key in net.params:
-                    src = shifted(A, net.depth, link.src, link.delay, T)     # (T, N, S)
-                    grads[link.key] = _pooled_product(_flat(dz), _flat(src), kernels)
+                    src = _flat(shifted(A, net.depth, link.src, link.delay, T))     # (T N, S)
+                    if isinstance(cols, slice):
+                        grads[link.key] = _pooled_product(dz[:, cols], src, kernels)
+                    else:                     # a GRU's own recurrence: [r, u] and n_h, (3H, H)
+                        H = layer.size
+                        grads[link.key] = np.concatenate([_pooled_product(dz[:, :2 * H], src, kernels),
+                                                          _pooled_product(dz[:, 3 * H:], src, kernels)])
                 if link.gradient == "full" and link.src not in members and need_a[link.src]:
                     first = dA.first(link.src) if link.delay == 0 else None
                     if first is not None:             # written, not added: no zeros first
-                        _product(_flat(first), _flat(dz), W[link.key], kernels)
+                        _product(_flat(first), dz[:, cols], W[link.key], kernels)
                     else:
-                        _add_product(_flat(shifted(dA, net.depth, link.src, link.delay, T)), _flat(dz),
+                        _add_product(_flat(shifted(dA, net.depth, link.src, link.delay, T)), dz[:, cols],
                                      W[link.key], kernels)
     return collect_gradients(net, cache, dA, grads, need_a)
 

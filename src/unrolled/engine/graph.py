@@ -48,7 +48,7 @@ class Layer:
     whose links in carry ``(k * size, src)`` weights (k = 4, 3), whose bias is k * size
     long, and whose activation must stay ``"tanh"`` (the cell's own). An LSTM layer
     ``h`` carries its cell state as the node ``h.c`` (``init[h.c]``, ``state["h.c"]``).
-    Networks with gated layers run on the NumPy reference loops.
+    Both backends run gated layers (``engine.cells``, ``kernels.compiled``).
 
     Parameters
     ----------

@@ -287,9 +287,11 @@ class Network:
     def _forward(self, kernels, seqs, N, T, lengths, state):
         valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
         buffers = PassBuffers(self._plan, N, T, self.dtype)
-        # The weights of this pass, copied into one array (backward uses these, not params).
+        # The weights of this pass, copied into one array (backward uses these, not params);
+        # the biases, a GRU h's b_hn among them as "h.hn".
+        biases = [*self._plan.bias_at, *(f"{name}.hn" for name in self._plan.hn_at)]
         weights = buffers.set_weights({link.key: self.weight(link) for link in self.links},
-                                      {name: self.params[f"b[{name}]"] for name in self._plan.bias_at},
+                                      {name: self.params[f"b[{name}]"] for name in biases},
                                       {name: self.params[f"init[{name}]"] for name in self._plan.init_at})
         A = {name: buffers.a(name) for name in self.nodes}                           # (D + T, N, size)
         Z = {name: buffers.z(name) for name in self.layers}                           # (T, N, H)
@@ -442,16 +444,13 @@ class Network:
         ``None`` (the default) follows :func:`set_default_backend`: ``"fast"`` when numba
         is installed (and NumPy's BLAS found), else ``"numpy"``. Both compute the same
         column; they differ by the rounding of a sum's order (and float32 ``tanh``, to a
-        few ulp). A network with a gated layer (``Layer(cell="lstm" | "gru")``) runs on
-        the NumPy reference loops whatever this says: the compiled paths have no gated
-        kernels yet.
+        few ulp; a gated layer's float32 sigmoid, to 2e-7).
         """
         return self._backend
 
     def _kernels(self):
-        """The compiled kernels a pass runs with, None for the NumPy reference: a network
-        with a gated layer (LSTM, GRU) always takes the reference loops."""
-        return None if self.gated else kernels_for(self._backend)
+        """The compiled kernels a pass runs with, None for the NumPy reference."""
+        return kernels_for(self._backend)
 
     @backend.setter
     def backend(self, name):

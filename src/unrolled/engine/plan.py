@@ -18,9 +18,9 @@ import threading
 
 import numpy as np
 
-from .cells import z_width
+from .cells import cell_node, z_width
 from .graph import gradient_graph
-from .kernels.opcodes import ACT, DENSE, SCALED_IDENTITY
+from .kernels.opcodes import ACT, CELL, DENSE, GRU_RECURRENT, SCALED_IDENTITY
 
 __all__ = ["Plan", "PassBuffers", "BufferPool", "POOL", "aligned_empty", "aligned", "transposed_copy"]
 
@@ -67,6 +67,11 @@ class Plan:
             if layer.bias:
                 self.bias_at[name] = off
                 off = aligned(off + layer.rows)
+        self.hn_at = {}                                  # then a GRU's b_hn (H), its n_h block's bias
+        for name, layer in net.layers.items():
+            if layer.bias and layer.cell == "gru":
+                self.hn_at[name] = off
+                off = aligned(off + layer.size)
         self.init_at = {}                                # then the learned initial states (D, H)
         for name in net.nodes:
             if f"init[{name}]" in net.params:
@@ -106,29 +111,36 @@ class Plan:
         return found
 
     def members(self, component):
-        """(M, 5) int64 rows ``D, H, activation code, fresh, bias offset`` (``PassBuffers.members``
-        puts the offsets of the pass's buffers before them). ``fresh``: nothing reaches the
-        layer from outside its component, so the compiled loop starts its z from the bias
-        itself; else it adds the bias to what was hoisted (offset -1: no bias)."""
+        """(M, 7) int64 rows ``D, H, code, fresh, bias offset, z width, b_hn offset``
+        (``PassBuffers.members`` puts the offsets of the pass's buffers before them, and the
+        cell state's after). ``code``: the activation's ``ACT``, or a gated layer's ``CELL``.
+        ``fresh``: nothing reaches the layer from outside its component, so the compiled loop
+        starts its z from the bias itself; else it adds the bias to what was hoisted (offset
+        -1: no bias). ``z width``: H, or 4H for a gated layer; ``b_hn``: a GRU's, -1 none."""
         key = ("members", tuple(component))
         found = self._tables.get(key)
         if found is None:
             net = self.net
-            found = self._tables[key] = np.array(
-                [[net.depth[n], net.layers[n].size, ACT[net.layers[n].activation],
-                  int(not self.outside[n]), self.bias_at.get(n, -1)] for n in component], dtype=np.int64).reshape(-1, 5)
+            rows = []
+            for n in component:
+                layer = net.layers[n]
+                code = ACT[layer.activation] if layer.cell is None else CELL[layer.cell]
+                rows.append([net.depth[n], layer.size, code, int(not self.outside[n]), self.bias_at.get(n, -1),
+                             z_width(layer), self.hn_at.get(n, -1)])
+            found = self._tables[key] = np.array(rows, dtype=np.int64).reshape(-1, 7)
         return found
 
     def loop_stats(self, component):
         """``(weights, widest, mixes)`` of a cyclic component: the entries of the dense weight
         matrices inside it (what a step of its loop multiplies by), its largest layer, and
-        whether a layer's activation mixes its units (softmax): what decides whether its
-        loop is split over threads (``kernels.threads.run_loop``)."""
+        whether a layer's activation mixes its units (softmax): what decides whether its loop
+        is split over threads (``kernels.threads.run_loop``; one that mixes is never split by
+        units). A gated layer's rows count k times (k gates): what a step multiplies by."""
         key = ("stats", tuple(component))
         found = self._tables.get(key)
         if found is None:
             net, members = self.net, set(component)
-            weights = sum(self.size[lk.dst] * self.size[lk.src] for lk in net.links
+            weights = sum(net.layers[lk.dst].rows * self.size[lk.src] for lk in net.links
                           if lk.dst in members and lk.src in members
                           and (lk.trainable or not isinstance(lk.weight, numbers.Real)))
             found = self._tables[key] = (weights, max(net.layers[n].size for n in component),
@@ -145,8 +157,8 @@ class Plan:
     def inside(self, component, backward):
         """(L, 5) int64 rows ``src member, dst member, delay, weight offset, kind`` of the links
         inside ``component`` (backward: only those that pass gradients), and the rows whose
-        fixed scalar weight makes them ``s * I`` (kind ``SCALED_IDENTITY``, else ``DENSE``), to be
-        checked against the weights."""
+        fixed scalar weight makes them ``s * I`` (kind ``SCALED_IDENTITY``, else ``DENSE``, or
+        ``GRU_RECURRENT`` for a GRU's own ``h -> h @1``), to be checked against the weights."""
         key = ("inside", tuple(component), backward)
         found = self._tables.get(key)
         if found is None:
@@ -161,7 +173,9 @@ class Plan:
                 if identity:
                     scaled.append((len(rows), link.key))
                 off = self.weight_at[link.key][0] if backward else self.transpose_at[link.key]
-                rows.append([index[link.src], index[link.dst], link.delay, off, SCALED_IDENTITY if identity else DENSE])
+                gru_own = self.net.layers[link.dst].cell == "gru" and link.src == link.dst and link.delay == 1
+                kind = SCALED_IDENTITY if identity else GRU_RECURRENT if gru_own else DENSE
+                rows.append([index[link.src], index[link.dst], link.delay, off, kind])
             found = self._tables[key] = (np.array(rows, dtype=np.int64).reshape(-1, 5), scaled)
         return found
 
@@ -272,7 +286,7 @@ class PassBuffers:
 
     def set_weights(self, weights, biases=None, inits=None):
         """Copy ``weights`` (link key -> (dst, src)) into the weight block, with the transposes,
-        the biases (layer -> (H,)) and the learned initial states (layer -> (D, H)) the
+        the biases (layer -> (rows,), and ``"h.hn"`` -> a GRU h's b_hn (H,)) and the learned initial states (layer -> (D, H)) the
         compiled code reads; returns the views, key -> (dst, src)."""
         plan = self.plan
         W = self.weights = POOL.empty(plan.weights_size, self.acts.dtype)
@@ -285,6 +299,8 @@ class PassBuffers:
             W[off: off + shape[0] * shape[1]].reshape(shape[1], shape[0])[...] = views[key].T
         for name, off in plan.bias_at.items():
             W[off: off + plan.net.layers[name].rows] = 0.0 if biases is None else biases[name]
+        for name, off in plan.hn_at.items():                   # (keyed "h.hn" among the biases)
+            W[off: off + plan.net.layers[name].size] = 0.0 if biases is None else biases[f"{name}.hn"]
         for name, off in plan.init_at.items():
             if inits is not None:
                 W[off: off + inits[name].size] = inits[name].reshape(-1)
@@ -296,10 +312,12 @@ class PassBuffers:
         mem = self.plan._tables.get(key)
         if mem is None:
             static = self.plan.members(component)
-            mem = np.empty((len(static), 7), dtype=np.int64)         # offA, offZ, D, H, act, fresh, bias_at
+            mem = np.empty((len(static), 10), dtype=np.int64)   # offA, offZ, D, H, code, fresh, bias_at, ZW, hn_at, offC
             mem[:, 0] = [self.layout[0][name][0] for name in component]
             mem[:, 1] = [self.layout[1][name][0] for name in component]
-            mem[:, 2:] = static
+            mem[:, 2:9] = static
+            mem[:, 9] = [self.layout[0][cell_node(name)][0] if cell_node(name) in self.layout[0] else -1
+                         for name in component]                  # an LSTM's cell state h.c (depth 1)
             if len(self.plan._tables) > 256:                          # many sizes seen: start afresh
                 self.plan._tables.clear()
             self.plan._tables[key] = mem

@@ -84,7 +84,7 @@ class Program:
 
     def finish(self):
         self.ops = np.array(self.rows, dtype=np.int64).reshape(-1, OP_WIDTH)
-        self.mem_table = (np.concatenate(self.mems) if self.mems else np.zeros((0, 7))).astype(np.int64)
+        self.mem_table = (np.concatenate(self.mems) if self.mems else np.zeros((0, 10))).astype(np.int64)
         self.lnk_table = (np.concatenate(self.lnks) if self.lnks else np.zeros((0, 5))).astype(np.int64)
         del self.rows, self.mems, self.lnks
         return self
@@ -273,16 +273,17 @@ def _unchanged_scalings(net, buffers, weights, components, backward):
 
 
 def forward_for(net, buffers, weights, given):
-    """The forward program of this pass, or None where it runs step by step."""
-    if not _runs_whole() or not _unchanged_scalings(net, buffers, weights, net.schedule, False):
+    """The forward program of this pass, or None where it runs step by step (a network with
+    a gated layer always does: the programs lay out plain layers only)."""
+    if net.gated or not _runs_whole() or not _unchanged_scalings(net, buffers, weights, net.schedule, False):
         return None
     key = (False, buffers.N, buffers.T, frozenset(given), net.output)
     return _cached(net, key, lambda: forward_program(net, buffers, given))
 
 
 def backward_for(net, buffers, weights, given, input_grads, fused, preset):
-    """The backward program of this pass, or None where it runs step by step."""
-    if not _runs_whole():
+    """The backward program of this pass, or None where it runs step by step (as ``forward_for``)."""
+    if net.gated or not _runs_whole():
         return None
     key = (True, buffers.N, buffers.T, frozenset(given), bool(input_grads), fused, frozenset(preset), net.output)
     program = _cached(net, key, lambda: backward_program(net, buffers, given, input_grads, fused, preset))

@@ -28,9 +28,8 @@ step back" to any column of layers and delayed links:
 A gated layer (LSTM, GRU: ``engine.cells``) is a member of a cyclic component whose
 ``a(t) = f(z(t))`` is its cell's step, reading its own h(t-1) (and c(t-1), the node ``h.c``),
 and whose ``f'`` is the cell's BPTT step, sending back to h(t-1) and c(t-1) what the cell
-carries; its links' products add to the gate columns ``cells.link_columns`` names. These
-loops are the only ones that run gated layers: ``Network`` sends a network with one here
-whatever its backend.
+carries; its links' products add to the gate columns ``cells.link_columns`` names.
+``kernels.compiled`` runs the same steps in its loops (``_gated_forward``, ``_gated_backward``).
 
 Arrays are time major: a node's activations ``A[name]`` are (D + T, N, size), the first
 D rows its history (a(-D) .. a(-1)), so a_src(t - d) for all t is the slice
@@ -110,7 +109,7 @@ def forward_loop(net, component, A, Z, W, T):
     On entry ``Z[name]`` holds what comes from outside the component (hoisted); the loop
     adds the links inside it, one step at a time, and applies the activations (a gated
     layer's cell, ``cells.forward_step``). ``kernels.compiled.forward_loop`` is this loop
-    compiled, for plain layers.
+    compiled.
     """
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members] for name in component}
@@ -180,8 +179,7 @@ def backward_loop(net, component, A, Z, dA, dZ, W, fused, T):
     (delay-0 links from the same step, delay-d links from step t+d), times the
     activation's Jacobian (a gated layer: back through its cell, ``cells.backward_step``,
     which also sends back what its cell carries from h(t-1), c(t-1)). Writes ``dZ[name]``
-    (T, N, H; gated (T, N, 4H)). ``kernels.compiled.backward_loop`` is this loop compiled,
-    for plain layers.
+    (T, N, H; gated (T, N, 4H)). ``kernels.compiled.backward_loop`` is this loop compiled.
     """
     members = set(component)
     inside = {name: [lk for lk in net._plan.incoming[name] if lk.src in members and lk.gradient == "full"]

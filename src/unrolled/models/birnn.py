@@ -32,7 +32,7 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     With ``cell="lstm"`` or ``"gru"`` each direction's layers are gated instead
     (``engine.cells``: the equations of ``torch.nn.LSTM`` / ``nn.GRU``, read backwards in
     time by the ``bwd`` net), with their parameters (links of 4H or 3H rows, the GRU's
-    ``b[h{l}.hn]``, the LSTM's ``init[h{l}.c]``); they run on the NumPy reference loops.
+    ``b[h{l}.hn]``, the LSTM's ``init[h{l}.c]``), on either backend.
     Each sequence is reversed within its own length, so the backward recursion starts at
     its own last valid step. A :class:`~unrolled.blocks.Stack` of
     :class:`~unrolled.blocks.Bidirectional` blocks and a delay-0 output network.

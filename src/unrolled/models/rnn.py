@@ -108,8 +108,8 @@ _GATED_OPTIONS = """
 
     Notes
     -----
-    Inputs x (N, T, n_in), outputs y (N, T, n_out). Runs on the NumPy reference loops
-    (``engine.reference``) whatever the backend: the compiled paths have no gated kernels yet.
+    Inputs x (N, T, n_in), outputs y (N, T, n_out). Runs on the compiled loops (``backend="fast"``,
+    the default with numba) or the NumPy reference loops (``backend="numpy"``).
     """
 
 

@@ -28,13 +28,26 @@ weight, then the transposes ``(H_src, H_dst)`` of the links inside recurrences (
 forward loop multiplies by), then the biases. Row ``r`` of a node starts at ``off + r*N*H``:
 a contiguous ``(N, H)`` matrix.
 
-``mem`` (M, 7) int64, one row a member: ``offA, offZ, D, H, act, fresh, offb`` (offsets into
-A/dA and Z/dZ, the history depth, the size, the activation code ``ACT``; ``fresh``: nothing
-was hoisted into its z, so the loop starts z(t) from the bias at ``W[offb:]``, or 0 when
-``offb`` < 0; else it adds that bias to the hoisted part). ``lnk`` (L, 5) int64, one row an inside link: ``src member, dst member, delay,
-offW, kind`` (kind 0: the dense matrix at ``W[offW:]``, W^T for the forward loop and W for
-BPTT; kind 1: ``s * I`` with ``s = W[offW]``, an Elman copy or a Jordan decay, done as a
-scaled add instead of a product).
+``mem`` (M, 10) int64, one row a member: ``offA, offZ, D, H, code, fresh, offb, ZW, offhn,
+offC`` (offsets into A/dA and Z/dZ, the history depth, the size, the activation code ``ACT``
+or a gated layer's ``CELL``; ``fresh``: nothing was hoisted into its z, so the loop starts
+z(t) from the bias at ``W[offb:]``, or 0 when ``offb`` < 0; else it adds that bias to the
+hoisted part; ``ZW`` the width of its z rows, H or 4H; a GRU's b_hn at ``W[offhn:]``, an
+LSTM's cell state ``h.c`` at ``A[offC:]``, -1 none). ``lnk`` (L, 5) int64, one row an inside
+link: ``src member, dst member, delay, offW, kind`` (kind 0: the dense matrix at ``W[offW:]``,
+W^T for the forward loop and W for BPTT; kind 1: ``s * I`` with ``s = W[offW]``, an Elman copy
+or a Jordan decay, done as a scaled add instead of a product; kind 2: a GRU's own ``h -> h @1``,
+whose rows go to the [r, u] and n_h blocks of its z).
+
+**Gated layers** (LSTM, GRU: ``engine.cells``) are members like any other: at each step the
+loop adds the bias and the inside links' products into their z (4H wide; a GRU's n_h block
+starts from b_hn, since nothing is hoisted into it), then runs the cell (``_lstm_step``,
+``_gru_step``: the gates' sigmoids and tanh fused in one pass over the units); BPTT recomputes
+the gates from z (``_lstm_step_back``, ``_gru_step_back``), adds what the cell carries to
+h(t-1) and c(t-1), then sends dz back through the inside links. Unit j reads column j of
+every gate block, so a component with a gated member is never split by units (by sequences
+it is, as any). In float32 the gates' sigmoid is 1/2 + tanh(x/2)/2 on the rational tanh
+(vectorised; exp is not), within 2e-7 of the exact value; float64 is libm's, to the bit.
 
 **BLAS.** The products call the OpenBLAS that NumPy itself loaded, found by its symbol
 and bound with ``llvmlite.binding.add_symbol``: one BLAS and one thread pool in the
@@ -81,8 +94,8 @@ from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
 from . import blas
-from .opcodes import (ACTIVATE, ACTIVATE_BACK, GEMM, LOOP, LOOP_BACK, REPEAT, SCALED_IDENTITY, SUM_HISTORY, SUM_ROWS,
-                      SWAP, ZERO)
+from .opcodes import (ACTIVATE, ACTIVATE_BACK, CELL, GEMM, GRU_RECURRENT, LOOP, LOOP_BACK, REPEAT, SCALED_IDENTITY,
+                      SUM_HISTORY, SUM_ROWS, SWAP, ZERO)
 
 __all__ = ["forward_loop", "backward_loop", "addmm", "activate", "activate_back", "run_program", "adam_update"]
 
@@ -242,17 +255,16 @@ def _bias(n, h, W, bo, z, zo, ldz, add):
 
 
 # ------------------------------------------------------------------ activations
-def _tanh_into(z, out):
+def _tanh1(x):
     pass
 
 
-@overload(_tanh_into)
-def _tanh_into_ol(z, out):
-    if z.dtype != types.float32:
-        def exact(z, out):
-            for i in range(z.size):
-                out[i] = math.tanh(z[i])
-        return exact
+@overload(_tanh1)
+def _tanh1_ol(x):
+    """tanh of one number: libm's for float64; for float32 Eigen's rational approximation
+    (odd degree-13 over even degree-6 polynomial on [-c, c]), which the compiler vectorises."""
+    if x != types.float32:
+        return lambda x: math.tanh(x)
     f = np.float32
     clamp, tiny = f(7.90531110763549805), f(0.0004)
     a13, a11, a9, a7 = f(-2.76076847742355e-16), f(2.00018790482477e-13), f(-8.60467152213735e-11), \
@@ -261,17 +273,39 @@ def _tanh_into_ol(z, out):
     b6, b4, b2, b0 = f(1.19825839466702e-06), f(1.18534705686654e-04), f(2.26843463243900e-03), \
         f(4.89352518554385e-03)
 
-    def rational(z, out):
-        # Eigen's float tanh: odd degree-13 over even degree-6 polynomial on [-c, c]
-        for i in range(z.size):
-            x = z[i]                         # clamped by comparisons, so that NaN stays NaN
-            x = clamp if x > clamp else x
-            x = -clamp if x < -clamp else x
-            x2 = x * x
-            p = ((((((a13 * x2 + a11) * x2 + a9) * x2 + a7) * x2 + a5) * x2 + a3) * x2 + a1) * x
-            q = ((b6 * x2 + b4) * x2 + b2) * x2 + b0
-            out[i] = x if abs(x) < tiny else p / q
+    def rational(x):
+        x = clamp if x > clamp else x        # clamped by comparisons, so that NaN stays NaN
+        x = -clamp if x < -clamp else x
+        x2 = x * x
+        p = ((((((a13 * x2 + a11) * x2 + a9) * x2 + a7) * x2 + a5) * x2 + a3) * x2 + a1) * x
+        q = ((b6 * x2 + b4) * x2 + b2) * x2 + b0
+        return x if abs(x) < tiny else p / q
     return rational
+
+
+@njit(**_jit)
+def _tanh_into(z, out):
+    for i in range(z.size):
+        out[i] = _tanh1(z[i])
+
+
+def _sigmoid1(x):
+    pass
+
+
+@overload(_sigmoid1)
+def _sigmoid1_ol(x):
+    """The logistic function of one number: in float64 as ``_activate`` computes it (exp of
+    -|x|, never overflowing); in float32 as 1/2 + tanh(x/2)/2 with the rational tanh, which
+    vectorises where exp does not (a gated step has three sigmoids a unit): within 2e-7
+    of the exact value, absolutely (relatively, where it is at least 1/2)."""
+    if x != types.float32:
+        def exact(x):
+            e = math.exp(-abs(x))
+            return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+        return exact
+    half = np.float32(0.5)
+    return lambda x: half + half * _tanh1(half * x)
 
 
 @njit(**_jit)
@@ -335,6 +369,92 @@ def _activate_back(act, n, h, da, a, ao, z, zo, dz, dzo):
                 s += das[j] * as_[j]
             for j in range(lo, hi):
                 dzs[j] = as_[j] * (das[j] - s)
+
+
+# ------------------------------------------------------------- gated steps
+# A gated layer's step (``engine.cells``: PyTorch's equations) for n rows, units j0 ..
+# j0+w-1 of H: its z rows of width 4H at Z[zo:] (gate block b of a row at b*H), its h and
+# c rows of width H. The gates are recomputed from z in BPTT (elementwise, cheap), as the
+# NumPy loops do. (Each block is a slice: indexed from one row slice, the loops of BPTT
+# vectorise badly, 4x slower at 512 units.)
+@njit(**_jit)
+def _blocks(X, z0, H, w):
+    """The four gate blocks of a z row at X[z0:] (row width 4H), units 0 .. w-1 of each."""
+    return X[z0: z0 + w], X[z0 + H: z0 + H + w], X[z0 + 2 * H: z0 + 2 * H + w], X[z0 + 3 * H: z0 + 3 * H + w]
+
+
+@njit(**_jit)
+def _lstm_step(n, H, j0, w, Z, zo, A, cpo, co, ho):
+    """c(t) = f c(t-1) + i g, h(t) = o tanh(c(t)) from z = [i, f, g, o] before their
+    sigmoids and tanh; c(t-1) at A[cpo:], c(t) to A[co:], h(t) to A[ho:]."""
+    for r in range(n):
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zi, zf, zg, zq = _blocks(Z, z0, H, w)
+        cp, c, h = A[cpo + u0: cpo + u0 + w], A[co + u0: co + u0 + w], A[ho + u0: ho + u0 + w]
+        for j in range(w):
+            i, f, o = _sigmoid1(zi[j]), _sigmoid1(zf[j]), _sigmoid1(zq[j])
+            cj = f * cp[j] + i * _tanh1(zg[j])
+            c[j] = cj
+            h[j] = o * _tanh1(cj)
+
+
+@njit(**_jit)
+def _lstm_step_back(n, H, j0, w, dA, A, ho, cpo, co, Z, dZ, zo):
+    """BPTT through ``_lstm_step``: dz (to dZ[zo:]) from dh (dA[ho:]) and dc(t) (dA[co:]);
+    adds f dc to dc(t-1) (dA[cpo:])."""
+    one = _one(dZ)
+    for r in range(n):
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zi, zf, zg, zq = _blocks(Z, z0, H, w)
+        di, df, dg, dq = _blocks(dZ, z0, H, w)
+        dh, c, cp = dA[ho + u0: ho + u0 + w], A[co + u0: co + u0 + w], A[cpo + u0: cpo + u0 + w]
+        dc, dcp = dA[co + u0: co + u0 + w], dA[cpo + u0: cpo + u0 + w]
+        for j in range(w):
+            i, f, o = _sigmoid1(zi[j]), _sigmoid1(zf[j]), _sigmoid1(zq[j])
+            g = _tanh1(zg[j])
+            tc = _tanh1(c[j])
+            d = dc[j] + dh[j] * o * (one - tc * tc)                       # h = o tanh(c)
+            di[j] = d * g * i * (one - i)                                  # c = f c_prev + i g
+            df[j] = d * cp[j] * f * (one - f)
+            dg[j] = d * i * (one - g * g)
+            dq[j] = dh[j] * tc * o * (one - o)
+            dcp[j] += d * f
+
+
+@njit(**_jit)
+def _gru_step(n, H, j0, w, Z, zo, A, hpo, ho):
+    """h(t) = (1 - u) n + u h(t-1), n = tanh(n_x + r n_h), from z = [r, u, n_x, n_h] (r, u
+    before their sigmoids); h(t-1) at A[hpo:], h(t) to A[ho:]."""
+    one = _one(Z)
+    for r in range(n):
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zr, zu, zx, zh = _blocks(Z, z0, H, w)
+        hp, h = A[hpo + u0: hpo + u0 + w], A[ho + u0: ho + u0 + w]
+        for j in range(w):
+            rg, u = _sigmoid1(zr[j]), _sigmoid1(zu[j])
+            nj = _tanh1(zx[j] + rg * zh[j])
+            h[j] = (one - u) * nj + u * hp[j]
+
+
+@njit(**_jit)
+def _gru_step_back(n, H, j0, w, dA, A, ho, hpo, Z, dZ, zo):
+    """BPTT through ``_gru_step``: dz (to dZ[zo:]) from dh (dA[ho:]); adds u dh to
+    dh(t-1) (dA[hpo:])."""
+    one = _one(dZ)
+    for r in range(n):
+        z0, u0 = zo + r * 4 * H + j0, r * H + j0
+        zr, zu, zx, zh = _blocks(Z, z0, H, w)
+        dr, du, dx, dn_h = _blocks(dZ, z0, H, w)
+        dh, hp, dhp = dA[ho + u0: ho + u0 + w], A[hpo + u0: hpo + u0 + w], dA[hpo + u0: hpo + u0 + w]
+        for j in range(w):
+            rg, u = _sigmoid1(zr[j]), _sigmoid1(zu[j])
+            nj = _tanh1(zx[j] + rg * zh[j])
+            dn = dh[j] * (one - u) * (one - nj * nj)                      # h = (1 - u) n + u h_prev
+            dr[j] = dn * zh[j] * rg * (one - rg)                           # n = tanh(n_x + r n_h)
+            du[j] = dh[j] * (hp[j] - nj) * u * (one - u)
+            dx[j] = dn
+            dn_h[j] = dn * rg
+            dhp[j] += dh[j] * u
 
 
 @njit(**_jit)
@@ -433,6 +553,80 @@ def _cols(H, k, P):
 # row stride), so each core keeps its part of W in its own cache. A split by rows runs
 # calls on disjoint rows (k = 0, P = 1: every column, no barrier); a split by units
 # runs P calls on all rows (``_cols``).
+_LSTM, _GRU = CELL["lstm"], CELL["gru"]
+
+
+@njit(**_jit)
+def _gated_offsets(mem, m, N, t, n0):
+    """``(H, code, rows, zo, ho, cpo, co)`` of step t of the gated member m, rows from n0:
+    its size, ``CELL`` code, the rows of its links (4H, 3H), where its z(t) starts (rows of
+    4H), its h(t) (row D + t), an LSTM's c(t-1) and c(t) (rows t and t + 1 of ``h.c``)."""
+    H, code = mem[m, 3], mem[m, 4]
+    return (H, code, 4 * H if code == _LSTM else 3 * H, mem[m, 1] + (t * N + n0) * 4 * H,
+            mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H, mem[m, 9] + (t * N + n0) * H,
+            mem[m, 9] + ((t + 1) * N + n0) * H)
+
+
+@njit(**_jit)
+def _source_at(mem, lnk, l, N, t, n0):
+    """``(Hs, offset)`` of the source of inside link l at step t - d (rows from n0)."""
+    s = lnk[l, 0]
+    return mem[s, 3], mem[s, 0] + ((mem[s, 2] + t - lnk[l, 2]) * N + n0) * mem[s, 3]
+
+
+@njit(**_jit)
+def _gated_forward(A, Z, W, mem, lnk, m, N, t, n0, n, j0, j1, use_blas):
+    """Step t of the gated member m for the rows n0 .. n0+n-1 and its units j0 .. j1-1 (of
+    every gate block): the bias and the inside links into its z (rows of width 4H; a GRU's
+    own recurrence into [r, u] and n_h, every other link into [r, u, n_x]), then its cell."""
+    H, code, rows, zo, ho, cpo, co = _gated_offsets(mem, m, N, t, n0)
+    ZW, w, blocks = 4 * H, j1 - j0, 4 if code == _LSTM else 3
+    for b in range(blocks):                # z starts as the bias (nothing hoisted), or adds it
+        _bias(n, w, W, mem[m, 6] + b * H + j0 if mem[m, 6] >= 0 else -1, Z, zo + b * H + j0, ZW, not mem[m, 5])
+    if code == _GRU:                       # n_h = W_hn h(t-1) + b_hn: nothing hoisted there
+        _bias(n, w, W, mem[m, 8] + j0 if mem[m, 8] >= 0 else -1, Z, zo + 3 * H + j0, ZW, False)
+    for l in range(lnk.shape[0]):
+        if lnk[l, 1] != m:
+            continue
+        Hs, ao = _source_at(mem, lnk, l, N, t, n0)                           # a_s(t - d): (n, Hs)
+        gru_own = lnk[l, 4] == GRU_RECURRENT                                 # W^T (Hs, rows) at W[offW:]
+        if w == H and not gru_own:
+            _gemm(n, rows, Hs, A, ao, Hs, W, lnk[l, 3], rows, Z, zo, ZW, use_blas)
+            continue
+        for b in range(blocks):            # the units' columns of each block (a GRU's n: to n_h)
+            to = 3 if gru_own and b == 2 else b
+            _gemm(n, w, Hs, A, ao, Hs, W, lnk[l, 3] + b * H + j0, rows, Z, zo + to * H + j0, ZW, use_blas)
+    if code == _LSTM:
+        _lstm_step(n, H, j0, w, Z, zo, A, cpo, co, ho)
+    else:
+        _gru_step(n, H, j0, w, Z, zo, A, ho - N * H, ho)
+
+
+@njit(**_jit)
+def _gated_back(A, Z, dA, dZ, mem, m, N, t, n0, n, j0, j1):
+    """BPTT through the cell of the gated member m at step t, rows n0 .. n0+n-1, units
+    j0 .. j1-1: its dz from its dh (and dc), and what its cell carries back to h(t-1) (and
+    c(t-1)). (``_gated_links_back`` then sends dz back through its inside links.)"""
+    H, code, rows, zo, ho, cpo, co = _gated_offsets(mem, m, N, t, n0)
+    if code == _LSTM:
+        _lstm_step_back(n, H, j0, j1 - j0, dA, A, ho, cpo, co, Z, dZ, zo)
+    else:
+        _gru_step_back(n, H, j0, j1 - j0, dA, A, ho, ho - N * H, Z, dZ, zo)
+
+
+@njit(**_jit)
+def _gated_links_back(dZ, dA, W, mem, lnk, l, m, N, t, n0, n, c0, c1, use_blas):
+    """da_s(t - d), columns c0 .. c1-1, += dz_m(t) W for the inside link l into the gated
+    member m (a GRU's own recurrence: its [r, u] and n_h blocks)."""
+    H, code, rows, zo, ho, cpo, co = _gated_offsets(mem, m, N, t, n0)
+    Hs, so = _source_at(mem, lnk, l, N, t, n0)                               # da_s(t - d): (n, Hs)
+    if lnk[l, 4] == GRU_RECURRENT:                                           # W (3H, H) at W[offW:]
+        _gemm(n, c1 - c0, 2 * H, dZ, zo, 4 * H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
+        _gemm(n, c1 - c0, H, dZ, zo + 3 * H, 4 * H, W, lnk[l, 3] + 2 * H * Hs + c0, Hs, dA, so + c0, Hs, use_blas)
+    else:                                                                    # W (rows, Hs)
+        _gemm(n, c1 - c0, rows, dZ, zo, 4 * H, W, lnk[l, 3] + c0, Hs, dA, so + c0, Hs, use_blas)
+
+
 @njit(**_jit)
 def forward_loop(A, Z, W, mem, lnk, N, T, use_blas, n0, n1, k, P, sync):
     """The forward time loop of one cyclic component (see the module docstring), for the
@@ -452,7 +646,10 @@ def forward_loop(A, Z, W, mem, lnk, N, T, use_blas, n0, n1, k, P, sync):
             w = j1 - j0
             zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t): (n, H) at Z[zo:]
             oo = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t)
-            if w > 0:                          # the bias: z starts as it (nothing hoisted), or adds it
+            if mem[m, 4] >= _LSTM:             # a gated member: its units j0 .. j1-1 of every gate
+                if w > 0:
+                    _gated_forward(A, Z, W, mem, lnk, m, N, t, n0, n, j0, j1, use_blas)
+            elif w > 0:                        # the bias: z starts as it (nothing hoisted), or adds it
                 _bias(n, w, W, mem[m, 6] + j0 if mem[m, 6] >= 0 else -1, Z, zo + j0, H, not mem[m, 5])
                 for l in range(L):
                     if lnk[l, 1] != m:
@@ -494,12 +691,16 @@ def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas, n0, n1,
     for t in range(T - 1, -1, -1):
         for m in range(M - 1, -1, -1):
             H = mem[m, 3]
+            gated = mem[m, 4] >= _LSTM
             j0, j1 = _cols(H, k, P)
             w = j1 - j0
             ao = mem[m, 0] + ((mem[m, 2] + t) * N + n0) * H             # a_m(t), da_m(t)
             zo = mem[m, 1] + (t * N + n0) * H                           # z_m(t), dz_m(t)
             fo = (t * N + n0) * H                                       # fused(t)
-            if w == H:
+            if gated:                          # its units j0 .. j1-1 of every gate (never fused)
+                if w > 0:
+                    _gated_back(A, Z, dA, dZ, mem, m, N, t, n0, n, j0, j1)
+            elif w == H:
                 _activate_back(mem[m, 4], n, H, dA, A, ao, Z, zo, dZ, zo)
                 if m == out:
                     _axpy(n * H, one, fused, fo, dZ, zo)
@@ -520,6 +721,9 @@ def backward_loop(A, Z, dA, dZ, W, mem, lnk, fused, out, N, T, use_blas, n0, n1,
                 Hs = mem[s, 3]
                 c0, c1 = _cols(Hs, k, P)
                 if c1 == c0:
+                    continue
+                if gated:
+                    _gated_links_back(dZ, dA, W, mem, lnk, l, m, N, t, n0, n, c0, c1, use_blas)
                     continue
                 so = mem[s, 0] + ((mem[s, 2] + t - lnk[l, 2]) * N + n0) * Hs  # da_s(t - d): (n, Hs)
                 if lnk[l, 4] == SCALED_IDENTITY:
