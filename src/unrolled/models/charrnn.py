@@ -6,7 +6,7 @@ import numpy as np
 
 from ..generate import generate, one_hot
 from ..registry import register_model
-from .rnn import RNN
+from .rnn import RNN, _stacked_network
 
 __all__ = ["CharRNN"]
 
@@ -18,7 +18,9 @@ class CharRNN(RNN):
     Exactly ``RNN(len(alphabet), len(alphabet), hidden=..., output="softmax", ...)``
     (the same weights from the same seed), with the alphabet kept in its config, so
     ``unrolled.save`` stores it in the model file and ``unrolled.load`` gives it back:
-    symbol i is ``alphabet[i]``.
+    symbol i is ``alphabet[i]``. With ``cell="lstm"`` or ``"gru"`` its hidden layers are
+    those of :class:`~unrolled.LSTM` / :class:`~unrolled.GRU` (the same column and weights
+    from the same seed); the activation then stays ``"tanh"``, the cell's own.
 
     Parameters
     ----------
@@ -26,20 +28,28 @@ class CharRNN(RNN):
         The characters, none repeated.
     hidden, activation, skip_input, skip_output, learn_init, bias, output_bias, dtype, seed
         As :class:`~unrolled.RNN` takes them.
+    cell : {None, "lstm", "gru"}
+        Plain tanh layers (None, the default) or gated ones.
     """
 
     def __init__(self, alphabet, *, hidden=(128,), activation="tanh", skip_input=False, skip_output=False,
-                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
+                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None, cell=None):
         if not isinstance(alphabet, str) or not alphabet:
             raise TypeError(f"alphabet must be a non-empty str, got {alphabet!r:.80}")
         if len(set(alphabet)) != len(alphabet):
             raise ValueError(f"alphabet must not repeat a character, got {alphabet!r:.200}")
+        if cell not in (None, "lstm", "gru"):
+            raise ValueError(f"cell must be None, 'lstm' or 'gru', got {cell!r}")
+        if cell is not None and activation != "tanh":
+            raise ValueError(f"a {cell} cell fixes its own activation (tanh); got activation={activation!r}")
         V = len(alphabet)
         super().__init__(V, V, hidden=hidden, activation=activation, output="softmax", skip_input=skip_input,
                          skip_output=skip_output, learn_init=learn_init, bias=bias, output_bias=output_bias,
                          dtype=dtype, seed=seed)
+        if cell is not None:
+            self.network = _stacked_network(cell, **self._config)
         config = {k: v for k, v in self._config.items() if k not in ("n_in", "n_out", "output")}
-        self._config = {"alphabet": alphabet, **config}
+        self._config = {"alphabet": alphabet, **config, **({"cell": cell} if cell else {})}
         self._index = {c: i for i, c in enumerate(alphabet)}
 
     @property

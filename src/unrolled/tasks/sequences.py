@@ -186,11 +186,13 @@ def _subset(n, limit):
     return np.arange(0, n, max(1, n // limit))[:limit]
 
 
-def _classify(task, description, n_in, n_classes, data, *, seed, readout, epochs, lr, batch, patience,
+def _classify(task, n_in, n_classes, data, *, seed, readout, cell, epochs, lr, batch, patience,
               limit, progress, t0):
     (xf, lf, yf), (xv, lv, yv), (xt, lt, yt) = data
     sel = _subset(len(yf), limit)
-    model = BiRNN(n_in, n_classes, hidden=(32,), output="softmax", seed=seed)
+    cell = _check_cell(cell)
+    description = f"BiRNN 2x32 {cell}"
+    model = BiRNN(n_in, n_classes, hidden=(32,), output="softmax", cell=cell, seed=seed)
     div = LastStep(CrossEntropy()) if readout == "last" else PooledMean(CrossEntropy())
     history = fit(model, xf[sel], yf[sel], lengths=lf[sel], divergence=div, optimizer=Adam(lr), epochs=epochs,
                   batch_size=batch, validation=(xv, yv, lv), patience=patience, clip=5.0, seed=seed,
@@ -203,15 +205,24 @@ def _classify(task, description, n_in, n_classes, data, *, seed, readout, epochs
                                 time.perf_counter() - t0, readout, yt, pred, len(yv))
 
 
-def japanese_vowels(seed=0, *, epochs=None, readout="pooled", limit=None, progress=False):
+def _check_cell(cell):
+    """``cell`` itself ("tanh", "lstm" or "gru"; None means "tanh"); ValueError otherwise."""
+    cell = "tanh" if cell is None else cell
+    if cell not in ("tanh", "lstm", "gru"):
+        raise ValueError(f"cell must be 'tanh', 'lstm' or 'gru', got {cell!r}")
+    return cell
+
+
+def japanese_vowels(seed=0, *, epochs=None, readout="pooled", cell="tanh", limit=None, progress=False):
     """Japanese vowels: which of 9 speakers uttered /ae/, 12 LPC cepstra a frame.
 
     The archive's split (270 train / 370 test); a stratified 20% of train (seed 0) is
     the validation split for early stopping (patience 10) and chose the read-out once
     (PooledMean over LastStep, on seed 0: ``examples/japanese_vowels.py``). Inputs
     standardised with the 216 fitting sequences. BiRNN(12, 9, hidden=(32,), softmax),
-    Adam(0.005), batch 16, clip 5, ``epochs`` (default 60). ``limit``: fit on that many
-    of the 216 (evenly spaced). Returns a :class:`ClassificationResult`; measured test
+    Adam(0.005), batch 16, clip 5, ``epochs`` (default 60). ``cell``: the BiRNN's layers,
+    ``"tanh"`` (default), ``"lstm"`` or ``"gru"`` (all else the same). ``limit``: fit on
+    that many of the 216 (evenly spaced). Returns a :class:`ClassificationResult`; measured test
     accuracy, seeds 0/1/2: 0.9595 / 0.9568 / 0.9622.
     """
     t0 = time.perf_counter()
@@ -221,19 +232,20 @@ def japanese_vowels(seed=0, *, epochs=None, readout="pooled", limit=None, progre
     test_idx = np.arange(len(x_tr), len(x_all))
     (xf, lf), (xv, lv), (xt, lt) = _standardised(x_all, fit_idx, (fit_idx, val_idx, test_idx))
     data = (xf, lf, y_tr[fit_idx]), (xv, lv, y_tr[val_idx]), (xt, lt, y_te)
-    return _classify("japanese-vowels", "BiRNN 2x32 tanh", 12, 9, data, seed=seed, readout=readout,
+    return _classify("japanese-vowels", 12, 9, data, seed=seed, readout=readout, cell=cell,
                      epochs=60 if epochs is None else epochs, lr=0.005, batch=16, patience=10, limit=limit,
                      progress=progress, t0=t0)
 
 
-def spoken_digits(seed=0, *, epochs=None, limit=None, progress=False):
+def spoken_digits(seed=0, *, epochs=None, cell="tanh", limit=None, progress=False):
     """Spoken digits (FSDD): which digit 0-9, 13 MFCC a frame, 6-92 frames.
 
     Stratified 80/20 split (seed 0): 2400 train, 600 test; a stratified 10% of the
     train (seed 0) for early stopping (patience 5). Inputs standardised with the 2160
     fitting sequences. BiRNN(13, 10, hidden=(32,), softmax) read out by
     PooledMean(CrossEntropy) (not re-chosen here), Adam(0.005), batch 32, clip 5,
-    ``epochs`` (default 25). ``limit``: fit on that many of the 2160 (evenly spaced).
+    ``epochs`` (default 25). ``cell``: ``"tanh"`` (default), ``"lstm"`` or ``"gru"``.
+    ``limit``: fit on that many of the 2160 (evenly spaced).
     Returns a :class:`ClassificationResult` (``confusion`` for the matrix); measured test
     accuracy, seeds 0/1/2: 0.9467 / 0.9533 / 0.9650.
     """
@@ -244,24 +256,28 @@ def spoken_digits(seed=0, *, epochs=None, limit=None, progress=False):
     fit_idx, val_idx = train_idx[fit_pos], train_idx[val_pos]
     (xf, lf), (xv, lv), (xt, lt) = _standardised(x, fit_idx, (fit_idx, val_idx, test_idx))
     data = (xf, lf, y[fit_idx]), (xv, lv, y[val_idx]), (xt, lt, y[test_idx])
-    return _classify("spoken-digits", "BiRNN 2x32 tanh", 13, 10, data, seed=seed, readout="pooled",
+    return _classify("spoken-digits", 13, 10, data, seed=seed, readout="pooled", cell=cell,
                      epochs=25 if epochs is None else epochs, lr=0.005, batch=32, patience=5, limit=limit,
                      progress=progress, t0=t0)
 
 
 # ------------------------------------------------------------------ characters
 KJV_BOOK, KJV_HIDDEN, KJV_ROWS, KJV_BPTT = 43, 128, 32, 50
+#: hidden units of the gated character models with the parameters of the tanh RNN of 128
+#: (33,345): an LSTM of 59 has 33,518, a GRU of 70 has 33,315
+KJV_GATED_HIDDEN = {"lstm": 59, "gru": 70}
 
 
-def kjv_chars(seed=0, *, epochs=None, limit=None, progress=False):
+def kjv_chars(seed=0, *, epochs=None, cell="tanh", limit=None, progress=False):
     """Character-level language model of the King James Gospel of John (book 43).
 
     Verses each followed by "\\n"; the alphabet (65 symbols) is the whole book's. 10% of
     the verses (88) held out at random (numpy seed 0, whatever ``seed``); the other 791,
     in order, are the training stream, cut into 32 parallel rows and trained by
     truncated BPTT (windows of 50, state carried). CharRNN(hidden=(128,)), CrossEntropy,
-    Adam(0.003), clip 5, ``epochs`` (default 15). ``limit``: train on the first that
-    many training verses.
+    Adam(0.003), clip 5, ``epochs`` (default 15). ``cell="lstm"`` or ``"gru"``: gated
+    layers of about the same number of parameters instead (:data:`KJV_GATED_HIDDEN`), all
+    else the same. ``limit``: train on the first that many training verses.
 
     Score: each held-out verse is read from the learned initial state, starting from
     "\\n", predicting its characters and closing "\\n"; bits per character = total nats
@@ -294,7 +310,9 @@ def kjv_chars(seed=0, *, epochs=None, limit=None, progress=False):
     counts = np.bincount(stream, minlength=V) + 1.0
     unigram_bpc = float(-np.log(counts / counts.sum())[ds[mask]].sum() / math.log(2) / n_chars)
 
-    model = CharRNN(alphabet, hidden=(KJV_HIDDEN,), seed=seed)
+    cell = _check_cell(cell)
+    H = KJV_GATED_HIDDEN.get(cell, KJV_HIDDEN)
+    model = CharRNN(alphabet, hidden=(H,), cell=None if cell == "tanh" else cell, seed=seed)
     history = fit(model, x, d, divergence=CrossEntropy(), optimizer=Adam(0.003),
                   epochs=15 if epochs is None else epochs, batch_size=KJV_ROWS, bptt=KJV_BPTT, clip=5.0,
                   seed=seed, progress=progress)
@@ -304,7 +322,7 @@ def kjv_chars(seed=0, *, epochs=None, limit=None, progress=False):
                "train_bpc": float(history.loss[-1] / L / math.log(2))}
     sample = "And " + model.sample("\nAnd ", 200, temperature=0.7, seed=seed)
     return LanguageModelResult("kjv-chars", model, metrics, history,
-                               f"RNN {KJV_HIDDEN} tanh, softmax over {V} characters, TBPTT {KJV_BPTT}", seed,
+                               f"RNN {H} {cell}, softmax over {V} characters, TBPTT {KJV_BPTT}", seed,
                                time.perf_counter() - t0, n_chars, len(seqs), len(stream),
                                len(train_verses), sample)
 
