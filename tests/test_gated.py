@@ -416,6 +416,50 @@ def test_blocked_context_around_a_gated_layer_treats_it_as_a_constant_input(cell
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_blocked_self_link_of_a_gated_layer_blocks_its_product_only(cell):
+    # h -> h @1 with gradient="blocked": the product W_h* h(t-1) sees h(t-1) as a constant,
+    # while the cell's own carry (an LSTM's c(t-1), a GRU's z * h(t-1)) keeps its gradient,
+    # as Layer's docstring says. Against torch's cell equations written out with h(t-1)
+    # detached in the product alone.
+    H, n_in, N, T = 3, 2, 2, 6
+    net = Network({"x": n_in}, {"h": Layer(H, cell=cell)},
+                  [Link("x", "h"), Link("h", "h", delay=1, gradient="blocked")], "h", dtype=np.float64, seed=0)
+    rng = np.random.default_rng(3)
+    _randomise(net.params, rng)
+    x, dy = rng.normal(size=(N, T, n_in)), rng.normal(size=(N, T, H))
+    y, cache = net.forward(x)
+    g, dx = net.backward(dy, cache)
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()}
+    xt = torch.tensor(x, requires_grad=True)
+    h = P["init[h]"][-1].expand(N, H)
+    c = P["init[h.c]"][-1].expand(N, H) if cell == "lstm" else None
+    out = []
+    for t in range(T):
+        zx = xt[:, t] @ P["W[x->h@0]"].T + P["b[h]"]
+        zh = h.detach() @ P["W[h->h@1]"].T
+        if cell == "lstm":
+            i, f, gg, o = (zx + zh).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        else:
+            (xr, xz, xn), (hr, hz, hn) = zx.chunk(3, dim=1), zh.chunk(3, dim=1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * (hn + P["b[h.hn]"]))
+            h = (1 - z) * n + z * h
+        out.append(h)
+    yt = torch.stack(out, 1)
+    (yt * torch.tensor(dy)).sum().backward()
+    tol = dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    for key, p in P.items():                                # (an LSTM's h(-1) reaches h only by
+        expected = np.zeros_like(g[key]) if p.grad is None else p.grad.numpy()   # the product: 0)
+        np.testing.assert_allclose(g[key], expected, err_msg=key, **tol)
+    carried = "init[h.c]" if cell == "lstm" else "init[h]"  # the carry is not blocked: not zero
+    assert np.abs(g[carried]).max() > 1e-3 and np.abs(g["W[h->h@1]"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_jacobian_of_a_gated_model_is_reverse_mode_and_agrees_with_bptt(cell):
     m, rng = _model(cell, 6, hidden=(2,))
     x, dy = rng.normal(size=(2, 3, 3)), rng.normal(size=(2, 3, 2))

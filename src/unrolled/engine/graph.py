@@ -48,7 +48,10 @@ class Layer:
     whose links in carry ``(k * size, src)`` weights (k = 4, 3), whose bias is k * size
     long, and whose activation must stay ``"tanh"`` (the cell's own). An LSTM layer
     ``h`` carries its cell state as the node ``h.c`` (``init[h.c]``, ``state["h.c"]``).
-    Both backends run gated layers (``engine.cells``, ``kernels.compiled``).
+    Both backends run gated layers (``engine.cells``, ``kernels.compiled``). A gated layer
+    carries its own previous state inside the cell, beside its links: an LSTM's c(t-1), a
+    GRU's z * h(t-1). ``Link(..., gradient="blocked")`` into a gated layer stops the gradient
+    through that link's product only; those carries keep theirs.
 
     Parameters
     ----------
@@ -110,7 +113,8 @@ class Link:
     ``(dst size, src size)``. With ``trainable=False`` the weight is a constant and not
     among the parameters (an Elman context's copy ``I``, a Jordan memory's ``decay * I``).
     ``gradient="blocked"`` lets no gradient cross the link: its source is treated as a
-    constant input, as in the lecture's "simple" (Elman, Jordan) networks.
+    constant input, as in the lecture's "simple" (Elman, Jordan) networks. Into a gated layer
+    it blocks the product only, not the cell's own carry of its state (see :class:`Layer`).
 
     Parameters
     ----------
