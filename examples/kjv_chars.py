@@ -65,7 +65,7 @@ def main():
     print()
     print("| model | held-out verses | bits per character, median of seeds 0-2 | range |")
     print("|---|---|---|---|")
-    print(f"| RNN {hidden} {cell} ({n_params} parameters), softmax, TBPTT {BPTT} | John, 10% of verses ({n_chars} chars) "
+    print(f"| {'RNN' if cell == 'tanh' else cell.upper()} {hidden} {cell} ({n_params} parameters), softmax, TBPTT {BPTT} | John, 10% of verses ({n_chars} chars) "
           f"| {np.median(results):.3f} | {min(results):.3f}-{max(results):.3f} |")
     print(f"| unigram (train frequencies, add-one) | same | {unigram:.3f} | - |")
     print(f"\n({time.perf_counter() - t0:.0f} s)")

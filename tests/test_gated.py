@@ -415,6 +415,15 @@ def test_blocked_context_around_a_gated_layer_treats_it_as_a_constant_input(cell
         np.testing.assert_allclose(g[key.replace("ctx->", "c->")], g2[key], rtol=1e-12, atol=1e-14)
 
 
+def test_an_lstm_starts_with_its_forget_gate_open():
+    # b[h] = [b_i; b_f; b_g; b_o]: zero but b_f, 1 (a GRU's biases all zero)
+    m = unrolled.LSTM(3, 2, hidden=(4, 5), seed=0)
+    for name, H in (("h1", 4), ("h2", 5)):
+        np.testing.assert_array_equal(m.params[f"b[{name}]"], np.repeat([0.0, 1.0, 0.0, 0.0], H))
+    g = unrolled.GRU(3, 2, hidden=(4,), seed=0)
+    assert not g.params["b[h1]"].any() and not g.params["b[h1.hn]"].any()
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_blocked_self_link_of_a_gated_layer_blocks_its_product_only(cell):
     # h -> h @1 with gradient="blocked": the product W_h* h(t-1) sees h(t-1) as a constant,

@@ -47,7 +47,8 @@ class Layer:
     gated layer (``engine.cells``, the equations of PyTorch's ``nn.LSTM`` / ``nn.GRU``),
     whose links in carry ``(k * size, src)`` weights (k = 4, 3), whose bias is k * size
     long, and whose activation must stay ``"tanh"`` (the cell's own). An LSTM layer
-    ``h`` carries its cell state as the node ``h.c`` (``init[h.c]``, ``state["h.c"]``).
+    ``h`` carries its cell state as the node ``h.c`` (``init[h.c]``, ``state["h.c"]``); its
+    bias starts at zero but for the forget gate's block, 1, so that c(t-1) is kept at first.
     Both backends run gated layers (``engine.cells``, ``kernels.compiled``). A gated layer
     carries its own previous state inside the cell, beside its links: an LSTM's c(t-1), a
     GRU's z * h(t-1). ``Link(..., gradient="blocked")`` into a gated layer stops the gradient

@@ -175,6 +175,8 @@ class Network:
         for name, layer in self.layers.items():
             if layer.bias:
                 self.params[f"b[{name}]"] = np.zeros(layer.rows, dtype=self.dtype)
+                if layer.cell == "lstm":                                  # the forget gate starts open
+                    self.params[f"b[{name}]"][layer.size: 2 * layer.size] = 1.0
                 if layer.cell == "gru":                                   # b_hn, inside the reset gate
                     self.params[f"b[{name}.hn]"] = np.zeros(layer.size, dtype=self.dtype)
         for name in self.nodes[len(self.inputs):]:                        # layers, then LSTM cell states

@@ -104,7 +104,9 @@ _GATED_OPTIONS = """
     bias, output_bias : bool, biases of the gated layers (PyTorch's bias=) and of the output
     dtype : numpy.float32 (default) or numpy.float64
     seed : int or numpy.random.Generator for the initial weights (uniform in +-1/sqrt(fan-in)
-        of each layer, biases zero: not PyTorch's initialisation)
+        of each layer; biases zero but an LSTM's forget gate, whose bias starts at 1, as
+        Gers, Schmidhuber and Cummins (2000) advise and Keras does: not PyTorch's
+        initialisation)
 
     Notes
     -----

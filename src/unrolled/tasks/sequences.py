@@ -322,7 +322,8 @@ def kjv_chars(seed=0, *, epochs=None, cell="tanh", limit=None, progress=False):
                "train_bpc": float(history.loss[-1] / L / math.log(2))}
     sample = "And " + model.sample("\nAnd ", 200, temperature=0.7, seed=seed)
     return LanguageModelResult("kjv-chars", model, metrics, history,
-                               f"RNN {H} {cell}, softmax over {V} characters, TBPTT {KJV_BPTT}", seed,
+                               f"{'RNN' if cell == 'tanh' else cell.upper()} {H} {cell}, softmax over {V} "
+                               f"characters, TBPTT {KJV_BPTT}", seed,
                                time.perf_counter() - t0, n_chars, len(seqs), len(stream),
                                len(train_verses), sample)
 
