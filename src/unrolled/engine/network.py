@@ -174,9 +174,7 @@ class Network:
             (self.params if link.trainable else self.constants)[link.key] = w
         for name, layer in self.layers.items():
             if layer.bias:
-                self.params[f"b[{name}]"] = np.zeros(layer.rows, dtype=self.dtype)
-                if layer.cell == "lstm":                                  # the forget gate starts open
-                    self.params[f"b[{name}]"][layer.size: 2 * layer.size] = 1.0
+                self.params[f"b[{name}]"] = initial_bias(layer, self.dtype)
                 if layer.cell == "gru":                                   # b_hn, inside the reset gate
                     self.params[f"b[{name}.hn]"] = np.zeros(layer.size, dtype=self.dtype)
         for name in self.nodes[len(self.inputs):]:                        # layers, then LSTM cell states
@@ -496,6 +494,15 @@ class Network:
         if arr.shape != shape:
             raise ValueError(f"expected {name} of shape {shape} like the outputs, got {arr.shape}")
         return arr
+
+
+def initial_bias(layer, dtype):
+    """A layer's bias before training: zero, but for an LSTM's forget-gate block, 1 (the
+    gate open, so that c(t-1) is kept at first: Gers, Schmidhuber and Cummins, 2000)."""
+    b = np.zeros(layer.rows, dtype=dtype)
+    if layer.cell == "lstm":
+        b[layer.size: 2 * layer.size] = 1.0
+    return b
 
 
 def _check_histories(values, what, shapes, dtype, unknown):

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..generate import generate, one_hot
 from ..registry import register_model
-from .rnn import RNN, _stacked_network
+from .rnn import RNN, stacked_network
 
 __all__ = ["CharRNN"]
 
@@ -47,7 +47,7 @@ class CharRNN(RNN):
                          skip_output=skip_output, learn_init=learn_init, bias=bias, output_bias=output_bias,
                          dtype=dtype, seed=seed)
         if cell is not None:
-            self.network = _stacked_network(cell, **self._config)
+            self.network = stacked_network(cell, **self._config)
         config = {k: v for k, v in self._config.items() if k not in ("n_in", "n_out", "output")}
         self._config = {"alphabet": alphabet, **config, **({"cell": cell} if cell else {})}
         self._index = {c: i for i, c in enumerate(alphabet)}

@@ -59,10 +59,10 @@ class RNN(NetworkModel):
                             output=output, skip_input=skip_input, skip_output=skip_output,
                             learn_init=learn_init, bias=bias, output_bias=output_bias,
                             dtype=dtype, seed=seed_for_config(seed))
-        self.network = _stacked_network(None, **self._config)
+        self.network = stacked_network(None, **self._config)
 
 
-def _stacked_network(cell, *, n_in, n_out, hidden, activation, output, skip_input, skip_output, learn_init,
+def stacked_network(cell, *, n_in, n_out, hidden, activation, output, skip_input, skip_output, learn_init,
                      bias, output_bias, dtype, seed):
     """The column of an ``RNN`` (``cell`` None) or of an ``LSTM`` / ``GRU``: the same links."""
     names, layers, links = hidden_stack(
@@ -86,7 +86,7 @@ class _GatedRNN(NetworkModel):
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output=output, skip_input=skip_input,
                             skip_output=skip_output, learn_init=learn_init, bias=bias,
                             output_bias=output_bias, dtype=dtype, seed=seed_for_config(seed))
-        self.network = _stacked_network(self.cell, activation="tanh", **self._config)
+        self.network = stacked_network(self.cell, activation="tanh", **self._config)
 
 
 def _indented(text):
