@@ -422,3 +422,24 @@ def test_padded_steps_may_hold_nan_and_fits_need_a_valid_step():
         SequenceRegressor(epochs=1).fit(X, y, np.zeros(8, dtype=int))
     with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64', got 'foo'"):
         SequenceRegressor(dtype="foo").fit(X, y)
+
+
+def test_a_list_of_sequences_carries_its_lengths_to_the_scores_without_routing():
+    # With metadata routing off, params= reaches fit alone; a list of variable-length
+    # sequences needs none: cross_val_score equals each fold fitted and scored by hand on
+    # its valid steps.
+    from unrolled.datasets import pad_sequences
+
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(int(T), 1)) for T in rng.integers(4, 12, 30)]
+    ys = [np.cumsum(x[:, 0]) for x in xs]
+    small = dict(hidden=(4,), epochs=3, random_state=0, tol=np.inf, dtype="float64")
+    cv = KFold(3)
+    with unrolled.num_threads(1):                     # (the same sums in the same order)
+        scores = cross_val_score(SequenceRegressor(**small), xs, ys, cv=cv)
+        by_hand = []
+        for train, test in cv.split(xs):
+            est = SequenceRegressor(**small).fit([xs[i] for i in train], [ys[i] for i in train])
+            (X, L), (Y, _) = (pad_sequences([s[i] for i in test], dtype=np.float64) for s in (xs, ys))
+            by_hand.append(est.score(X, Y, lengths=L))
+    np.testing.assert_allclose(scores, by_hand, rtol=1e-12)
