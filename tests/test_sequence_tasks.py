@@ -330,3 +330,42 @@ def test_cli_help_lists_the_tasks_and_sample(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "sample" in capsys.readouterr().out
+
+
+def test_cli_task_cell_reaches_the_task_and_a_gated_char_model_saves_whole(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def spy(seed, *, epochs, progress, cell):
+        seen.update(cell=cell)
+        return kjv_chars(seed, epochs=1, limit=20, cell=cell)
+
+    monkeypatch.setitem(sequences.TASKS, "kjv-chars", spy)
+    out_path = tmp_path / "chars.npz"
+    assert main(["train", "--task", "kjv-chars", "--cell", "gru", "--no-progress", "--out", str(out_path)]) == 0
+    out = capsys.readouterr().out
+    assert seen == {"cell": "gru"} and "GRU 70 gru, softmax over 65 characters" in out
+    model = unrolled.load(out_path)
+    assert type(model) is CharRNN and model.get_config()["cell"] == "gru" and model.hidden == (70,)
+    assert sum(p.size for p in model.params.values()) == 33315          # the tanh RNN's 33,345, about
+    verses, held = john()
+    bits, n = held_out_bits(model, verses, held)                        # the loaded GRU scores as trained
+    assert n == 9656 and printed("held-out bits/char", out) == pytest.approx(bits / n, abs=6e-5)
+    assert main(["train", "--task", "reverse", "--cell", "lstm"]) == 2
+    assert "has no choice of layer" in capsys.readouterr().err
+    assert main(["train", "--cell", "lstm"]) == 2
+    assert "--cell chooses the layers of a sequence task" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell, cls", [("lstm", "LSTM"), ("gru", "GRU")])
+def test_a_gated_char_rnn_is_the_gated_model_of_its_alphabet(cell, cls):
+    char = CharRNN("ab\nc", hidden=(5,), cell=cell, seed=3)
+    gated = getattr(unrolled, cls)(4, 4, hidden=(5,), output="softmax", seed=3)
+    assert sorted(char.params) == sorted(gated.params)
+    assert all(np.array_equal(char.params[k], gated.params[k]) for k in gated.params)
+    assert CharRNN.from_config(char.get_config()).get_config() == char.get_config()
+    x = np.eye(4)[None, [0, 1, 3, 2]]
+    np.testing.assert_allclose(char.predict(x), gated.predict(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="fixes its own activation"):
+        CharRNN("ab", cell=cell, activation="relu")
+    with pytest.raises(ValueError, match="cell must be None, 'lstm' or 'gru'"):
+        CharRNN("ab", cell="rnn")

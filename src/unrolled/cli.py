@@ -141,6 +141,9 @@ def build_parser():
                             "not with --data, --model, --column, --exog, --fill, --hidden, --taps, --training, "
                             "--no-linear or --lr")
     train.add_argument("--model", choices=MODELS, default=None, help="the model to train (default: narx)")
+    train.add_argument("--cell", choices=("tanh", "lstm", "gru"), default=None,
+                       help="with --task japanese-vowels, spoken-digits or kjv-chars: the recurrent layers "
+                            "(default tanh; kjv-chars: lstm 59 / gru 70 units, the tanh RNN's parameter count)")
     _data_args(train, default=None)
     train.add_argument("--training", choices=("bayesian", "adam"), default=None,
                        help="bayesian (default): Levenberg-Marquardt with Bayesian regularisation, no early "
@@ -248,6 +251,9 @@ def main(argv=None):
 def _train(args):
     if args.task is not None:
         return _train_task(args)
+    if args.cell is not None:
+        raise ValueError("--cell chooses the layers of a sequence task: it needs --task japanese-vowels, "
+                         "spoken-digits or kjv-chars (the forecasters' models are chosen with --model)")
     args.data = "sunspots" if args.data is None else args.data
     args.model = "narx" if args.model is None else args.model
     args.training = "bayesian" if args.training is None else args.training
@@ -271,7 +277,12 @@ def _train_task(args):
         raise ValueError(f"--plot: --task {args.task} writes no plot (spoken-digits writes its confusion matrix)")
     out = args.out or Path(f"{args.task}.npz")
     plot = args.plot or Path(f"{args.task}-confusion.png")
-    result = run_task(args.task, args.seed, epochs=args.epochs, progress=not args.no_progress)
+    options = {}
+    if args.cell is not None:
+        if args.task == "reverse":
+            raise ValueError("--cell: --task reverse has no choice of layer (its encoder and decoder are tanh RNNs)")
+        options["cell"] = args.cell
+    result = run_task(args.task, args.seed, epochs=args.epochs, progress=not args.no_progress, **options)
     print("\n" + result.report())
     io.save(result.model, out)
     print(f"model saved to {out}")
