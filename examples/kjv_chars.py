@@ -35,8 +35,7 @@ import numpy as np
 
 import unrolled
 from unrolled.generate import one_hot
-from unrolled.tasks.sequences import (KJV_BOOK as BOOK, KJV_BPTT as BPTT, KJV_GATED_HIDDEN, KJV_HIDDEN,
-                                      kjv_chars)
+from unrolled.tasks.sequences import KJV_BOOK as BOOK, kjv_chars
 
 
 def main():
@@ -44,7 +43,6 @@ def main():
     ap.add_argument("--cell", default="tanh", choices=("tanh", "lstm", "gru"),
                     help="the hidden layer (default tanh; lstm / gru with about its parameter count)")
     cell = ap.parse_args().cell
-    hidden = KJV_GATED_HIDDEN.get(cell, KJV_HIDDEN)
     t0 = time.perf_counter()
     results, model0 = [], None
     for seed in (0, 1, 2):
@@ -65,7 +63,7 @@ def main():
     print()
     print("| model | held-out verses | bits per character, median of seeds 0-2 | range |")
     print("|---|---|---|---|")
-    print(f"| {'RNN' if cell == 'tanh' else cell.upper()} {hidden} {cell} ({n_params} parameters), softmax, TBPTT {BPTT} | John, 10% of verses ({n_chars} chars) "
+    print(f"| {result.description} ({n_params} parameters) | John, 10% of verses ({n_chars} chars) "
           f"| {np.median(results):.3f} | {min(results):.3f}-{max(results):.3f} |")
     print(f"| unigram (train frequencies, add-one) | same | {unigram:.3f} | - |")
     print(f"\n({time.perf_counter() - t0:.0f} s)")

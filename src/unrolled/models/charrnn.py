@@ -6,7 +6,7 @@ import numpy as np
 
 from ..generate import generate, one_hot
 from ..registry import register_model
-from .rnn import RNN, stacked_network
+from .rnn import RNN
 
 __all__ = ["CharRNN"]
 
@@ -43,11 +43,10 @@ class CharRNN(RNN):
         if cell is not None and activation != "tanh":
             raise ValueError(f"a {cell} cell fixes its own activation (tanh); got activation={activation!r}")
         V = len(alphabet)
+        self.cell = cell
         super().__init__(V, V, hidden=hidden, activation=activation, output="softmax", skip_input=skip_input,
                          skip_output=skip_output, learn_init=learn_init, bias=bias, output_bias=output_bias,
                          dtype=dtype, seed=seed)
-        if cell is not None:
-            self.network = stacked_network(cell, **self._config)
         config = {k: v for k, v in self._config.items() if k not in ("n_in", "n_out", "output")}
         self._config = {"alphabet": alphabet, **config, **({"cell": cell} if cell else {})}
         self._index = {c: i for i, c in enumerate(alphabet)}

@@ -51,6 +51,8 @@ class RNN(NetworkModel):
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
+    cell = None              # the layers' cell: a CharRNN sets its own before building
+
     def __init__(self, n_in, n_out, *, hidden=(64,), activation="tanh", output="identity",
                  skip_input=False, skip_output=False, learn_init=True, bias=True,
                  output_bias=True, dtype=np.float32, seed=None):
@@ -59,7 +61,7 @@ class RNN(NetworkModel):
                             output=output, skip_input=skip_input, skip_output=skip_output,
                             learn_init=learn_init, bias=bias, output_bias=output_bias,
                             dtype=dtype, seed=seed_for_config(seed))
-        self.network = stacked_network(None, **self._config)
+        self.network = stacked_network(self.cell, **self._config)
 
 
 def stacked_network(cell, *, n_in, n_out, hidden, activation, output, skip_input, skip_output, learn_init,
