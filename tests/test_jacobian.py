@@ -177,3 +177,16 @@ def test_bad_method_and_forward_mode_on_a_block_are_refused():
         jacobian(unrolled.RNN(2, 1, hidden=(2,), **F64), X, method="numeric")
     with pytest.raises(ValueError, match="method='forward' needs a model on one engine network"):
         jacobian(unrolled.BiRNN(2, 1, hidden=(2,), **F64), X, method="forward")
+
+
+@pytest.mark.parametrize("columns", [1, 4])
+def test_forward_mode_in_blocks_that_split_a_weight_or_a_bias_gives_the_same_columns(monkeypatch, columns):
+    """Blocks of one column, or of four that cut through weights and biases, take the
+    indexed (not the strided) path for a cut array's own term; the columns are the same."""
+    import unrolled.analysis as analysis
+    model = randomize(FAMILY["narx-closed"](), seed=6)
+    whole = jacobian(model, X, lengths=LENGTHS, method="forward")
+    per_column = sum(a.size for a in model.forward(X)[1].A.values()) * 8 * 3      # (as _forward_jacobian sizes)
+    monkeypatch.setattr(analysis, "TANGENT_BYTES", per_column * columns)
+    np.testing.assert_allclose(jacobian(model, X, lengths=LENGTHS, method="forward"), whole, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(jacobian(model, X, lengths=LENGTHS, method="reverse"), whole, rtol=1e-10, atol=1e-13)

@@ -70,8 +70,13 @@ class LeastSquares:
             J, y = jacobian_and_outputs(self.model, x, lengths=self.lengths[rows], **inputs)   # (n, T, C, P)
             keep = root[rows] > 0                                                            # the scored steps
             r = root[rows][keep][:, None]
-            er = (r * (y[keep].astype(np.float64) - self.d[rows][keep])).reshape(-1)
-            Jr = (J[keep].astype(np.float64) * r[..., None]).reshape(-1, P)
+            if keep.all():                        # (views, not copies: J is some P times the outputs)
+                Jk, e = J.reshape(-1, C, P), y.reshape(-1, C).astype(np.float64) - self.d[rows].reshape(-1, C)
+            else:
+                Jk, e = J[keep], y[keep].astype(np.float64) - self.d[rows][keep]
+            er = (r * e).reshape(-1)
+            Jr = Jk.astype(np.float64, copy=False)
+            Jr = (Jr if np.all(r == 1.0) else Jr * r[..., None]).reshape(-1, P)
             if not np.all(np.isfinite(er)):
                 self.guard("loss", float(np.sum(er * er)))
             if not np.all(np.isfinite(Jr)):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
+from .plan import POOL
 
 __all__ = ["forward_tangents", "parameter_columns", "TANGENT_BYTES"]
 
@@ -60,13 +61,16 @@ def forward_tangents(net, cache, columns, lo, hi):
     if net.gated:
         raise ValueError("forward-mode tangents do not cover gated layers (LSTM, GRU) yet: use reverse mode")
     A, Z, W, T = cache.A, cache.Z, cache.weights, cache.T
-    N, Q = cache.N, hi - lo
+    Q = hi - lo
     kernels = _compiled(net)
-    dA, dZ = {}, {}
+    dA, dZ, blocks = {}, {}, {}
     for component, cyclic in net.schedule:        # a recurrence's buffers in one block (compiled loop)
         one = cyclic and kernels is not None and _elementwise(net, component)
-        dA.update(_buffers({name: A[name].shape + (Q,) for name in component}, A[component[0]].dtype, one))
-        dZ.update(_buffers({name: Z[name].shape + (Q,) for name in component}, A[component[0]].dtype, one))
+        arrays, block_a = _buffers({name: A[name].shape + (Q,) for name in component}, A[component[0]].dtype, one)
+        dA.update(arrays)
+        arrays, block_z = _buffers({name: Z[name].shape + (Q,) for name in component}, A[component[0]].dtype, one)
+        dZ.update(arrays)
+        blocks[component[0]] = block_a, block_z
     picked = {name: _picked(columns[name], lo, hi) for name in net.params if name in columns}
     picked = {name: qf for name, qf in picked.items() if len(qf[0])}      # the block's own arrays only
     for name in net.layers:                       # a learned history: d init / d init = 1
@@ -82,7 +86,11 @@ def forward_tangents(net, cache, columns, lo, hi):
             dz = dZ[name]                                                     # (T, N, H, Q)
             if f"b[{name}]" in picked:
                 q, flat = picked[f"b[{name}]"]
-                dz[:, :, flat, q] = 1.0
+                whole = _whole_block(dz, q, flat, 1)
+                if whole is not None:             # dz[t, n, i, q0 + i] = 1: one strided view
+                    whole[...] = 1.0
+                else:
+                    dz[:, :, flat, q] = 1.0
             for link in plan.incoming[name]:
                 src = A[link.src][net.depth[link.src] - link.delay: net.depth[link.src] - link.delay + T]
                 if link.key in picked:            # the weight's own term: a_src,j(t - d) at unit i
@@ -96,7 +104,7 @@ def forward_tangents(net, cache, columns, lo, hi):
                 if link.src not in members and link.src not in net.inputs and link.gradient == "full":
                     dz += W[link.key] @ _shifted(dA, net.depth, link.src, link.delay, T)
         if cyclic and kernels is not None and _elementwise(net, component):
-            _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T)
+            _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T, *blocks[component[0]])
         elif cyclic:
             _tangent_loop(net, component, A, Z, W, dA, dZ, T)
         else:
@@ -110,7 +118,7 @@ def forward_tangents(net, cache, columns, lo, hi):
 def _whole_block(dz, q, flat, S):
     """When the block holds all of a (H, S) weight (its tangents q0 .. q0 + H S - 1, in
     order: ``_picked`` gives them so), the (T, N, H, S) view of ``dz`` (T, N, H, Q) at
-    ``[t, n, i, q0 + i S + j]``; else None."""
+    ``[t, n, i, q0 + i S + j]``; else None. A bias (H,) is the case S = 1."""
     T, N, H, Q = dz.shape
     if len(q) != H * S or not dz.flags.c_contiguous:
         return None
@@ -120,16 +128,25 @@ def _whole_block(dz, q, flat, S):
 
 
 def _buffers(shapes, dtype, one_block):
-    """Zeroed arrays of ``shapes`` (name -> shape), as views into one flat block with ``one_block``."""
+    """``(arrays, block)``: zeroed arrays of ``shapes`` (name -> shape); with ``one_block``
+    views into the one flat ``block`` (else None). The memory comes from the passes'
+    ``POOL``: these tangents are some P times a pass's values, and fresh memory would
+    cost a page fault every 4 KiB."""
+    sizes = {name: int(np.prod(shape)) for name, shape in shapes.items()}
     if not one_block:
-        return {name: np.zeros(shape, dtype=dtype) for name, shape in shapes.items()}
-    flat = np.zeros(sum(int(np.prod(shape)) for shape in shapes.values()), dtype=dtype)
+        return {name: _zeroed(sizes[name], dtype).reshape(shape) for name, shape in shapes.items()}, None
+    flat = _zeroed(sum(sizes.values()), dtype)
     out, at = {}, 0
     for name, shape in shapes.items():
-        size = int(np.prod(shape))
-        out[name] = flat[at: at + size].reshape(shape)
-        at += size
-    return out
+        out[name] = flat[at: at + sizes[name]].reshape(shape)
+        at += sizes[name]
+    return out, flat
+
+
+def _zeroed(size, dtype):
+    flat = POOL.empty(size, dtype)
+    flat.fill(0)
+    return flat
 
 
 def _through(activation, dz, a, z):
@@ -170,9 +187,10 @@ def _elementwise(net, component):
     return all(activations.get(net.layers[name].activation).elementwise for name in component)
 
 
-def _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T):
+def _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T, block_a, block_z):
     """``_tangent_loop`` as one compiled call (``kernels.compiled_tangents``) over the
-    members' buffers, which lie in one block each for dA and dZ (``_buffers``)."""
+    members' buffers, which lie in one flat block each for dA and dZ (``_buffers``):
+    ``block_a`` and ``block_z``."""
     index = {name: i for i, name in enumerate(component)}
     first = component[0]
     Q, N, dtype = dA[first].shape[-1], dA[first].shape[1], dA[first].dtype
@@ -192,7 +210,7 @@ def _compiled_loop(kernels, net, component, A, Z, W, dA, dZ, T):
         offA += dA[name].size
         offZ += dZ[name].size
         offG += Z[name].size
-    kernels.tangent_loop(dA[first].base, dZ[first].base, np.concatenate(gains),
+    kernels.tangent_loop(block_a, block_z, np.concatenate(gains),
                          np.concatenate(weights or [np.zeros(1, dtype)]),
                          np.array(mem, dtype=np.int64), np.array(lnk, dtype=np.int64).reshape(-1, 3), Q, N, T)
 
