@@ -3,6 +3,7 @@
     python benchmarks/gated.py                       # LSTM and GRU, hidden 32 .. 512, 3 passes
     python benchmarks/gated.py --models lstm --hidden 32,128 --passes 5
     python benchmarks/gated.py --no-wait             # time even while other processes use the CPUs
+    python benchmarks/gated.py --impls unrolled,torch,floor   # and the floor: the step's products alone
     pip install ".[bench]"                           # the peers: PyTorch (pinned) and JAX
 
 The task, as the RNN table's (benchmarks/run.py) but gated and T = 100: one LSTM or GRU
@@ -37,7 +38,8 @@ HIDDEN = (32, 64, 128, 256, 512)
 N, T = 32, 100
 LABELS = {"unrolled": "unrolled (fast)", "torch": "PyTorch {module} + Linear, autograd",
           "torch-1": "PyTorch {module} + Linear, autograd, one thread",
-          "jax": "JAX lax.scan, jit(value_and_grad)", "unrolled-numpy": "unrolled (backend='numpy')"}
+          "jax": "JAX lax.scan, jit(value_and_grad)", "unrolled-numpy": "unrolled (backend='numpy')",
+          "floor": "floor: the step's matrix products alone (NumPy's BLAS)"}
 
 
 def main():
@@ -77,7 +79,7 @@ def main():
         for impl in impls:
             lines.append(f"| {LABELS[impl].format(module=module)} | "
                          + " | ".join(cell(res[(impl, model, N, H)]) for H in hidden) + " |")
-        for peer in ("torch", "torch-1", "jax", "unrolled-numpy"):
+        for peer in ("torch", "torch-1", "jax", "unrolled-numpy", "floor"):
             if peer in impls and "unrolled" in impls:
                 lines.append(f"| unrolled / {peer} | " + " | ".join(
                     ratio_cell(res[("unrolled", model, N, H)], res[(peer, model, N, H)]) for H in hidden) + " |")

@@ -47,9 +47,12 @@ IMPLS = {  # name -> (worker, variant, label, needs)
     "unrolled-numpy": ("bench_unrolled.py", "numpy", "unrolled (backend='numpy')", None),
     "unrolled-unsplit": ("bench_unrolled.py", "unsplit", "unrolled, never split over its own threads", "numba"),
     "baseline": ("bench_unrolled.py", "", "unrolled of --baseline (another checkout)", None),
+    "floor": ("bench_floor.py", "", "floor: the step's matrix products alone (NumPy's BLAS)", None),
 }
 BASELINE = {"src": None}    # --baseline: the src/ folder the "baseline" workers import unrolled from
 DEFAULT_IMPLS = [name for name in IMPLS if name not in ("unrolled-unsplit", "torch-1")]   # those on request (--impls)
+# (unrolled / floor: how many times the step's own matrix products unrolled's step takes;
+# its inverse, the share of the step the products take, is how close it is to the floor)
 
 
 def cpu_jiffies():
@@ -223,7 +226,7 @@ def main():
             lines.append(f"| {IMPLS[impl][2]} | " + " | ".join(cell(res[(impl, 'rnn', N, H)])
                                                         for N, H in configs) + " |")
         med = {k: float(np.median(v)) for k, v in res.items()}
-        for peer in ("jax", "torch", "numba-hand", "numpy-hand", "unrolled-unsplit", "baseline"):
+        for peer in ("jax", "torch", "numba-hand", "numpy-hand", "unrolled-unsplit", "baseline", "floor"):
             if peer in impls:
                 lines.append(f"| unrolled / {peer} | " + " | ".join(
                     ratio_cell(res[("unrolled", "rnn", N, H)], res[(peer, "rnn", N, H)]) for N, H in configs) + " |")
