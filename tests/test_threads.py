@@ -227,6 +227,32 @@ def test_blas_and_the_engine_together_stay_within_the_number(monkeypatch):
         blas_lib.blas_threads_local(before)
 
 
+@needs_split
+@pytest.mark.parametrize("small_system, expected", [(256, 1), (0, 2)])
+def test_levenberg_marquardt_solves_a_small_system_on_one_blas_thread(monkeypatch, small_system, expected):
+    """LM's own linear algebra (J^T J, the damped solve): one BLAS thread up to
+    SMALL_SYSTEM unknowns, else the pass's threads; the setting is given back after fit."""
+    monkeypatch.setattr(backend, "SMALL_SYSTEM", small_system)
+    seen = []
+    solve = np.linalg.solve
+
+    def record(a, b):
+        seen.append(blas_lib._get_threads())
+        return solve(a, b)
+    monkeypatch.setattr(np.linalg, "solve", record)
+    model = unrolled.NARX(1, 1, input_delays=1, output_delays=2, hidden=(3,), dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).normal(size=(2, 30, 1))
+    before = blas_lib.blas_threads_local(2)
+    try:
+        with unrolled.num_threads(2):
+            unrolled.fit(model, x, np.tanh(x), divergence=SquaredError(), optimizer=unrolled.optim.LevenbergMarquardt(),
+                         epochs=3, progress=False)
+        assert seen and set(seen) == {expected}
+        assert blas_lib._get_threads() == 2
+    finally:
+        blas_lib.blas_threads_local(before)
+
+
 # -------------------------------------------------------------- under contention
 def test_a_split_loop_whose_threads_lose_their_cores_keeps_passes_on_one_thread(monkeypatch):
     monkeypatch.setattr(backend, "_fixed", 2)

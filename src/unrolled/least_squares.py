@@ -31,6 +31,7 @@ class LeastSquares:
         self.model, self.x, self.d, self.lengths, self.inputs = model, x, d, lengths, inputs
         self.divergence, self.guard = divergence, guard
         self.names = list(model.params)
+        self.size = sum(np.size(p) for p in model.params.values())      # P, the unknowns
 
     def weights(self):
         """Every parameter, flattened in the order of ``params``, as one float64 vector."""

@@ -22,7 +22,7 @@ import numpy as np
 from . import divergences as _divergences
 from . import optim as _optim
 from ._checks import check_lengths, check_seed, first_nonfinite
-from .engine import ForwardCache
+from .engine import ForwardCache, backend
 from .generate import output_activation
 from .least_squares import LeastSquares
 
@@ -824,7 +824,8 @@ def _step(model, x, d, lengths, inputs, state, div, opt, clip, guard, regularize
 def _full_batch_step(model, problem, opt, guard, callbacks):
     """One iteration of a full-batch optimizer on all sequences (its logs, ``loss`` = the
     divergence at the weights it accepted)."""
-    logs = dict(opt.step_full(problem))
+    with backend.linear_algebra_threads(problem.size):
+        logs = dict(opt.step_full(problem))
     if not math.isfinite(logs["sse"]):
         guard.fail("loss", logs["sse"])
     guard.updates += 1

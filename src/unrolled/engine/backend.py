@@ -33,7 +33,8 @@ import warnings
 from .kernels import blas, threads
 
 __all__ = ["BACKENDS", "check_backend", "set_default_backend", "default_backend", "numba_installed",
-           "compiled_kernels", "kernels_for", "set_num_threads", "get_num_threads", "num_threads", "pass_threads"]
+           "compiled_kernels", "kernels_for", "set_num_threads", "get_num_threads", "num_threads", "pass_threads",
+           "linear_algebra_threads", "SMALL_SYSTEM"]
 
 BACKENDS = ("fast", "numpy")
 
@@ -239,6 +240,21 @@ def pass_threads():
         return threads.THREADS, held
     n = _limit(held)
     return (1 if n > 1 and _explicit is None and threads.contended() else n), held
+
+
+# Second-order training's own linear algebra of at most this many unknowns runs on one
+# BLAS thread: a (220 x 129) J^T J and the damped (129 x 129) solve took the same time on
+# one thread as on two on an idle machine, and a thread spinning for a busy core made an
+# LM iteration 20 times slower.
+SMALL_SYSTEM = 256
+
+
+def linear_algebra_threads(unknowns):
+    """``with linear_algebra_threads(P):`` the BLAS and LAPACK calls inside (J^T J, the
+    damped solve of Levenberg-Marquardt) run on at most the threads a pass starting now
+    may (:func:`pass_threads`), and on one for ``P <= SMALL_SYSTEM`` unknowns."""
+    count, _ = pass_threads()
+    return blas.blas_threads_at_most(1 if unknowns <= SMALL_SYSTEM else count)
 
 
 def _after_fork_in_child():
