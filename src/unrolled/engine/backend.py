@@ -63,12 +63,12 @@ _default = check_backend(os.environ.get("UNROLLED_BACKEND") or "auto", auto=True
 _compiled = None        # the imported ``kernels.compiled``, once a fast pass asked for it
 
 
-def default_backend():
+def default_backend() -> str:
     """The backend of networks without their own: ``"auto"``, ``"fast"`` or ``"numpy"``."""
     return _default
 
 
-def set_default_backend(name):
+def set_default_backend(name: str) -> str:
     """Set how networks without their own ``backend`` run their time loops; returns the old one.
 
     ``"fast"``: each recurrence's time loop (forward and BPTT) is one compiled function
@@ -161,7 +161,7 @@ _explicit = None              # set_num_threads's number, None: the default
 _explicit_lock = threading.Lock()
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The most threads a pass runs on, the engine's own and BLAS's together.
 
     The number given to :func:`set_num_threads`, else the default: the smallest of the CPUs
@@ -183,7 +183,7 @@ def _limit(held):
     return n if held is None or held >= n else max(held, 1)
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> int | None:
     """Run every pass on at most ``n`` threads, the engine's own and BLAS's together
     (``None``: back to the default, see :func:`get_num_threads`). Process-wide; returns the
     previous setting (None: the default). Unlike the default, ``n`` is kept under load
@@ -219,14 +219,14 @@ class num_threads:
         The most threads inside the block (>= 1), or None for the default.
     """
 
-    def __init__(self, n):
+    def __init__(self, n: int | None) -> None:
         self.n = None if n is None else _check_threads(n, "num_threads")
 
-    def __enter__(self):
+    def __enter__(self) -> num_threads:
         self.old = set_num_threads(self.n)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         set_num_threads(self.old)
 
 

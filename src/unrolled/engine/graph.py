@@ -88,11 +88,11 @@ class Layer:
                                  f"leave activation='tanh', got {self.activation!r}")
 
     @property
-    def rows(self):
+    def rows(self) -> int:
         """The rows of the weight of a link into this layer: its size, times k for a gated layer."""
         return cells.gates(self.cell) * self.size
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The layer's fields, JSON-friendly: ``Layer(**config)`` builds it again.
 
         Returns
@@ -158,7 +158,7 @@ class Link:
         """The parameter name of this link's weight, e.g. ``W[h->h@1]``."""
         return f"W[{self.src}->{self.dst}@{self.delay}]"
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The link's fields, JSON-friendly: ``Link(**config)`` builds it again.
 
         Returns

@@ -30,9 +30,11 @@ Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import as_float_array, check_dtype, check_lengths, check_parameter_budget, seed_for_config
 from ..registry import register_model
@@ -85,12 +87,12 @@ class ForwardCache:
     input_grads: bool = True
 
     @property
-    def N(self):
+    def N(self) -> int:
         """The batch size N."""
         return len(self.lengths)
 
     @property
-    def T(self):
+    def T(self) -> int:
         """The number of steps T."""
         return next(iter(self.Z.values())).shape[0]
 
@@ -98,11 +100,10 @@ class ForwardCache:
 class Network:
     """One column of layers and delayed links, unrolled over time.
 
-    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape
-    ``(D, size)``, oldest slot first) to the live arrays: changing one in place changes
-    the network. A gated layer h (``Layer(cell="lstm" | "gru")``, ``engine.cells``) has
-    links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a GRU also
-    ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
+    ``params`` maps ``W[src->dst@d]``, ``b[layer]`` and ``init[layer]`` (shape ``(D, size)``, oldest slot
+    first) to the live arrays: changing one in place changes the network. A gated layer h (``Layer(cell="lstm"
+    | "gru")``, ``engine.cells``) has links in of ``(k H, src)`` and ``b[h]`` of k H (k = 4 LSTM, 3 GRU); a
+    GRU also ``b[h.hn]`` (H, PyTorch's b_hn), an LSTM also ``init[h.c]`` (1, H), its c(-1).
 
     Parameters
     ----------
@@ -118,7 +119,9 @@ class Network:
         installed); how the time loops of the recurrences run. See :attr:`backend`.
     """
 
-    def __init__(self, inputs, layers, links, output, *, dtype=np.float32, seed=None, backend=None):
+    def __init__(self, inputs: dict[str, int], layers: dict[str, Layer], links: Iterable[Link], output: str, *,
+                 dtype: DTypeLike = np.float32, seed: int | np.random.Generator | None = None,
+                 backend: str | None = None) -> None:
         self.backend = backend
         self.dtype = check_dtype(dtype)
         self.inputs = check_inputs_spec(inputs)
@@ -191,12 +194,12 @@ class Network:
         return self.params[link.key] if link.key in self.params else self.constants[link.key]
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Width of the input ``"x"``, n_in (0 if the network has none)."""
         return self.inputs.get("x", 0)
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Size of the output layer, n_out."""
         return self.layers[self.output].size
 
@@ -231,7 +234,8 @@ class Network:
         return f"Network(layers={list(self.layers)}, links=[{links}], output={self.output!r})"
 
     # ------------------------------------------------------------------- forward
-    def forward(self, x: np.ndarray | None, *, lengths=None, state=None, steps=None, **inputs) -> tuple:
+    def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                steps: int | None = None, **inputs) -> tuple[np.ndarray, ForwardCache]:
         """Run the column over whole sequences.
 
         Parameters
@@ -240,9 +244,8 @@ class Network:
         lengths : (N,) ints, valid steps of each sequence (padding at the end), or None.
         state : dict node -> (N, D, size) initial history, oldest first (e.g. the
             ``cache.state`` of an earlier pass, to continue the sequences).
-        steps : T, for a network that reads no input (a generator that only feeds back
-            its own outputs); N then comes from ``state``, else ``lengths``, else 1. With
-            inputs, None or their T.
+        steps : T, for a network that reads no input (a generator that only feeds back its own outputs); N
+            then comes from ``state``, else ``lengths``, else 1. With inputs, None or their T.
         **inputs : further external inputs by name, each (N, T, width).
 
         Returns
@@ -282,7 +285,6 @@ class Network:
                 if np.ndim(value) == 3:
                     return int(np.shape(value)[0]), int(steps)
         return 1, int(steps)
-
 
     def _forward(self, kernels, seqs, N, T, lengths, state):
         valid = _valid_mask(lengths, T)                                   # (T, N, 1), None: no padding
@@ -330,7 +332,8 @@ class Network:
             whole = program.backward_for(self, buffers, weights, given, *backward)
         return (fast, None) if whole is None else (program, whole)
 
-    def predict(self, x: np.ndarray | None, *, lengths=None, state=None, return_state=False, **inputs):
+    def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
+                return_state: bool = False, **inputs) -> np.ndarray | tuple[np.ndarray, dict]:
         """Outputs (N, T, n_out) of ``forward`` alone; with ``return_state`` also the final state.
 
         Parameters
@@ -360,7 +363,7 @@ class Network:
         return state
 
     # ------------------------------------------------------------------ backward
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: ForwardCache) -> tuple[dict, np.ndarray | None]:
         """BPTT: ``(grads, dx)``. Pure: the same arguments give the same answer.
 
         Parameters
@@ -380,7 +383,8 @@ class Network:
         grads, dinputs, _ = self.backward_full(dy, cache)
         return grads, dinputs.get("x")
 
-    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+    def backward_full(self, dy: np.ndarray, cache: ForwardCache, *,
+                      dstate: dict | None = None) -> tuple[dict, dict, dict]:
         """BPTT with every gradient.
 
         Parameters
@@ -438,13 +442,12 @@ class Network:
 
     # ------------------------------------------------------------------ backends
     @property
-    def backend(self):
+    def backend(self) -> str | None:
         """``"fast"`` (compiled time loops) or ``"numpy"`` (the reference loops); settable.
 
-        ``None`` (the default) follows :func:`set_default_backend`: ``"fast"`` when numba
-        is installed (and NumPy's BLAS found), else ``"numpy"``. Both compute the same
-        column; they differ by the rounding of a sum's order (and float32 ``tanh``, to a
-        few ulp; a gated layer's float32 sigmoid, to 2e-7).
+        ``None`` (the default) follows :func:`set_default_backend`: ``"fast"`` when numba is installed (and
+        NumPy's BLAS found), else ``"numpy"``. Both compute the same column; they differ by the rounding of a
+        sum's order (and float32 ``tanh``, to a few ulp; a gated layer's float32 sigmoid, to 2e-7).
         """
         return self._backend
 
@@ -453,7 +456,7 @@ class Network:
         return kernels_for(self._backend)
 
     @backend.setter
-    def backend(self, name):
+    def backend(self, name: str | None) -> None:
         self._backend = None if name is None else check_backend(name)
 
     # --------------------------------------------------------------- validation
