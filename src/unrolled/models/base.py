@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..blocks import PredictFromForward
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ..engine import ForwardCache
 
 __all__ = ["ConfigFromArguments", "NetworkModel"]
 
@@ -18,7 +25,7 @@ class ConfigFromArguments:
 
     _config: dict
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The constructor's arguments, JSON-friendly (``dtype`` by name).
 
         Returns
@@ -30,7 +37,7 @@ class ConfigFromArguments:
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Self:
         """A new model of this class from what ``get_config`` returned (fresh weights: ``load`` copies the
         saved ones in).
 
@@ -52,7 +59,7 @@ class ConfigFromArguments:
         return f"{type(self).__name__}({args})"
 
     @property
-    def hidden(self):
+    def hidden(self) -> tuple[int, ...]:
         """The hidden layers' sizes H_1 .. H_L, as the constructor took them."""
         return self._config["hidden"]
 
@@ -73,28 +80,28 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
 
     # -- parameters --------------------------------------------------------
     @property
-    def params(self):
+    def params(self) -> dict[str, np.ndarray]:
         """dict name -> live array (``W[src->dst@d]``, ``b[layer]``, ``init[layer]``)."""
         return self.network.params
 
     @property
-    def dtype(self):
+    def dtype(self) -> type[np.floating]:
         """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.network.dtype
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Inputs per step, n_in."""
         return self.network.n_in
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Outputs per step, n_out."""
         return self.network.n_out
 
     # -- computation ---------------------------------------------------------
     def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                **inputs) -> tuple[np.ndarray, object]:
+                **inputs) -> tuple[np.ndarray, ForwardCache]:
         """``(y, cache)``: outputs (N, T, n_out) for inputs x (N, T, n_in); see ``Network.forward``.
 
         Parameters
@@ -117,7 +124,7 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
         """
         return self.network.forward(x, lengths=lengths, state=state, **inputs)
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: ForwardCache) -> tuple[dict, np.ndarray | None]:
         """BPTT: ``(grads, dx)`` for dy = dDIV/dy (N, T, n_out); grads has the keys of ``params``.
 
         Parameters
@@ -136,7 +143,8 @@ class NetworkModel(ConfigFromArguments, PredictFromForward):
         """
         return self.network.backward(dy, cache)
 
-    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+    def backward_full(self, dy: np.ndarray, cache: ForwardCache, *,
+                      dstate: dict | None = None) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)``; see ``Network.backward_full``.
 
         Parameters

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import check_hidden, positive_int, seed_for_config
 from ..blocks import WHOLE_SEQUENCE, Bidirectional, Stack, WholeSequence
@@ -70,8 +73,10 @@ class BiRNN(ConfigFromArguments, WholeSequence, Stack):
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
-    def __init__(self, n_in, n_out, *, hidden=(64,), blocks=1, activation="tanh", output="identity",
-                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None, cell="tanh"):
+    def __init__(self, n_in: int, n_out: int, *, hidden: int | Sequence[int] = (64,), blocks: int = 1,
+                 activation: str = "tanh", output: str = "identity", learn_init: bool = True, bias: bool = True,
+                 output_bias: bool = True, dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None, cell: str = "tanh") -> None:
         hidden = check_hidden(hidden)
         blocks = positive_int(blocks, "blocks")
         if cell not in CELLS:

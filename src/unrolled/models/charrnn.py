@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..generate import generate, one_hot
 from ..registry import register_model
@@ -32,8 +35,10 @@ class CharRNN(RNN):
         Plain tanh layers (None, the default) or gated ones.
     """
 
-    def __init__(self, alphabet, *, hidden=(128,), activation="tanh", skip_input=False, skip_output=False,
-                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None, cell=None):
+    def __init__(self, alphabet: str, *, hidden: int | Sequence[int] = (128,), activation: str = "tanh",
+                 skip_input: bool = False, skip_output: bool = False, learn_init: bool = True,
+                 bias: bool = True, output_bias: bool = True, dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None, cell: str | None = None) -> None:
         if not isinstance(alphabet, str) or not alphabet:
             raise TypeError(f"alphabet must be a non-empty str, got {alphabet!r:.80}")
         if len(set(alphabet)) != len(alphabet):
@@ -52,11 +57,11 @@ class CharRNN(RNN):
         self._index = {c: i for i, c in enumerate(alphabet)}
 
     @property
-    def alphabet(self):
+    def alphabet(self) -> str:
         """The characters, symbol i being ``alphabet[i]``."""
         return self._config["alphabet"]
 
-    def encode(self, text):
+    def encode(self, text: str) -> np.ndarray:
         """(len(text),) int64 symbol indices; ValueError naming characters not in the alphabet.
 
         Parameters
@@ -73,7 +78,7 @@ class CharRNN(RNN):
                              f"it knows {self.alphabet!r}")
         return np.array([self._index[c] for c in text], dtype=np.int64)
 
-    def decode(self, indices):
+    def decode(self, indices: Iterable[int]) -> str:
         """The text of symbol indices: ``encode``'s inverse.
 
         Parameters
@@ -86,7 +91,8 @@ class CharRNN(RNN):
         """
         return "".join(self.alphabet[int(i)] for i in indices)
 
-    def sample(self, prime="\n", steps=200, *, temperature=1.0, greedy=False, seed=None):
+    def sample(self, prime: str = "\n", steps: int = 200, *, temperature: float = 1.0, greedy: bool = False,
+               seed: int | np.random.Generator | None = None) -> str:
         """``steps`` characters generated after reading ``prime`` (at least one character):
         each drawn from the softmax output (``temperature``; ``greedy``: the argmax) and fed
         back. See :func:`unrolled.generate.generate`.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import check_hidden, seed_for_config
 from ..columns import hidden_stack
@@ -66,8 +68,10 @@ class Elman(NetworkModel):
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
-    def __init__(self, n_in, n_out, *, hidden=(16,), context_gradient="blocked", learn_init=None,
-                 activation="tanh", output="identity", dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, hidden: int | Sequence[int] = (16,),
+                 context_gradient: str = "blocked", learn_init: bool | None = None, activation: str = "tanh",
+                 output: str = "identity", dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None) -> None:
         if context_gradient not in _CONTEXT_GRADIENTS:
             raise ValueError(f"context_gradient must be one of {_CONTEXT_GRADIENTS}, got {context_gradient!r}")
         if learn_init is None:
@@ -91,6 +95,6 @@ class Elman(NetworkModel):
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property
-    def context_gradient(self):
+    def context_gradient(self) -> str:
         """``"blocked"`` (Elman's training) or ``"full"`` (exactly the RNN)."""
         return self._config["context_gradient"]

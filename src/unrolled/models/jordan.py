@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
 from ..columns import hidden_stack
-from ..engine import Layer, Link, Network
+from ..engine import ForwardCache, Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
 
@@ -59,8 +61,9 @@ class Jordan(NetworkModel):
     Inputs x (N, T, n_in) or a plan (N, n_in) with ``steps=T``; outputs y (N, T, n_out).
     """
 
-    def __init__(self, n_in, n_out, *, hidden=(16,), decay=0.5, activation="tanh", output="identity",
-                 dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, hidden: int | Sequence[int] = (16,), decay: float = 0.5,
+                 activation: str = "tanh", output: str = "identity", dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None) -> None:
         if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 <= decay <= 1.0:
             raise ValueError(f"decay must be a number in [0, 1], got {decay!r}")
         hidden = check_hidden(hidden)
@@ -75,7 +78,7 @@ class Jordan(NetworkModel):
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property
-    def decay(self):
+    def decay(self) -> float:
         """The memory's decay (its fixed weight ``decay * I`` on itself)."""
         return self._config["decay"]
 
@@ -133,7 +136,7 @@ class Jordan(NetworkModel):
         """
         return super().predict(x, lengths=lengths, state=state, return_state=return_state, steps=steps)
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: ForwardCache) -> tuple[dict, np.ndarray | None]:
         """BPTT (blocked at the memory): ``(grads, dx)``; dx (N, n_in) for a plan.
 
         Parameters

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import as_float_array, check_delay, check_hidden, seed_for_config
 from ..columns import hidden_stack
-from ..engine import Layer, Link, Network
+from ..engine import ForwardCache, Layer, Link, Network
 from ..registry import register_model
 from .base import NetworkModel
 
@@ -76,8 +78,11 @@ class NARX(NetworkModel):
     Inputs x (N, T, n_in), teacher (N, T, n_out) in open loop, outputs y (N, T, n_out).
     """
 
-    def __init__(self, n_in, n_out, *, input_delays, output_delays, hidden=(16,), feedback="closed",
-                 activation="tanh", output="identity", linear=False, dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, input_delays: int | Sequence[int] | None,
+                 output_delays: int | Sequence[int], hidden: int | Sequence[int] = (16,),
+                 feedback: str = "closed", activation: str = "tanh", output: str = "identity",
+                 linear: bool = False, dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None) -> None:
         if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral) or n_in < 0:
             raise ValueError(f"n_in must be an integer >= 0 (0: no exogenous input), got {n_in!r}")
         n_in = int(n_in)
@@ -122,32 +127,32 @@ class NARX(NetworkModel):
 
     # -- the two modes ---------------------------------------------------------
     @property
-    def network(self):
+    def network(self) -> Network:
         """The engine network of the current mode (both share the weight arrays)."""
         return self._nets[self._feedback]
 
     @property
-    def params(self):
+    def params(self) -> dict[str, np.ndarray]:
         """dict name -> live array, under the closed-loop names in either mode."""
         return self._nets["closed"].params
 
     @property
-    def feedback(self):
+    def feedback(self) -> str:
         """"closed" or "open"; setting it switches the mode in place, keeping the weights."""
         return self._feedback
 
     @feedback.setter
-    def feedback(self, mode):
+    def feedback(self, mode: str) -> None:
         if mode not in _FEEDBACK:
             raise ValueError(f"feedback must be one of {_FEEDBACK}, got {mode!r}")
         self._feedback = mode
         self._config["feedback"] = mode
 
-    def closed_loop(self):
+    def closed_loop(self) -> NARX:
         """A closed-loop NARX over the very same weight arrays (training one trains both)."""
         return self._twin("closed")
 
-    def open_loop(self):
+    def open_loop(self) -> NARX:
         """An open-loop (teacher-forced) NARX over the very same weight arrays."""
         return self._twin("open")
 
@@ -161,18 +166,19 @@ class NARX(NetworkModel):
         return twin
 
     @property
-    def input_delays(self):
+    def input_delays(self) -> tuple[int, ...] | None:
         """The delays of the input taps, a sorted tuple (empty without exogenous input)."""
         return self._config["input_delays"]
 
     @property
-    def output_delays(self):
+    def output_delays(self) -> tuple[int, ...]:
         """The delays of the fed-back output taps, a sorted tuple."""
         return self._config["output_delays"]
 
     # -- computation ---------------------------------------------------------
-    def forward(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                teacher=None, steps: int | None = None) -> tuple[np.ndarray, object]:
+    def forward(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None, teacher: np.ndarray | None = None,
+                steps: int | None = None) -> tuple[np.ndarray, ForwardCache]:
         """Run the current mode over whole sequences: ``(y, cache)``.
 
         Parameters
@@ -200,8 +206,9 @@ class NARX(NetworkModel):
         """
         return self._forward(self._feedback, x, lengths=lengths, state=state, teacher=teacher, steps=steps)
 
-    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                return_state: bool = False, teacher=None, steps: int | None = None) -> np.ndarray | tuple:
+    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None, return_state: bool = False, teacher: np.ndarray | None = None,
+                steps: int | None = None) -> np.ndarray | tuple:
         """Outputs (N, T, n_out) of the current mode alone (and the final state with
         ``return_state``); the arguments as ``forward`` takes them.
 
@@ -264,7 +271,7 @@ class NARX(NetworkModel):
         cache.mode = mode                   # backward uses the network that ran, whatever the mode now
         return y, cache
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: ForwardCache) -> tuple[dict, np.ndarray | None]:
         """BPTT: ``(grads, dx)``; grads under the keys of ``params`` in either mode.
 
         dx is (N, T, n_in) (an (N, T, 0) array when n_in = 0). In closed loop the gradient
@@ -290,7 +297,8 @@ class NARX(NetworkModel):
             dx = np.zeros((cache.N, cache.T, 0), dtype=self.dtype)
         return grads, dx
 
-    def backward_full(self, dy: np.ndarray, cache, *, dstate: dict | None = None) -> tuple[dict, dict, dict]:
+    def backward_full(self, dy: np.ndarray, cache: ForwardCache, *,
+                      dstate: dict | None = None) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)`` as ``Network.backward_full``, output history named "y".
 
         Parameters
@@ -318,7 +326,7 @@ class NARX(NetworkModel):
         grads = {_canonical(key): g for key, g in grads.items()}
         return {key: grads[key] for key in self.params}, dinputs, _rename(dstate_in, mode, "out")
 
-    def fit_inputs(self, x, d):
+    def fit_inputs(self, x: np.ndarray | None, d: np.ndarray) -> dict:
         """What ``fit`` passes to ``forward`` beside x: the targets as teacher in open loop.
 
         Parameters
@@ -335,7 +343,9 @@ class NARX(NetworkModel):
         """
         return {"teacher": d} if self._feedback == "open" else {}
 
-    def forecast(self, x_past, y_past, horizon, *, x_future=None, lengths=None, state=None):
+    def forecast(self, x_past: np.ndarray | None, y_past: np.ndarray, horizon: int, *,
+                 x_future: np.ndarray | None = None, lengths: np.ndarray | None = None,
+                 state: dict | None = None) -> np.ndarray:
         """Closed-loop forecast of the ``horizon`` outputs after a known past.
 
         Warm-up: the open-loop net runs over the past, reading the true past outputs

@@ -3,7 +3,10 @@ and the same stack of gated layers, ``LSTM`` and ``GRU``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import check_hidden, seed_for_config
 from ..columns import hidden_stack
@@ -53,9 +56,10 @@ class RNN(NetworkModel):
 
     cell = None              # the layers' cell: a CharRNN sets its own before building
 
-    def __init__(self, n_in, n_out, *, hidden=(64,), activation="tanh", output="identity",
-                 skip_input=False, skip_output=False, learn_init=True, bias=True,
-                 output_bias=True, dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, hidden: int | Sequence[int] = (64,), activation: str = "tanh",
+                 output: str = "identity", skip_input: bool = False, skip_output: bool = False,
+                 learn_init: bool = True, bias: bool = True, output_bias: bool = True,
+                 dtype: DTypeLike = np.float32, seed: int | np.random.Generator | None = None) -> None:
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, activation=activation,
                             output=output, skip_input=skip_input, skip_output=skip_output,
@@ -82,8 +86,10 @@ class _GatedRNN(NetworkModel):
 
     cell = None
 
-    def __init__(self, n_in, n_out, *, hidden=(64,), output="identity", skip_input=False, skip_output=False,
-                 learn_init=True, bias=True, output_bias=True, dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, hidden: int | Sequence[int] = (64,), output: str = "identity",
+                 skip_input: bool = False, skip_output: bool = False, learn_init: bool = True,
+                 bias: bool = True, output_bias: bool = True, dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None) -> None:
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output=output, skip_input=skip_input,
                             skip_output=skip_output, learn_init=learn_init, bias=bias,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_float_array, check_lengths
 from ..blocks import Composite, PredictFromForward, prefix_keys
-from ..engine import Network
+from ..engine import ForwardCache, Network
 from ..generate import generate, one_hot, output_activation
 from ..registry import block_config, block_from_config, register_model
+from .base import NetworkModel
 
 __all__ = ["Seq2Seq"]
 
@@ -73,7 +75,8 @@ class Seq2Seq(Composite, PredictFromForward):
     (N, T_out, n_out).
     """
 
-    def __init__(self, encoder, decoder, *, bridge=None):
+    def __init__(self, encoder: Network | NetworkModel, decoder: Network | NetworkModel, *,
+                 bridge: dict[str, str] | None = None) -> None:
         enc, dec = _network(encoder, "encoder"), _network(decoder, "decoder")
         if np.dtype(encoder.dtype) != np.dtype(decoder.dtype):
             raise TypeError(f"encoder is {np.dtype(encoder.dtype)} but decoder is {np.dtype(decoder.dtype)}; "
@@ -103,27 +106,28 @@ class Seq2Seq(Composite, PredictFromForward):
         self.bridge = dict(bridge)
 
     @property
-    def children(self):
+    def children(self) -> dict:
         """dict name -> child block, in order: what ``params`` prefixes."""
         return {"encoder": self.encoder, "decoder": self.decoder}
 
     @property
-    def dtype(self):
+    def dtype(self) -> type[np.floating]:
         """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.encoder.dtype
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Source inputs per step, n_src (the encoder's n_in)."""
         return self.encoder.n_in
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Outputs per step (the decoder's n_out)."""
         return self.decoder.n_out
 
     # ------------------------------------------------------------------ compute
-    def encode(self, x, *, lengths=None, state=None):
+    def encode(self, x: np.ndarray, *, lengths: np.ndarray | None = None,
+               state: dict | None = None) -> tuple[dict[str, np.ndarray], ForwardCache]:
         """The decoder's initial state from the source: dict decoder layer -> (N, D, H).
 
         Parameters
@@ -146,7 +150,8 @@ class Seq2Seq(Composite, PredictFromForward):
         return {d: cache.state[e] for d, e in self.bridge.items()}, cache
 
     def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                decoder_inputs=None, decoder_lengths: np.ndarray | None = None) -> tuple[np.ndarray, object]:
+                decoder_inputs: np.ndarray | None = None,
+                decoder_lengths: np.ndarray | None = None) -> tuple[np.ndarray, Seq2SeqCache]:
         """Teacher-forced pass: ``(y, cache)``.
 
         Parameters
@@ -184,7 +189,7 @@ class Seq2Seq(Composite, PredictFromForward):
         shape = (ce.N, ce.T, self.encoder.n_out)
         return y, Seq2SeqCache(ce, cd, shape, cd.state)
 
-    def backward_full(self, dy: np.ndarray, cache) -> tuple[dict, dict, dict]:
+    def backward_full(self, dy: np.ndarray, cache: Seq2SeqCache) -> tuple[dict, dict, dict]:
         """``(grads, dinputs, dstate_in)``: dinputs has ``"x"`` (N, T_in, n_src) and
         ``"decoder_inputs"`` (N, T_out, n_dec_in); dstate_in the encoder's, for a given state.
 
@@ -210,7 +215,7 @@ class Seq2Seq(Composite, PredictFromForward):
         grads = prefix_keys({"encoder": g_enc, "decoder": g_dec})
         return grads, {"x": din_enc.get("x"), "decoder_inputs": din_dec.get("x")}, dstate_in
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: Seq2SeqCache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)``: BPTT through the decoder, then the encoder; dx (N, T_in, n_src).
 
         Parameters
@@ -231,7 +236,8 @@ class Seq2Seq(Composite, PredictFromForward):
         return grads, dinputs["x"]
 
     def predict(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                decoder_inputs=None, decoder_lengths: np.ndarray | None = None) -> np.ndarray | tuple:
+                decoder_inputs: np.ndarray | None = None,
+                decoder_lengths: np.ndarray | None = None) -> np.ndarray | tuple:
         """Teacher-forced outputs (N, T_out, n_out) alone.
 
         Parameters
@@ -247,7 +253,9 @@ class Seq2Seq(Composite, PredictFromForward):
         return super().predict(x, lengths=lengths, state=state, decoder_inputs=decoder_inputs,
                                decoder_lengths=decoder_lengths)
 
-    def translate(self, x, steps, *, start, lengths=None, state=None, greedy=True, temperature=1.0, seed=None):
+    def translate(self, x: np.ndarray, steps: int, *, start: int | ArrayLike, lengths: np.ndarray | None = None,
+                  state: dict | None = None, greedy: bool = True, temperature: float = 1.0,
+                  seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Decode ``steps`` steps from the model's own outputs, fed back (inference).
 
         x (N, T_in, n_src) and lengths as in ``forward``. ``start`` is the decoder's
@@ -303,7 +311,7 @@ class Seq2Seq(Composite, PredictFromForward):
                         seed=seed, state=initial)
 
     # ------------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> dict:
         """The constructor's arguments, JSON-friendly, children as block specs.
 
         What ``unrolled.save`` stores and ``from_config`` rebuilds from.
@@ -316,7 +324,7 @@ class Seq2Seq(Composite, PredictFromForward):
                 "bridge": dict(self.bridge)}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Seq2Seq:
         """A new Seq2Seq from what ``get_config`` returned (fresh weights: ``load`` copies the
         saved ones in).
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import check_hidden, seed_for_config
 from ..columns import hidden_stack
@@ -49,8 +52,10 @@ class StateSpace(NetworkModel):
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
-    def __init__(self, n_in, n_out, *, hidden=(16,), output_feedback=True, learn_init=True,
-                 activation="tanh", output="identity", dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, hidden: int | Sequence[int] = (16,),
+                 output_feedback: bool = True, learn_init: bool = True, activation: str = "tanh",
+                 output: str = "identity", dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | None = None) -> None:
         hidden = check_hidden(hidden)
         self._config = dict(n_in=n_in, n_out=n_out, hidden=hidden, output_feedback=bool(output_feedback),
                             learn_init=bool(learn_init), activation=activation, output=output, dtype=dtype,

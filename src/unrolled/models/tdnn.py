@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import check_delay, check_hidden, seed_for_config
 from ..columns import hidden_stack
@@ -50,8 +53,9 @@ class TDNN(NetworkModel):
     Inputs x (N, T, n_in), outputs y (N, T, n_out).
     """
 
-    def __init__(self, n_in, n_out, *, width, hidden=(32,), activation="tanh", output="identity",
-                 linear=False, dtype=np.float32, seed=None):
+    def __init__(self, n_in: int, n_out: int, *, width: int, hidden: int | Sequence[int] = (32,),
+                 activation: str = "tanh", output: str = "identity", linear: bool = False,
+                 dtype: DTypeLike = np.float32, seed: int | np.random.Generator | None = None) -> None:
         width = check_delay(width, "width", low=0)
         hidden = check_hidden(hidden)
         if not isinstance(linear, (bool, np.bool_)):
@@ -69,6 +73,6 @@ class TDNN(NetworkModel):
         self.network = Network({"x": n_in}, layers, links, "y", dtype=dtype, seed=seed)
 
     @property
-    def width(self):
+    def width(self) -> int:
         """The number of past inputs read, N."""
         return self._config["width"]
