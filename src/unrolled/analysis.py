@@ -15,11 +15,14 @@ parameter: what Levenberg-Marquardt (``optim.LevenbergMarquardt``) trains with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from . import divergences as _divergences
+from .divergences import Divergence
 from .engine import ForwardCache, Link, Network
 from .engine.tangents import TANGENT_BYTES, forward_tangents, parameter_columns
 
@@ -62,7 +65,8 @@ class GradCheck:
         return "\n".join(f"{k:<{width}}  {v:.2e}" for k, v in sorted(self.errors.items(), key=lambda kv: -kv[1]))
 
 
-def gradcheck(model, x: np.ndarray | None, d: np.ndarray, divergence, *, lengths: np.ndarray | None = None,
+def gradcheck(model: Any, x: np.ndarray | None, d: np.ndarray, divergence: Divergence | Callable | str,
+              *, lengths: np.ndarray | None = None,
               state: dict | None = None, eps: float = 1e-5, inputs: dict | None = None,
               check_input: bool = True) -> GradCheck:
     """Central finite differences of the divergence against BPTT, for each array.
@@ -146,7 +150,7 @@ def _relative(a, b, floor):
 
 
 # ------------------------------------------------------------------ impulse response
-def impulse_response(model, steps: int, *, input_index: int = 0, amplitude: float = 1.0, state: dict | None = None,
+def impulse_response(model: Any, steps: int, *, input_index: int = 0, amplitude: float = 1.0, state: dict | None = None,
                      inputs: dict | None = None) -> dict:
     """How a unit input at t = 0 moves every layer over ``steps`` steps.
 
@@ -200,8 +204,9 @@ def impulse_response(model, steps: int, *, input_index: int = 0, amplitude: floa
 
 
 # -------------------------------------------------------------------- gradient flow
-def layer_gradients(model, x: np.ndarray | None, d: np.ndarray, divergence, *, lengths: np.ndarray | None = None,
-                    state: dict | None = None, inputs: dict | None = None) -> dict:
+def layer_gradients(model: Any, x: np.ndarray | None, d: np.ndarray, divergence: Divergence | Callable | str, *,
+                    lengths: np.ndarray | None = None, state: dict | None = None,
+                    inputs: dict | None = None) -> dict[str, np.ndarray]:
     """dDIV/dh(t) of every layer at every step: dict name -> (N, T, size).
 
     The total derivative of the divergence with respect to each layer's activation,
@@ -254,8 +259,9 @@ def layer_gradients(model, x: np.ndarray | None, d: np.ndarray, divergence, *, l
     return da
 
 
-def gradient_flow(model, x: np.ndarray | None, d: np.ndarray, divergence, *, lengths: np.ndarray | None = None,
-                  state: dict | None = None, inputs: dict | None = None) -> dict:
+def gradient_flow(model: Any, x: np.ndarray | None, d: np.ndarray, divergence: Divergence | Callable | str, *,
+                  lengths: np.ndarray | None = None, state: dict | None = None,
+                  inputs: dict | None = None) -> dict[str, np.ndarray]:
     """The norm of dDIV/dh(t) over t for every layer: dict name -> (T,) array.
 
     ``flow[name][t] = || dDIV/da_name(t) ||`` (L2 over the batch and the layer's units),
@@ -300,7 +306,7 @@ def _probe_dz(net, cache, dy):
 
 
 # ------------------------------------------------------------------------- Jacobian
-def jacobian(model, x: np.ndarray | None, *, lengths: np.ndarray | None = None, method: str = "auto",
+def jacobian(model: Any, x: np.ndarray | None, *, lengths: np.ndarray | None = None, method: str = "auto",
              **forward_kw) -> np.ndarray:
     """The derivative of every output at every valid step with respect to every parameter.
 
@@ -339,7 +345,7 @@ def jacobian(model, x: np.ndarray | None, *, lengths: np.ndarray | None = None, 
     return jacobian_and_outputs(model, x, lengths=lengths, method=method, **forward_kw)[0]
 
 
-def jacobian_and_outputs(model, x: np.ndarray | None, *, lengths: np.ndarray | None = None, method: str = "auto",
+def jacobian_and_outputs(model: Any, x: np.ndarray | None, *, lengths: np.ndarray | None = None, method: str = "auto",
                          **forward_kw) -> tuple[np.ndarray, np.ndarray]:
     """:func:`jacobian` and the outputs of the same forward pass (what Levenberg-Marquardt
     needs at every iteration, for one pass instead of two).

@@ -19,9 +19,12 @@ Shapes: N batch, T time, n_in inputs, H a layer's size, n_out outputs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import as_float_array, check_lengths
 from .columns import recurrent_network
@@ -38,7 +41,7 @@ WHOLE_SEQUENCE = (
 
 
 # ------------------------------------------------------------------------ helpers
-def reverse_within(a, lengths):
+def reverse_within(a: ArrayLike, lengths: ArrayLike) -> np.ndarray:
     """Each sequence of ``a`` (N, T, ...) reversed in time within its own length.
 
     Step t < len_n goes to len_n - 1 - t; the padding (t >= len_n) stays where it is, at
@@ -73,7 +76,7 @@ def _check_block(block, what):
     return block
 
 
-def prefix_keys(named):
+def prefix_keys(named: dict[str, dict]) -> dict:
     """``{"<prefix>.<key>": value}`` from ``{prefix: {key: value}}`` (parameters or gradients).
 
     Parameters
@@ -88,7 +91,7 @@ def prefix_keys(named):
     return {f"{prefix}.{key}": value for prefix, d in named.items() for key, value in d.items()}
 
 
-def prefixed_params(children):
+def prefixed_params(children: dict[str, Any]) -> dict[str, np.ndarray]:
     """{child.name: array} over the children's live parameter arrays.
 
     Parameters
@@ -125,7 +128,7 @@ class Composite:
     children: dict
 
     @property
-    def params(self):
+    def params(self) -> dict[str, np.ndarray]:
         """dict ``<child>.<name>`` -> the children's live arrays."""
         return prefixed_params(self.children)
 
@@ -233,7 +236,7 @@ class Bidirectional(Composite, WholeSequence):
         :func:`recurrent_network` columns). n_out = forward_net.n_out + backward_net.n_out.
     """
 
-    def __init__(self, forward_net, backward_net):
+    def __init__(self, forward_net: Any, backward_net: Any) -> None:
         self.forward_net = _check_block(forward_net, "forward_net")
         self.backward_net = _check_block(backward_net, "backward_net")
         if forward_net.n_in != backward_net.n_in:
@@ -244,27 +247,27 @@ class Bidirectional(Composite, WholeSequence):
                             f"{np.dtype(backward_net.dtype)}; build both with the same dtype")
 
     @property
-    def children(self):
+    def children(self) -> dict:
         """dict name -> child block, in order: what ``params`` prefixes."""
         return {"fwd": self.forward_net, "bwd": self.backward_net}
 
     @property
-    def dtype(self):
+    def dtype(self) -> type[np.floating]:
         """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.forward_net.dtype
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Inputs per step, n_in."""
         return self.forward_net.n_in
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Outputs per step, n_out."""
         return self.forward_net.n_out + self.backward_net.n_out
 
     def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
-                state: dict | None = None) -> tuple[np.ndarray, object]:
+                state: dict | None = None) -> tuple[np.ndarray, BidirectionalCache]:
         """``(h, cache)``: h (N, T, H_f + H_b) for x (N, T, n_in), zero at padded steps.
 
         Parameters
@@ -292,7 +295,7 @@ class Bidirectional(Composite, WholeSequence):
         h = np.concatenate([h_f, reverse_within(h_brev, lengths)], axis=-1)         # (N, T, H_f + H_b)
         return h, BidirectionalCache(c_f, c_b, lengths, h.shape)
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: BidirectionalCache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)``: BPTT of both nets; dx (N, T, n_in) = dx_f + dx_b.
 
         Parameters
@@ -317,7 +320,7 @@ class Bidirectional(Composite, WholeSequence):
         dx = dx_f + reverse_within(dx_brev, L)
         return prefix_keys({"fwd": g_f, "bwd": g_b}), dx
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The constructor's arguments, JSON-friendly, children as block specs.
 
         What ``unrolled.save`` stores and ``from_config`` rebuilds from.
@@ -329,7 +332,7 @@ class Bidirectional(Composite, WholeSequence):
         return {"forward_net": block_config(self.forward_net), "backward_net": block_config(self.backward_net)}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Bidirectional:
         """A new Bidirectional from what ``get_config`` returned (fresh weights: ``load`` copies the
         saved ones in).
 
@@ -380,7 +383,7 @@ class Stack(Composite, PredictFromForward):
     not named starts from its own initial history.
     """
 
-    def __init__(self, *blocks, names=None):
+    def __init__(self, *blocks: Any, names: Sequence[str] | None = None) -> None:
         if not blocks:
             raise ValueError("Stack needs at least one block")
         if names is None:
@@ -403,27 +406,27 @@ class Stack(Composite, PredictFromForward):
         self.names = names
 
     @property
-    def children(self):
+    def children(self) -> dict:
         """dict name -> child block, in order: what ``params`` prefixes."""
         return dict(zip(self.names, self.blocks))
 
     @property
-    def dtype(self):
+    def dtype(self) -> type[np.floating]:
         """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.blocks[0].dtype
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Inputs per step, n_in."""
         return self.blocks[0].n_in
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Outputs per step, n_out."""
         return self.blocks[-1].n_out
 
     def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None,
-                state: dict | None = None) -> tuple[np.ndarray, object]:
+                state: dict | None = None) -> tuple[np.ndarray, StackCache]:
         """``(y, cache)``: y (N, T, n_out) for x (N, T, n_in), zero at padded steps.
 
         Parameters
@@ -458,7 +461,7 @@ class Stack(Composite, PredictFromForward):
             final[name] = getattr(cache, "state", None)
         return h, StackCache(caches, lengths, final)
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: StackCache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)``: each block's BPTT from the top down; dx (N, T, n_in).
 
         Parameters
@@ -482,7 +485,7 @@ class Stack(Composite, PredictFromForward):
             grads.update({f"{name}.{k}": v for k, v in gb.items()})
         return {k: grads[k] for k in self.params}, g
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The constructor's arguments, JSON-friendly, children as block specs.
 
         What ``unrolled.save`` stores and ``from_config`` rebuilds from.
@@ -494,7 +497,7 @@ class Stack(Composite, PredictFromForward):
         return {"blocks": [block_config(b) for b in self.blocks], "names": list(self.names)}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Stack:
         """A new Stack from what ``get_config`` returned (fresh weights: ``load`` copies the
         saved ones in).
 

@@ -12,7 +12,10 @@ parameters are: the builder keeps one order for all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._checks import check_hidden
 from .engine import Layer, Link, Network
@@ -73,8 +76,9 @@ def hidden_stack(hidden, activation, *, recurrent, learn_init=False, bias=True, 
     return names, layers, links
 
 
-def recurrent_network(n_in, hidden, *, activation="tanh", learn_init=True, bias=True,
-                      dtype=np.float32, seed=None, cell=None):
+def recurrent_network(n_in: int, hidden: int | Sequence[int], *, activation: str = "tanh", learn_init: bool = True,
+                      bias: bool = True, dtype: DTypeLike = np.float32, seed: int | np.random.Generator | None = None,
+                      cell: str | None = None) -> Network:
     r"""A column of recurrent layers whose output is its top hidden layer (no output layer).
 
     The lecture's ``RNN_forward``: with h^(0)(t) = x(t), for l = 1 .. L::

@@ -30,8 +30,10 @@ Shape legend: N batch, T time, C outputs.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "Divergence",
@@ -75,7 +77,7 @@ class LogitGradient(np.ndarray):
         The output activation ``dz`` assumes.
     """
 
-    def __new__(cls, dy, dz, activation):
+    def __new__(cls, dy: ArrayLike, dz: ArrayLike, activation: str) -> LogitGradient:
         obj = np.asarray(dy).view(cls)
         dz = np.asarray(dz)
         if dz.shape != obj.shape:
@@ -194,7 +196,7 @@ class Divergence:
         """
         return float(np.mean(lengths)) if len(lengths) else 0.0
 
-    def restrict(self, rows=None, steps=None) -> "Divergence":
+    def restrict(self, rows: ArrayLike | None = None, steps: slice | None = None) -> Divergence:
         """The same divergence on a minibatch (``rows``) and/or time window (``steps``).
 
         Only per-step weights depend on which sequences and steps are scored, so a
@@ -226,14 +228,14 @@ class _PerStep(Divergence):
 
     activation = None
 
-    def __init__(self, weights=None):
+    def __init__(self, weights: ArrayLike | None = None) -> None:
         self.weights = _check_weights(weights)
 
     def __repr__(self):
         w = "" if self.weights is None else f"weights=<{self.weights.shape}>"
         return f"{type(self).__name__}({w})"
 
-    def restrict(self, rows=None, steps=None):
+    def restrict(self, rows: ArrayLike | None = None, steps: slice | None = None) -> Divergence:
         if self.weights is None:
             return self
         w = self.weights
@@ -245,7 +247,7 @@ class _PerStep(Divergence):
         new.weights = w
         return new
 
-    def steps_scored(self, lengths, T):
+    def steps_scored(self, lengths: np.ndarray, T: int) -> float:
         N = len(lengths)
         return float(np.sum(self._scale(_valid_mask(lengths, N, T), np.float64))) if N else 0.0
 
@@ -313,7 +315,8 @@ class SquaredError(_PerStep):
         value = float(np.sum(r * r, dtype=np.float64)) / N
         return value, y.dtype.type(2 / N) * r
 
-    def residuals(self, y: np.ndarray, d: np.ndarray, *, lengths: np.ndarray | None = None):
+    def residuals(self, y: np.ndarray, d: np.ndarray, *,
+                  lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The divergence as a sum of squares, what Levenberg-Marquardt minimises.
 
         Parameters
@@ -502,10 +505,10 @@ def _sequence_lengths(lengths, N, T, who):
 class _ManyToOne(Divergence):
     """A divergence of one read-out per sequence, wrapping a per-step divergence ``div``."""
 
-    def __init__(self, div):
+    def __init__(self, div: Divergence | Callable | str) -> None:
         self.div = get(div)
 
-    def restrict(self, rows=None, steps=None):
+    def restrict(self, rows: ArrayLike | None = None, steps: slice | None = None) -> Divergence:
         inner = getattr(self.div, "restrict", lambda rows=None, steps=None: self.div)(rows=rows)
         if inner is self.div:
             return self
@@ -516,7 +519,7 @@ class _ManyToOne(Divergence):
     def __repr__(self):
         return f"{type(self).__name__}({self.div!r})"
 
-    def steps_scored(self, lengths, T):
+    def steps_scored(self, lengths: np.ndarray, T: int) -> float:
         return 1.0
 
 
@@ -607,7 +610,7 @@ _REGISTRY = {
 }
 
 
-def get(name_or_div):
+def get(name_or_div: str | Divergence | Callable) -> Divergence | Callable:
     """A Divergence by name ("squared_error"/"mse", "cross_entropy",
     "binary_cross_entropy"), or a Divergence instance (or any callable
     ``div(y, d, *, lengths=None) -> (value, dy)``) unchanged.

@@ -20,8 +20,10 @@ Shapes: N batch, T0 prime steps, n_in inputs, n_out outputs.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import as_float_array, check_lengths, check_seed
 
@@ -82,7 +84,9 @@ def teacher_forcing(targets, size, start, *, lengths=None, dtype=np.float32):
     return one_hot(shifted, size, dtype)
 
 
-def generate(model, prime, steps, *, temperature=1.0, greedy=False, seed=None, lengths=None, state=None):
+def generate(model: Any, prime: ArrayLike, steps: int, *, temperature: float = 1.0, greedy: bool = False,
+             seed: int | np.random.Generator | None = None, lengths: ArrayLike | None = None,
+             state: dict | None = None) -> np.ndarray:
     """Run ``model`` over ``prime``, then generate ``steps`` steps by feeding outputs back.
 
     Parameters

@@ -284,7 +284,7 @@ def _create_temporary(target: str) -> tuple[str, int]:
             continue
 
 
-def save(model, path: str | os.PathLike, *, training=None) -> None:
+def save(model: Any, path: str | os.PathLike, *, training: tuple[dict, dict[str, np.ndarray]] | None = None) -> None:
     """Write ``model`` (class name, config, parameters) to ``path``, atomically.
 
     ``training``: optionally ``(state, arrays)``, what ``fit`` needs to resume (a dict

@@ -25,10 +25,14 @@ the number and length of the sequences.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .engine import backend
+
+if TYPE_CHECKING:
+    from .least_squares import LeastSquares
 
 __all__ = ["Optimizer", "SGD", "Adam", "Adagrad", "RMSprop", "LevenbergMarquardt", "WeightDecay",
            "WeightElimination", "clip_grad_norm", "get", "names"]
@@ -68,14 +72,14 @@ class Optimizer:
         L2 weight decay added to the gradient, ``g + weight_decay * p`` (>= 0).
     """
 
-    def __init__(self, lr, weight_decay):
+    def __init__(self, lr: float, weight_decay: float) -> None:
         _positive("lr", lr)
         _non_negative("weight_decay", weight_decay)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.state = {}
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget all state (moments, buffers, step counts)."""
         self.state = {}
 
@@ -132,7 +136,8 @@ class SGD(Optimizer):
         L2 weight decay added to the gradient.
     """
 
-    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         _non_negative("momentum", momentum)
         if nesterov and momentum <= 0:
@@ -169,7 +174,8 @@ class Adam(Optimizer):
         L2 weight decay added to the gradient.
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         if len(betas) != 2:
             raise ValueError(f"expected betas = (beta1, beta2), got {betas!r}")
@@ -214,7 +220,7 @@ class Adagrad(Optimizer):
         L2 weight decay added to the gradient.
     """
 
-    def __init__(self, lr=1e-2, eps=1e-10, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         _positive("eps", eps)
         self.eps = float(eps)
@@ -247,7 +253,8 @@ class RMSprop(Optimizer):
         L2 weight decay added to the gradient.
     """
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         _unit("alpha", alpha)
         _positive("eps", eps)
@@ -320,7 +327,8 @@ class LevenbergMarquardt:
     full_batch = True
     lr = None          # (no learning rate: the damping mu takes its place)
 
-    def __init__(self, mu=1e-3, mu_decrease=0.1, mu_increase=10.0, mu_max=1e10, bayesian=False):
+    def __init__(self, mu: float = 1e-3, mu_decrease: float = 0.1, mu_increase: float = 10.0,
+                 mu_max: float = 1e10, bayesian: bool = False) -> None:
         _positive("mu", mu)
         _check("mu_decrease", mu_decrease, lambda v: 0 < v < 1, "in (0, 1)")
         _check("mu_increase", mu_increase, lambda v: v > 1 and math.isfinite(v), "> 1")
@@ -336,7 +344,7 @@ class LevenbergMarquardt:
         return (f"LevenbergMarquardt(mu={self.mu0}, mu_decrease={self.mu_decrease}, mu_increase={self.mu_increase}, "
                 f"mu_max={self.mu_max}, bayesian={self.bayesian})")
 
-    def reset(self):
+    def reset(self) -> None:
         """Back to the first iteration: mu = the starting damping, alpha = 0, beta = 1."""
         self.state = {"lm": {"step": 0, "mu": np.array(self.mu0), "alpha": np.array(0.0), "beta": np.array(1.0),
                              "gamma": np.array(np.nan)}}
@@ -357,7 +365,7 @@ class LevenbergMarquardt:
         raise TypeError("LevenbergMarquardt takes whole-batch steps from the Jacobian, not from a gradient: "
                         "use it through fit(model, x, d, optimizer=LevenbergMarquardt(), divergence=SquaredError())")
 
-    def step_full(self, problem) -> dict:
+    def step_full(self, problem: LeastSquares) -> dict:
         """One iteration on ``problem``; the weights are left at the accepted point.
 
         Parameters
@@ -441,7 +449,7 @@ class WeightDecay:
         The penalty's weight (>= 0).
     """
 
-    def __init__(self, strength):
+    def __init__(self, strength: float) -> None:
         _non_negative("strength", strength)
         self.strength = float(strength)
 
@@ -498,7 +506,7 @@ class WeightElimination:
         w0 (> 0).
     """
 
-    def __init__(self, strength, scale=1.0):
+    def __init__(self, strength: float, scale: float = 1.0) -> None:
         _non_negative("strength", strength)
         _positive("scale", scale)
         self.strength, self.scale = float(strength), float(scale)
@@ -604,7 +612,7 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name, **kw):
+def get(name: str | Optimizer | LevenbergMarquardt, **kw) -> Optimizer | LevenbergMarquardt:
     """An optimizer by name ("sgd", "adam", "adagrad", "rmsprop", "lm") built with
     keyword hyperparameters ``kw``; an optimizer instance (no kw) unchanged.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import Any
 
 __all__ = ["register_model", "registered_class", "registered_name", "block_config", "block_from_config",
            "check_config"]
@@ -55,7 +56,7 @@ def register_model(cls: type) -> type:
     return cls
 
 
-def registered_name(obj, action: str) -> str:
+def registered_name(obj: object, action: str) -> str:
     """The name ``obj``'s class is registered under; ValueError (saying that it cannot
     ``action`` it) if that class is not the one registered.
 
@@ -100,7 +101,7 @@ def registered_class(name: str, where: str = "") -> type:
     return cls
 
 
-def block_config(block) -> dict:
+def block_config(block: Any) -> dict:
     """A child block, as a parent saves it in its config.
 
     Parameters
@@ -116,7 +117,7 @@ def block_config(block) -> dict:
     return {"class": registered_name(block, "describe in a config"), "config": block.get_config()}
 
 
-def block_from_config(spec: dict):
+def block_from_config(spec: dict) -> Any:
     """The block that :func:`block_config` described (its class looked up in the registry).
 
     Parameters

@@ -15,7 +15,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +27,10 @@ from ._checks import check_lengths, check_seed, first_nonfinite
 from .engine import ForwardCache, backend
 from .generate import output_activation
 from .least_squares import LeastSquares
+
+if TYPE_CHECKING:
+    from .divergences import Divergence
+    from .optim import LevenbergMarquardt, Optimizer, WeightDecay, WeightElimination
 
 __all__ = ["fit", "History", "Callback", "EarlyStopping", "LearningRateSchedule", "ReduceLROnPlateau", "Checkpoint",
            "ProgressBar", "evaluate"]
@@ -81,7 +87,7 @@ class Callback:
     ``on_train_end``. ``state`` / ``restore`` let a checkpoint resume the callback exactly.
     """
 
-    def set_optimizer(self, optimizer) -> None:
+    def set_optimizer(self, optimizer: Optimizer | LevenbergMarquardt) -> None:
         """Called by ``fit`` before training with the optimizer it steps (whose ``lr`` a
         callback may change between epochs).
 
@@ -91,7 +97,7 @@ class Callback:
             The optimizer ``fit`` steps.
         """
 
-    def check(self, model, epochs: int) -> None:
+    def check(self, model: Any, epochs: int) -> None:
         """Called by ``fit`` before anything changes: raise ValueError / TypeError for what
         would fail later (the model and the optimizer are still untouched).
 
@@ -103,7 +109,7 @@ class Callback:
             The number of epochs ``fit`` will run at most.
         """
 
-    def on_train_begin(self, model, epochs: int) -> None:
+    def on_train_begin(self, model: Any, epochs: int) -> None:
         """Training starts (``epochs`` at most).
 
         Parameters
@@ -114,7 +120,7 @@ class Callback:
             The number of epochs ``fit`` will run at most.
         """
 
-    def on_batch_end(self, model, batch: int, n_batches: int, loss: float) -> None:
+    def on_batch_end(self, model: Any, batch: int, n_batches: int, loss: float) -> None:
         """A minibatch was trained on: its ``loss``.
 
         Parameters
@@ -129,7 +135,7 @@ class Callback:
             The minibatch's divergence.
         """
 
-    def on_epoch_end(self, model, epoch: int, logs: dict) -> bool:
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict) -> bool:
         """An epoch ended: ``logs`` has ``loss`` (and ``val_loss``); return True to stop.
 
         Parameters
@@ -149,7 +155,7 @@ class Callback:
         """
         return False
 
-    def on_train_end(self, model, history: History) -> None:
+    def on_train_end(self, model: Any, history: History) -> None:
         """Training ended (the :class:`History` is complete but for ``seconds``).
 
         Parameters
@@ -200,15 +206,15 @@ class EarlyStopping(Callback):
         Put back the weights of the best epoch when training ends.
     """
 
-    def __init__(self, patience=10, min_delta=0.0, restore_best=True):
+    def __init__(self, patience: int = 10, min_delta: float = 0.0, restore_best: bool = True) -> None:
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
             raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
         self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
 
-    def on_train_begin(self, model, epochs):
+    def on_train_begin(self, model: Any, epochs: int) -> None:
         self.best, self.best_epoch, self.wait, self.weights = math.inf, None, 0, None
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict) -> bool:
         value = logs.get("val_loss")
         if value is None:
             raise ValueError("EarlyStopping needs validation data: pass validation=(x, d) to fit")
@@ -219,15 +225,15 @@ class EarlyStopping(Callback):
         self.wait += 1
         return self.wait >= self.patience
 
-    def state(self):
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         values = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
         return values, ({} if self.weights is None else dict(self.weights))
 
-    def restore(self, values, arrays):
+    def restore(self, values: dict, arrays: dict[str, np.ndarray]) -> None:
         self.best, self.best_epoch, self.wait = values["best"], values["best_epoch"], values["wait"]
         self.weights = {k: v.copy() for k, v in arrays.items()} or None
 
-    def on_train_end(self, model, history):
+    def on_train_end(self, model: Any, history: History) -> None:
         if self.restore_best and self.weights is not None:
             for key, value in self.weights.items():
                 np.copyto(model.params[key], value)
@@ -239,7 +245,7 @@ class _SetsLearningRate(Callback):
 
     optimizer = None
 
-    def set_optimizer(self, optimizer):
+    def set_optimizer(self, optimizer: Optimizer | LevenbergMarquardt) -> None:
         if self.optimizer is None:
             self.optimizer = optimizer
 
@@ -260,7 +266,8 @@ class LearningRateSchedule(_SetsLearningRate):
         The optimizer whose ``lr`` to set (default: the one ``fit`` steps).
     """
 
-    def __init__(self, schedule, optimizer=None):
+    def __init__(self, schedule: Callable[[int, float], float],
+                 optimizer: Optimizer | LevenbergMarquardt | None = None) -> None:
         if not callable(schedule):
             raise TypeError(f"schedule must be a callable (epoch, lr) -> lr, got {type(schedule).__name__}")
         self.schedule, self.optimizer = schedule, optimizer
@@ -274,7 +281,7 @@ class LearningRateSchedule(_SetsLearningRate):
     def _set(self, epoch):
         self.optimizer.lr = self._next(epoch, self.optimizer.lr)
 
-    def check(self, model, epochs):
+    def check(self, model: Any, epochs: int) -> None:
         """Every rate the schedule will give, worked out ahead (from the optimizer's rate now).
 
         Parameters
@@ -288,11 +295,11 @@ class LearningRateSchedule(_SetsLearningRate):
         for epoch in range(epochs):
             lr = self._next(epoch, lr)
 
-    def on_train_begin(self, model, epochs):
+    def on_train_begin(self, model: Any, epochs: int) -> None:
         self.epochs = epochs
         self._set(0)
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict) -> bool:
         if epoch + 1 < self.epochs:
             self._set(epoch + 1)
         return False
@@ -320,7 +327,8 @@ class ReduceLROnPlateau(_SetsLearningRate):
         The optimizer whose ``lr`` to set (default: the one ``fit`` steps).
     """
 
-    def __init__(self, factor=0.1, patience=10, min_lr=0.0, min_delta=0.0, monitor="val_loss", optimizer=None):
+    def __init__(self, factor: float = 0.1, patience: int = 10, min_lr: float = 0.0, min_delta: float = 0.0,
+                 monitor: str = "val_loss", optimizer: Optimizer | LevenbergMarquardt | None = None) -> None:
         if not 0 < factor < 1:
             raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
         if patience < 1:
@@ -330,10 +338,10 @@ class ReduceLROnPlateau(_SetsLearningRate):
         self.factor, self.patience, self.min_lr, self.min_delta = factor, patience, min_lr, min_delta
         self.monitor, self.optimizer = monitor, optimizer
 
-    def on_train_begin(self, model, epochs):
+    def on_train_begin(self, model: Any, epochs: int) -> None:
         self.best, self.wait = math.inf, 0
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict) -> bool:
         value = logs.get(self.monitor)
         if value is None:
             raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, which fit did not compute: pass "
@@ -347,10 +355,10 @@ class ReduceLROnPlateau(_SetsLearningRate):
             self.wait = 0
         return False
 
-    def state(self):
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         return {"best": self.best, "wait": self.wait}, {}
 
-    def restore(self, values, arrays):
+    def restore(self, values: dict, arrays: dict[str, np.ndarray]) -> None:
         self.best, self.wait = values["best"], values["wait"]
 
 
@@ -368,13 +376,13 @@ class Checkpoint(Callback):
         Save only when the monitored loss (``val_loss``, else ``loss``) improves.
     """
 
-    def __init__(self, path, best_only=False):
+    def __init__(self, path: str | os.PathLike, best_only: bool = False) -> None:
         self.path, self.best_only = path, best_only
 
-    def on_train_begin(self, model, epochs):
+    def on_train_begin(self, model: Any, epochs: int) -> None:
         self.best = math.inf
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict) -> bool:
         from .io import save
 
         value = logs.get("val_loss", logs["loss"])
@@ -397,15 +405,15 @@ class ProgressBar(Callback):
         The bar's width in characters.
     """
 
-    def __init__(self, stream=None, width=24):
+    def __init__(self, stream: IO[str] | None = None, width: int = 24) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
 
-    def on_train_begin(self, model, epochs):
+    def on_train_begin(self, model: Any, epochs: int) -> None:
         self.epochs, self.start, self.last = epochs, time.perf_counter(), 0.0
         self.tty = getattr(self.stream, "isatty", lambda: False)()
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict) -> bool:
         now = time.perf_counter()
         done = epoch + 1
         if not self.tty and done != self.epochs and now - self.last < 2.0:
@@ -421,19 +429,21 @@ class ProgressBar(Callback):
         self.stream.flush()
         return False
 
-    def on_train_end(self, model, history):
+    def on_train_end(self, model: Any, history: History) -> None:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
 
-def fit(model, x: np.ndarray | None, d: np.ndarray, *, divergence, optimizer, epochs: int = 10,
+def fit(model: Any, x: np.ndarray | None, d: np.ndarray, *, divergence: Divergence | Callable | str,
+        optimizer: Optimizer | LevenbergMarquardt | str, epochs: int = 10,
         batch_size: int | None = None, lengths: np.ndarray | None = None, validation: tuple | None = None,
-        validation_divergence=None, patience: int | None = None, clip: float | None = None,
-        bptt: int | None = None, shuffle: bool = True, seed: int | np.random.Generator | None = None,
-        callbacks=(), progress: bool = True, checkpoint: str | os.PathLike | None = None,
-        resume: str | os.PathLike | None = None, inputs: dict | None = None, check_output: bool = True,
-        regularizer=None) -> History | list[History]:
+        validation_divergence: Divergence | Callable | str | None = None, patience: int | None = None,
+        clip: float | None = None, bptt: int | None = None, shuffle: bool = True,
+        seed: int | np.random.Generator | None = None, callbacks: Callback | Iterable[Callback] = (),
+        progress: bool = True, checkpoint: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
+        inputs: dict | None = None, check_output: bool = True,
+        regularizer: WeightDecay | WeightElimination | None = None) -> History | list[History]:
     """Train ``model`` on sequences by BPTT; returns a :class:`History`.
 
     An :class:`~unrolled.Ensemble` is trained member by member (``Ensemble.fit``: each
@@ -729,8 +739,8 @@ def _all_callbacks(callbacks, patience, validation, progress):
     return callbacks
 
 
-def evaluate(model, x: np.ndarray | None, d: np.ndarray, lengths: np.ndarray | None = None, *, divergence,
-             inputs: dict | None = None) -> float:
+def evaluate(model: Any, x: np.ndarray | None, d: np.ndarray, lengths: np.ndarray | None = None, *,
+             divergence: Divergence | Callable | str, inputs: dict | None = None) -> float:
     """The divergence of ``model``'s outputs on ``x`` against ``d`` (forward only).
 
     Parameters
