@@ -8,11 +8,16 @@ forecasts better than a typical member, and their spread says where they disagre
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .blocks import Composite, PredictFromForward
 from .registry import block_config, block_from_config, register_model
+
+if TYPE_CHECKING:
+    from .train import History
 
 __all__ = ["Ensemble", "EnsembleCache", "fit_many"]
 
@@ -20,7 +25,7 @@ __all__ = ["Ensemble", "EnsembleCache", "fit_many"]
 class EnsembleCache:
     """The members' caches; ``state`` maps a member's name to its final state."""
 
-    def __init__(self, caches, names):
+    def __init__(self, caches: list, names: Sequence[str]) -> None:
         self.caches = caches
         self.state = {name: getattr(c, "state", {}) for name, c in zip(names, caches)}
 
@@ -45,7 +50,7 @@ class Ensemble(Composite, PredictFromForward):
     processes with ``n_jobs``.
     """
 
-    def __init__(self, models):
+    def __init__(self, models: Iterable[Any]) -> None:
         models = list(models)
         if not models:
             raise ValueError("an Ensemble needs at least one model")
@@ -63,7 +68,7 @@ class Ensemble(Composite, PredictFromForward):
         self.members = models
 
     @classmethod
-    def from_seeds(cls, make, seeds):
+    def from_seeds(cls, make: Callable[[int], Any], seeds: Iterable[int]) -> Ensemble:
         """``Ensemble([make(seed) for seed in seeds])``, e.g.
         ``Ensemble.from_seeds(lambda s: NARX(0, 1, input_delays=None, output_delays=12, seed=s), range(5))``.
 
@@ -81,29 +86,29 @@ class Ensemble(Composite, PredictFromForward):
         return cls([make(seed) for seed in seeds])
 
     @property
-    def children(self):
+    def children(self) -> dict:
         """dict name -> child block, in order: what ``params`` prefixes."""
         return {str(i): m for i, m in enumerate(self.members)}
 
     @property
-    def dtype(self):
+    def dtype(self) -> type[np.floating]:
         """The floating dtype of the parameters and outputs (numpy.float32 or numpy.float64)."""
         return self.members[0].dtype
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Inputs per step, n_in."""
         return self.members[0].n_in
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Outputs per step, n_out."""
         return self.members[0].n_out
 
     def __len__(self):
         return len(self.members)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The constructor's arguments, JSON-friendly, children as block specs.
 
         What ``unrolled.save`` stores and ``from_config`` rebuilds from.
@@ -115,7 +120,7 @@ class Ensemble(Composite, PredictFromForward):
         return {"models": [block_config(m) for m in self.members]}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Ensemble:
         """A new Ensemble from what ``get_config`` returned (fresh weights: ``load`` copies the
         saved ones in).
 
@@ -135,7 +140,7 @@ class Ensemble(Composite, PredictFromForward):
 
     # -- computation ---------------------------------------------------------
     def forward(self, x: np.ndarray | None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                **inputs) -> tuple[np.ndarray, object]:
+                **inputs) -> tuple[np.ndarray, EnsembleCache]:
         """``(y, cache)``: the members' mean output; ``state`` maps a member's name ("0",
         "1", ...) to its state.
 
@@ -169,7 +174,7 @@ class Ensemble(Composite, PredictFromForward):
             caches.append(cache)
         return ys, caches
 
-    def backward(self, dy: np.ndarray, cache) -> tuple[dict, np.ndarray | None]:
+    def backward(self, dy: np.ndarray, cache: EnsembleCache) -> tuple[dict, np.ndarray | None]:
         """``(grads, dx)`` of the mean: each member's BPTT with ``dy / M``.
 
         Parameters
@@ -195,8 +200,9 @@ class Ensemble(Composite, PredictFromForward):
             dx = d if dx is None or d is None else dx + d
         return grads, dx
 
-    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None, state: dict | None = None,
-                return_state: bool = False, return_spread=False, **inputs) -> np.ndarray | tuple:
+    def predict(self, x: np.ndarray | None = None, *, lengths: np.ndarray | None = None,
+                state: dict | None = None, return_state: bool = False, return_spread: bool = False,
+                **inputs) -> np.ndarray | tuple:
         """The mean output (N, T, n_out); with ``return_spread`` also the members' standard
         deviation at every step, ``(mean, spread)`` (and the state with ``return_state``).
 
@@ -228,7 +234,8 @@ class Ensemble(Composite, PredictFromForward):
             out += (EnsembleCache(caches, list(self.children)).state,)
         return out if len(out) > 1 else out[0]
 
-    def forecast(self, *args, return_spread=False, **kwargs):
+    def forecast(self, *args, return_spread: bool = False,
+                 **kwargs) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The members' closed-loop forecasts (``forecast`` of each, e.g. a NARX's), averaged;
         with ``return_spread`` also their standard deviation: ``(mean, spread)``.
 
@@ -252,7 +259,7 @@ class Ensemble(Composite, PredictFromForward):
 
     # -- what the members are (an open-loop NARX's teacher, its closed-loop twin) ----
     @property
-    def fit_inputs(self):
+    def fit_inputs(self) -> Callable[[np.ndarray | None, np.ndarray], dict]:
         """The members' ``fit_inputs`` (a NARX in open loop reads its targets as the teacher)."""
         hook = getattr(self.members[0], "fit_inputs", None)
         if hook is None:
@@ -260,7 +267,7 @@ class Ensemble(Composite, PredictFromForward):
         return hook
 
     @property
-    def closed_loop(self):
+    def closed_loop(self) -> Callable[[], Ensemble]:
         """``closed_loop()``: the ensemble of the members' closed-loop twins (NARX), sharing their weights."""
         if not hasattr(self.members[0], "closed_loop"):
             raise AttributeError(f"the members ({type(self.members[0]).__name__}) have no closed loop")
@@ -268,7 +275,7 @@ class Ensemble(Composite, PredictFromForward):
 
     # -- training --------------------------------------------------------------
     def fit(self, x: np.ndarray | None, d: np.ndarray, *, seed: int | None = None, n_jobs: int | None = None,
-            **fit_kw) -> list:
+            **fit_kw) -> list[History]:
         """Train every member on ``(x, d)`` with ``unrolled.fit(member, x, d, **fit_kw)``;
         member m shuffles its minibatches with its own seed, drawn from ``(seed, m)``, and
         gets its own copy of the optimizer and callbacks (none shares their state).
@@ -302,7 +309,8 @@ class Ensemble(Composite, PredictFromForward):
         return fit_many(self.members, [x] * M, [d] * M, seeds=seeds, n_jobs=n_jobs, **fit_kw)
 
 
-def fit_many(models, xs, ds, *, seeds=None, n_jobs: int | None = None, **fit_kw) -> list:
+def fit_many(models: Sequence[Any], xs: Sequence[np.ndarray | None], ds: Sequence[np.ndarray], *,
+             seeds: Sequence[int | None] | None = None, n_jobs: int | None = None, **fit_kw) -> list[History]:
     """``[unrolled.fit(models[i], xs[i], ds[i], seed=seeds[i], **fit_kw) for i ...]``, in
     parallel with ``n_jobs``: many models, each on its own data (one model a series, a
     sweep, restarts from different seeds), trained in place; returns their histories.

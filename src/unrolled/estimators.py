@@ -68,8 +68,11 @@ import copy
 import inspect
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import optim as _optim
 from ._checks import as_float_array, check_lengths, positive_int
@@ -79,6 +82,9 @@ from .models import GRU, LSTM, NARX, RNN, TDNN, BiRNN, Elman, Jordan, StateSpace
 from .registry import block_config, block_from_config, register_model
 from .train import Callback, History
 from .train import fit as _fit
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 try:        # scikit-learn is optional: with it, our errors are its errors and lengths is routed
     from sklearn.exceptions import ConvergenceWarning as _SkConvergenceWarning
@@ -375,7 +381,7 @@ class _Params(_MetadataRequester):
             names.append(name)
         return sorted(names)
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict:
         """The constructor's arguments.
 
         Parameters
@@ -394,7 +400,7 @@ class _Params(_MetadataRequester):
             out[name] = value
         return out
 
-    def set_params(self, **params):
+    def set_params(self, **params) -> Self:
         """Set constructor arguments (``a__b`` reaches a nested estimator's ``b``).
 
         No value is checked here: ``fit`` checks them all.
@@ -441,13 +447,13 @@ class _Params(_MetadataRequester):
     config_keys = ("params", "fitted")
 
     @property
-    def params(self):
+    def params(self) -> dict[str, np.ndarray]:
         """The fitted model's weights, name -> live array (empty before ``fit``): what
         ``unrolled.save`` stores beside :meth:`get_config`."""
         model = getattr(self, "model_", None)
         return {} if model is None else model.params
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """What ``unrolled.save`` writes: the constructor's arguments and the fit.
 
         Returns
@@ -459,7 +465,7 @@ class _Params(_MetadataRequester):
                 "fitted": self._fitted_config() if hasattr(self, self._fitted_mark) else None}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Self:
         """The estimator :meth:`get_config` described, fitted as it was (``unrolled.load``).
 
         Parameters
@@ -479,11 +485,16 @@ class _Params(_MetadataRequester):
 class _SequenceEstimator(_Params):
     """The scikit-learn contract and the training shared by both estimators."""
 
-    def __init__(self, model="rnn", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
-                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
-                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
-                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None, cell=None, standardize=True):
+    def __init__(self, model: str = "rnn", hidden: int | Sequence[int] = (16,), activation: str = "tanh",
+                 epochs: int = 200, batch_size: int = 32, lr: float = 0.01, optimizer: str = "adam",
+                 patience: int | None = None, validation_fraction: float = 0.0, clip: float | None = None,
+                 tol: float = 1e-3, n_iter_no_change: int = 10,
+                 random_state: int | np.random.Generator | None = None, dtype: DTypeLike = "float32",
+                 verbose: bool = False, width: int | None = None,
+                 input_delays: int | Sequence[int] | None = None,
+                 output_delays: int | Sequence[int] | None = None, feedback: str | None = None,
+                 context_gradient: str | None = None, decay: float | None = None, blocks: int | None = None,
+                 cell: str | None = None, standardize: bool = True) -> None:
         self.model = model
         self.hidden = hidden
         self.activation = activation
@@ -859,11 +870,16 @@ class SequenceRegressor(_SequenceEstimator):
     # predict's y_past and horizon are arguments, not metadata to route
     __metadata_request__predict = {"y_past": _UNUSED, "horizon": _UNUSED}
 
-    def __init__(self, model="rnn", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
-                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
-                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
-                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None, cell=None, standardize=True, output="sequence"):
+    def __init__(self, model: str = "rnn", hidden: int | Sequence[int] = (16,), activation: str = "tanh",
+                 epochs: int = 200, batch_size: int = 32, lr: float = 0.01, optimizer: str = "adam",
+                 patience: int | None = None, validation_fraction: float = 0.0, clip: float | None = None,
+                 tol: float = 1e-3, n_iter_no_change: int = 10,
+                 random_state: int | np.random.Generator | None = None, dtype: DTypeLike = "float32",
+                 verbose: bool = False, width: int | None = None,
+                 input_delays: int | Sequence[int] | None = None,
+                 output_delays: int | Sequence[int] | None = None, feedback: str | None = None,
+                 context_gradient: str | None = None, decay: float | None = None, blocks: int | None = None,
+                 cell: str | None = None, standardize: bool = True, output: str = "sequence") -> None:
         super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "output", "__class__")})
         self.output = output
 
@@ -934,7 +950,7 @@ class SequenceRegressor(_SequenceEstimator):
             y = _zero_padding(y, lengths)
         return y
 
-    def fit(self, X, y, lengths=None):
+    def fit(self, X: ArrayLike | None, y: ArrayLike, lengths: ArrayLike | None = None) -> Self:
         """Train a new model.
 
         Parameters
@@ -957,7 +973,8 @@ class SequenceRegressor(_SequenceEstimator):
                            target.shape[-1], {"n_features_in_": X.shape[2], "n_outputs_": target.shape[-1],
                                               "_flat_y": flat, "_last": last})
 
-    def predict(self, X, lengths=None, *, y_past=None, horizon=None):
+    def predict(self, X: ArrayLike | None, lengths: ArrayLike | None = None, *, y_past: ArrayLike | None = None,
+                horizon: int | None = None) -> np.ndarray:
         """The fitted model's outputs.
 
         Parameters
@@ -999,7 +1016,8 @@ class SequenceRegressor(_SequenceEstimator):
         y3, lengths, _ = _sequences(y_past, lengths, np.dtype(self.dtype).type, "y_past")
         return self.model_.forecast(None, self._check_targets(y3, fitting=False), horizon, lengths=lengths)
 
-    def score(self, X, y, lengths=None, sample_weight=None):
+    def score(self, X: ArrayLike | None, y: ArrayLike, lengths: ArrayLike | None = None,
+              sample_weight: ArrayLike | None = None) -> float:
         """R^2 of ``predict(X)`` against y over the valid steps (per sequence with
         ``output="last"``): 1 is perfect, 0 the mean.
 
@@ -1076,11 +1094,16 @@ class SequenceClassifier(_SequenceEstimator):
     _estimator_type = "classifier"
     _output = "softmax"
 
-    def __init__(self, model="gru", hidden=(16,), activation="tanh", epochs=200, batch_size=32, lr=0.01,
-                 optimizer="adam", patience=None, validation_fraction=0.0, clip=None, tol=1e-3,
-                 n_iter_no_change=10, random_state=None, dtype="float32", verbose=False, width=None,
-                 input_delays=None, output_delays=None, feedback=None, context_gradient=None, decay=None,
-                 blocks=None, cell=None, standardize=True, readout="pooled"):
+    def __init__(self, model: str = "gru", hidden: int | Sequence[int] = (16,), activation: str = "tanh",
+                 epochs: int = 200, batch_size: int = 32, lr: float = 0.01, optimizer: str = "adam",
+                 patience: int | None = None, validation_fraction: float = 0.0, clip: float | None = None,
+                 tol: float = 1e-3, n_iter_no_change: int = 10,
+                 random_state: int | np.random.Generator | None = None, dtype: DTypeLike = "float32",
+                 verbose: bool = False, width: int | None = None,
+                 input_delays: int | Sequence[int] | None = None,
+                 output_delays: int | Sequence[int] | None = None, feedback: str | None = None,
+                 context_gradient: str | None = None, decay: float | None = None, blocks: int | None = None,
+                 cell: str | None = None, standardize: bool = True, readout: str = "pooled") -> None:
         super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "readout", "__class__")})
         self.readout = readout
 
@@ -1121,7 +1144,7 @@ class SequenceClassifier(_SequenceEstimator):
                                  "SequenceClassifier takes class labels (ints, strings, ...)")
         return y
 
-    def fit(self, X, y, lengths=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, lengths: ArrayLike | None = None) -> Self:
         """Train a new model.
 
         Parameters
@@ -1158,7 +1181,7 @@ class SequenceClassifier(_SequenceEstimator):
                 f"{_untried_remedies(self)}", ConvergenceWarning, stacklevel=2)
         return self
 
-    def predict_proba(self, X, lengths=None):
+    def predict_proba(self, X: ArrayLike, lengths: ArrayLike | None = None) -> np.ndarray:
         """Class probabilities of each sequence: the softmax outputs averaged over its valid
         steps (``readout="pooled"``) or at its last valid step (``"last"``).
 
@@ -1173,7 +1196,7 @@ class SequenceClassifier(_SequenceEstimator):
         out, lengths = self._outputs(X, lengths)
         return self._read_out(out, lengths).astype(np.float64)
 
-    def predict_log_proba(self, X, lengths=None):
+    def predict_log_proba(self, X: ArrayLike, lengths: ArrayLike | None = None) -> np.ndarray:
         """Log probabilities (floored at the smallest positive float).
 
         Parameters
@@ -1187,7 +1210,7 @@ class SequenceClassifier(_SequenceEstimator):
         p = self.predict_proba(X, lengths)
         return np.log(np.maximum(p, np.finfo(p.dtype).tiny))
 
-    def predict(self, X, lengths=None):
+    def predict(self, X: ArrayLike, lengths: ArrayLike | None = None) -> np.ndarray:
         """The most probable label of each sequence.
 
         Parameters
@@ -1201,7 +1224,8 @@ class SequenceClassifier(_SequenceEstimator):
         proba = self.predict_proba(X, lengths)       # checks that it is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X, y, lengths=None, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, lengths: ArrayLike | None = None,
+              sample_weight: ArrayLike | None = None) -> float:
         """Accuracy: the fraction of sequences whose predicted label equals y.
 
         Parameters
@@ -1257,7 +1281,7 @@ class SequenceScaler(_Params):
 
     _fitted_mark = "mean_"
 
-    def __init__(self, with_mean=True, with_std=True):
+    def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         self.with_mean = with_mean
         self.with_std = with_std
 
@@ -1277,7 +1301,7 @@ class SequenceScaler(_Params):
                              f"with {self.n_features_in_} features, got {X.shape}")
         return X, lengths, form
 
-    def fit(self, X, y=None, lengths=None):
+    def fit(self, X: ArrayLike, y: object = None, lengths: ArrayLike | None = None) -> Self:
         """Learn each feature's mean and deviation over the valid steps.
 
         Parameters
@@ -1312,7 +1336,7 @@ class SequenceScaler(_Params):
         out[~_valid(lengths, X.shape[1])] = 0.0
         return _as_given(out, lengths, form)
 
-    def transform(self, X, lengths=None):
+    def transform(self, X: ArrayLike, lengths: ArrayLike | None = None) -> np.ndarray | list[np.ndarray]:
         """Standardise X.
 
         Parameters
@@ -1325,7 +1349,8 @@ class SequenceScaler(_Params):
         """
         return self._apply(X, lengths, inverse=False)
 
-    def inverse_transform(self, X, lengths=None):
+    def inverse_transform(self, X: ArrayLike,
+                          lengths: ArrayLike | None = None) -> np.ndarray | list[np.ndarray]:
         """Undo :meth:`transform`.
 
         Parameters
@@ -1338,7 +1363,8 @@ class SequenceScaler(_Params):
         """
         return self._apply(X, lengths, inverse=True)
 
-    def fit_transform(self, X, y=None, lengths=None):
+    def fit_transform(self, X: ArrayLike, y: object = None,
+                      lengths: ArrayLike | None = None) -> np.ndarray | list[np.ndarray]:
         """``fit(X, y, lengths)`` then ``transform(X, lengths)``.
 
         Parameters

@@ -32,8 +32,11 @@ the ensemble's members, so the band holds the noise and the nets' disagreement.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import check_delay, check_hidden, check_seed
 from .divergences import SquaredError
@@ -43,6 +46,9 @@ from .optim import Adam, LevenbergMarquardt
 from .registry import block_config, block_from_config, register_model
 from .timeindex import DateIndex, StepIndex, index_from_config, steps_of, time_index
 from .train import fit
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Forecaster", "Backtest", "backtest", "train_one_step", "ar_fit", "ar_iterate", "TRAININGS", "FORECASTERS",
            "TRAINING_DEFAULTS", "ENSEMBLE"]
@@ -421,9 +427,13 @@ class Forecaster:
 
     config_keys = ("settings", "fitted")        # what a saved file's config holds (unrolled.save)
 
-    def __init__(self, model="narx", *, lags=None, hidden=None, training="bayesian", ensemble=None,
-                 scaler="standard", d=0, D=0, period=None, linear=None, strategy="local", fill=None,
-                 epochs=None, lr=0.01, validation=None, seed=0, n_jobs=None, progress=False):
+    def __init__(self, model: str = "narx", *, lags: int | None = None,
+                 hidden: int | Sequence[int] | None = None, training: str = "bayesian",
+                 ensemble: int | None = None, scaler: str = "standard", d: int = 0, D: int = 0,
+                 period: int | None = None, linear: bool | None = None, strategy: str = "local",
+                 fill: str | None = None, epochs: int | None = None, lr: float = 0.01,
+                 validation: float | None = None, seed: int = 0, n_jobs: int | None = None,
+                 progress: bool = False) -> None:
         _check_choice(model, "model", tuple(FORECASTERS))
         _check_choice(training, "training", TRAININGS)
         _check_choice(scaler, "scaler", _SCALERS)
@@ -454,7 +464,7 @@ class Forecaster:
             n_jobs=_check_int(n_jobs, "n_jobs", -1), progress=bool(progress))
         self._fitted = None
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict:
         """The constructor's arguments.
 
         Parameters
@@ -468,7 +478,7 @@ class Forecaster:
         """
         return dict(self._settings)
 
-    def clone(self):
+    def clone(self) -> Forecaster:
         """An unfitted forecaster of the same settings."""
         return type(self)(**self.get_params())
 
@@ -478,7 +488,9 @@ class Forecaster:
         return "Forecaster(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, y, X=None, *, index=None, names=None, exog_names=None) -> Forecaster:
+    def fit(self, y: pd.Series | pd.DataFrame | ArrayLike,
+            X: pd.Series | pd.DataFrame | ArrayLike | None = None, *, index: ArrayLike | None = None,
+            names: Sequence[str] | None = None, exog_names: Sequence[str] | None = None) -> Forecaster:
         """Fit on the series ``y`` and the exogenous inputs ``X`` aligned with it.
 
         Parameters
@@ -510,7 +522,9 @@ class Forecaster:
                                                    for v in labels])
         return self
 
-    def update(self, y, X=None, *, index=None) -> Forecaster:
+    def update(self, y: pd.Series | pd.DataFrame | ArrayLike,
+               X: pd.Series | pd.DataFrame | ArrayLike | None = None, *,
+               index: ArrayLike | None = None) -> Forecaster:
         """Append new observations that continue the history, without refitting: later
         forecasts start after them (the nets, scaling and differencing stay as fitted).
         y (and X) as ``fit`` takes them; their dates must follow the history's last one
@@ -750,7 +764,7 @@ class Forecaster:
         out = out * f["scale"] + f["mean"]
         return _integrate(out, levels, f["diff_lags"])
 
-    def future_index(self, fh):
+    def future_index(self, fh: int | Sequence[int]) -> np.ndarray | pd.Index:
         """The labels of the steps ``fh`` asks for (dates, or step numbers).
 
         Parameters
@@ -787,7 +801,8 @@ class Forecaster:
             return pd.Series(values[:, 0], index=labels, name=self._labels()[0])
         return pd.DataFrame(values, index=labels, columns=self._labels())
 
-    def predict(self, fh, X=None):
+    def predict(self, fh: int | Sequence[int],
+                X: pd.Series | pd.DataFrame | ArrayLike | None = None) -> pd.Series | pd.DataFrame | np.ndarray:
         """The forecasts of the steps ``fh`` (an int H: steps 1 .. H; or a list of steps ahead).
 
         X : the exogenous inputs over the future steps (a pandas object indexed by the
@@ -810,7 +825,9 @@ class Forecaster:
         paths = self._paths(int(steps.max()), X)
         return self._wrap(paths[0][steps - 1], steps)
 
-    def predict_interval(self, fh, X=None, coverage=0.9, *, paths=1000, seed=0):
+    def predict_interval(self, fh: int | Sequence[int], X: pd.Series | pd.DataFrame | ArrayLike | None = None,
+                         coverage: float = 0.9, *, paths: int = 1000,
+                         seed: int | np.random.Generator = 0) -> pd.DataFrame | np.ndarray:
         """``(lower, upper)`` of a central interval of probability ``coverage`` at the steps
         ``fh``, from ``paths`` closed-loop paths with bootstrapped one-step residuals (see
         the module docstring). pandas y: a DataFrame with columns ``(series, "lower")`` and
@@ -849,7 +866,7 @@ class Forecaster:
         columns = pd.MultiIndex.from_tuples([(n, side) for n in self._labels() for side in ("lower", "upper")])
         return self._wrap(band.reshape(len(steps), -1), steps, columns=columns)
 
-    def one_step(self):
+    def one_step(self) -> np.ndarray:
         """The fitted one-step forecasts of the history, (T, S) in the series' units (NaN where
         the nets read their first, zero, history or the differencing has no past)."""
         f = self._state()
@@ -865,12 +882,12 @@ class Forecaster:
             out[shift + warm:, rows] = f["values"][shift + warm:, rows] + delta[warm:]
         return out
 
-    def residuals(self):
+    def residuals(self) -> np.ndarray:
         """The fitted one-step residuals, observed minus forecast, (T, S) in the series'
         units (NaN where :meth:`one_step` has no forecast)."""
         return self._state()["values"] - self.one_step()
 
-    def residual_acf(self, lags=24):
+    def residual_acf(self, lags: int = 24) -> tuple[np.ndarray, float]:
         """``(acf, bound)``: the autocorrelation (lags + 1, S) of the one-step residuals at
         lags 0 .. ``lags`` (1 at lag 0), and the 95% bound 1.96 / sqrt(n) that white noise
         stays within. Residuals of a forecaster that has left nothing to learn are white.
@@ -903,13 +920,13 @@ class Forecaster:
 
     # -- saving -------------------------------------------------------------------
     @property
-    def params(self):
+    def params(self) -> dict[str, np.ndarray]:
         """The nets' weights, ``<group>.<member>.<name>`` (live arrays)."""
         if self._fitted is None:
             return {}
         return {f"{g}.{k}": v for g, ens in enumerate(self._fitted["models"]) for k, v in ens.params.items()}
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The settings and, once fitted, everything the forecasts need (nets as block specs,
         scaling, differencing, the time axis and the history): what ``unrolled.save`` stores.
 
@@ -933,7 +950,7 @@ class Forecaster:
         return {"settings": self.get_params(), "fitted": fitted}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Forecaster:
         """A new Forecaster from what ``get_config`` returned (its nets' weights fresh: ``load`` copies
         the saved ones in).
 
@@ -984,23 +1001,24 @@ class Backtest:
         (folds, horizon, S) whether the truth fell in the interval.
     """
 
-    def __init__(self, errors, origins, names, horizon, coverage=None, inside=None):
+    def __init__(self, errors: dict[str, np.ndarray], origins: list[str], names: list, horizon: int,
+                 coverage: float | None = None, inside: np.ndarray | None = None) -> None:
         self.errors, self.origins, self.names, self.horizon = errors, origins, names, horizon
         self.coverage, self.inside = coverage, inside
 
-    def rmse(self):
+    def rmse(self) -> dict[str, np.ndarray]:
         """name -> (horizon,) root mean squared error over folds and series."""
         return {k: np.sqrt(np.mean(e ** 2, axis=(0, 2))) for k, e in self.errors.items()}
 
-    def mae(self):
+    def mae(self) -> dict[str, np.ndarray]:
         """name -> (horizon,) mean absolute error over folds and series."""
         return {k: np.mean(np.abs(e), axis=(0, 2)) for k, e in self.errors.items()}
 
-    def covered(self):
+    def covered(self) -> np.ndarray | None:
         """(horizon,) share of folds and series whose truth fell inside the interval."""
         return None if self.inside is None else np.mean(self.inside, axis=(0, 2))
 
-    def table(self, metric="rmse"):
+    def table(self, metric: str = "rmse") -> str:
         """The per-horizon errors as text, one row a forecaster.
 
         Parameters
@@ -1054,7 +1072,9 @@ def _ar_forecasts(s, order, H):
     return ar_iterate(ar_fit(s, order)[0], s, H)
 
 
-def backtest(forecaster: Forecaster, y, X=None, *, horizon: int, folds: int, index=None, coverage: float | None = None,
+def backtest(forecaster: Forecaster, y: pd.Series | pd.DataFrame | ArrayLike,
+             X: pd.Series | pd.DataFrame | ArrayLike | None = None, *, horizon: int, folds: int,
+             index: ArrayLike | None = None, coverage: float | None = None,
              step: int | None = None) -> Backtest:
     """Refit ``forecaster`` (a clone each fold) over expanding windows and score its
     forecasts 1 .. ``horizon`` steps past each window's end, beside baselines fitted on

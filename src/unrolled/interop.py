@@ -46,7 +46,17 @@ torch is imported only when these functions are called.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import os
+
+    import torch
+
+    from .models.birnn import BiRNN
+    from .models.rnn import GRU, LSTM, RNN
 
 __all__ = ["from_torch", "to_torch", "to_onnx", "rnn_to_torch", "torch_h0", "birnn_from_torch", "birnn_to_torch",
            "birnn_torch_h0", "pair_arrays"]
@@ -92,7 +102,7 @@ def _check_pair(rnn, linear):
                          f"({rnn.hidden_size})")
 
 
-def from_torch(rnn, linear=None, *, learn_init=True):
+def from_torch(rnn: torch.nn.Module, linear: torch.nn.Linear | None = None, *, learn_init: bool = True) -> Any:
     """The model holding the weights of torch modules: ``from_torch(module)`` for a module
     that :func:`to_torch` made (any model, its weights as they are now in torch), or
     ``from_torch(rnn, linear)`` for a torch.nn.RNN / LSTM / GRU and a torch.nn.Linear: an
@@ -141,7 +151,7 @@ def _model_from_module(module):
     return model
 
 
-def rnn_to_torch(model):
+def rnn_to_torch(model: RNN | LSTM | GRU | BiRNN) -> tuple[torch.nn.RNNBase, torch.nn.Linear]:
     """``(rnn, linear)``: a ``torch.nn.RNN`` (``LSTM``, ``GRU`` for those models), batch_first,
     and a ``torch.nn.Linear`` with ``model``'s weights (what ``to_torch`` returned before it
     returned one module; ``to_torch(model).rnn`` / ``.linear`` are this pair).
@@ -166,7 +176,7 @@ def rnn_to_torch(model):
     return _weights_to_torch(model, cfg, len(cfg["hidden"]), bidirectional=False)
 
 
-def to_torch(model):
+def to_torch(model: Any) -> torch.nn.Module:
     """One ``torch.nn.Module`` computing ``model``: any ``Network``, every model built on one
     (NARX in either loop, Elman, Jordan, TDNN, RNN with skips, StateSpace, LSTM, GRU, BiRNN,
     Seq2Seq), ``Bidirectional``, ``Stack``, ``Ensemble``, or a fitted ``SequenceRegressor`` /
@@ -213,7 +223,7 @@ def to_torch(model):
     return torch_column.ColumnModule(model)
 
 
-def to_onnx(model, path, *, opset=17):
+def to_onnx(model: Any, path: str | os.PathLike, *, opset: int = 17) -> str:
     """Write ``model`` (or a module :func:`to_torch` made) to ``path`` as an ONNX graph, for inference.
 
     The graph is ``to_torch(model)`` exported by PyTorch's TorchScript-based exporter
@@ -317,7 +327,7 @@ def _init_rows(model):
     return [(f"init[h{l}]", f"h{l}") for l in range(1, len(model.get_config()["hidden"]) + 1)]
 
 
-def torch_h0(model, N):
+def torch_h0(model: RNN | LSTM | GRU | BiRNN, N: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The initial state that makes torch start where ``model`` does.
 
     Parameters
@@ -342,7 +352,7 @@ def torch_h0(model, N):
 _DIRECTIONS = (("", "fwd"), ("_reverse", "bwd"))
 
 
-def birnn_from_torch(rnn, linear, *, learn_init=True):
+def birnn_from_torch(rnn: torch.nn.RNNBase, linear: torch.nn.Linear, *, learn_init: bool = True) -> BiRNN:
     """A ``BiRNN`` holding the weights of a bidirectional ``torch.nn.RNN`` (``LSTM``, ``GRU``)
     and a ``torch.nn.Linear``.
 
@@ -364,7 +374,7 @@ def birnn_from_torch(rnn, linear, *, learn_init=True):
     return _weights_from_torch(model, rnn, linear)
 
 
-def birnn_to_torch(model):
+def birnn_to_torch(model: BiRNN) -> tuple[torch.nn.RNNBase, torch.nn.Linear]:
     """``(rnn, linear)``: a bidirectional ``torch.nn.RNN`` (batch_first) and a ``torch.nn.Linear``.
 
     The model must be a ``BiRNN`` with one layer per direction in each block
@@ -382,7 +392,7 @@ def birnn_to_torch(model):
     return _weights_to_torch(model, cfg, cfg["blocks"], bidirectional=True)
 
 
-def birnn_torch_h0(model, N):
+def birnn_torch_h0(model: BiRNN, N: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The (2K, N, H) h0 tensor (row 2k + direction) that starts torch where ``model`` starts
     (``cell="lstm"``: the pair ``(h0, c0)``)."""
     cfg = model.get_config()
