@@ -8,9 +8,11 @@ weights, on the yearly sunspots (the target) driven by a random input:
 1. the Jacobian of the outputs with respect to the weights (pyrenn's RTRL; ours
    ``analysis.jacobian``), compared entry by entry (pyrenn's J is d(error)/dw = -dy/dw);
 2. the time of one LM iteration (Jacobian, J^T J, one damped solve, one trial pass);
-3. the wall time of a whole training run, the same number of iterations on both sides.
+3. the wall time of a whole training run, the same number of iterations on both sides;
+4. the wall time of training to convergence: ours until no step lowers the error (the
+   damping past mu_max), pyrenn for as many iterations (it has no such test).
 
-Run: python benchmarks/pyrenn_lm.py [--hidden 8] [--taps 12] [--steps 220] [--iters 20]
+Run: python benchmarks/pyrenn_lm.py [--hidden 8] [--taps 12] [--steps 220] [--iters 20] [--max-iters 500]
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def main(argv=None):
     ap.add_argument("--taps", type=int, default=12)
     ap.add_argument("--steps", type=int, default=220)
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--max-iters", type=int, default=500, help="the most iterations of the run to convergence")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     years, values = load_sunspots()
@@ -147,6 +150,23 @@ def main(argv=None):
                            epochs=args.iters, progress=False)
     t_ours_train = time.perf_counter() - t
 
+    # 4. to convergence: ours until no step lowers the error (mu past mu_max) or --max-iters;
+    # pyrenn has no such test (its inner loop would raise its damping for ever), so it runs
+    # as many iterations as ours took
+    net["w"] = start
+    model_c, _ = ours_from(net, args.hidden, args.taps)
+    t = time.perf_counter()
+    conv = unrolled.fit(model_c, x, d, divergence=SquaredError(), optimizer=LevenbergMarquardt(),
+                        epochs=args.max_iters, progress=False)
+    t_ours_conv = time.perf_counter() - t
+    k_conv = len(conv.loss)
+    net["w"] = start
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        trained_c = pyrenn.train_LM(u[None, :], y[None, :], net, k_max=k_conv, E_stop=1e-12, verbose=False)
+    t_py_conv = time.perf_counter() - t
+    e_py_conv = float(trained_c["ErrorHistory"][-1]) if len(trained_c["ErrorHistory"]) else float("nan")
+
     P = net["N"]
     print(f"NARX closed loop: 1 input (taps 0..1), {args.hidden} tanh units, {args.taps} output taps; "
           f"P = {P} weights, T = {args.steps} steps of the yearly sunspots")
@@ -158,6 +178,10 @@ def main(argv=None):
     print(f"{f'{args.iters} LM iterations, training (s)':34}{t_py_train:>14.2f}{t_ours_train:>14.3f}"
           f"{t_py_train / t_ours_train:>9.0f}x")
     print(f"{'sum of squared errors after':34}{e_py:>14.4g}{history.loss[-1]:>14.4g}")
+    done = "converged" if conv.stopped_early else "stopped at --max-iters"
+    print(f"{f'to convergence, {k_conv} iterations (s)':34}{t_py_conv:>14.2f}{t_ours_conv:>14.3f}"
+          f"{t_py_conv / t_ours_conv:>9.0f}x   (ours {done})")
+    print(f"{'sum of squared errors after':34}{e_py_conv:>14.4g}{conv.loss[-1]:>14.4g}")
 
 
 if __name__ == "__main__":
