@@ -61,7 +61,7 @@ class LeastSquares:
         One forward pass gives both the outputs and the Jacobian, a block of sequences at a time."""
         N, T, C = self.d.shape[0], self.d.shape[1], self.model.n_out
         root = self.divergence.residual_roots(self.lengths, N, T)        # (N, T)
-        P = sum(p.size for p in self.model.params.values())
+        P = self.size
         block = max(1, JACOBIAN_BYTES // max(1, T * C * P * 8))
         JtJ, Jte, sse = np.zeros((P, P)), np.zeros(P), 0.0
         for lo in range(0, N, block):
