@@ -278,3 +278,13 @@ def test_the_main_job_averages_five_bayesian_narx_nets_ahead_of_ar12(tmp_path, c
     for part, printed in zip(("fit", "test1", "test2"), narx):
         m = _mask(years, part) & ~np.isnan(f)
         assert arv(f[m], values[m], float(np.var(values))) == pytest.approx(printed, abs=0.5e-4 + 1e-9)
+
+
+@pytest.mark.parametrize("argv", [["--task", "japanese-vowels"], ["--model", "narx", "--epochs", "1"]])
+def test_an_out_path_in_a_missing_folder_is_refused_before_training(tmp_path, capsys, argv):
+    out = tmp_path / "nodir" / "m.npz"
+    assert main(["train", *argv, "--out", str(out), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert f"cannot save to --out '{out}': its folder '{out.parent}' does not exist" in captured.err
+    assert captured.out == ""                          # nothing trained, nothing reported
+    assert os.listdir(tmp_path) == []

@@ -781,3 +781,12 @@ def test_cleanup_touches_only_dead_writers_files_of_this_host(tmp_path):
     left = set(os.listdir(tmp_path))
     assert names["dead"] not in left
     assert left == {"m.npz", f".d.unrolled-{dead}-{host}-{'e' * 16}.tmp"} | (set(names.values()) - {names["dead"]})
+
+
+def test_save_names_the_missing_folder_not_its_temporary_file(tmp_path):
+    model = make_model()
+    with pytest.raises(ValueError, match=r"cannot save to '.*m.npz': its folder '.*nodir.sub' does not exist"):
+        save(model, tmp_path / "nodir" / "sub" / "m.npz")
+    with pytest.raises(ValueError, match="it is a folder; name a file in it"):
+        save(model, tmp_path)
+    assert os.listdir(tmp_path) == []

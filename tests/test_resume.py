@@ -153,3 +153,22 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
     unrolled.save(other, plain)
     with pytest.raises(ValueError, match="no training state"):
         fit(other, x, d, divergence=SquaredError(), optimizer=Adam(0.01), epochs=4, progress=False, resume=plain)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_refused_before_the_first_update(tmp_path):
+    x, d = data()
+    model = unrolled.RNN(2, 1, hidden=(4,), seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    (tmp_path / "a-file").write_text("x")
+    for path, message in ((tmp_path / "missing" / "ck.npz", "its folder .*missing' does not exist"),
+                          (tmp_path, "it is a folder"),
+                          (tmp_path / "a-file" / "ck.npz", "its folder .*a-file' is not a folder"),
+                          ("", "must name a file")):
+        with pytest.raises(ValueError, match=f"checkpoint .*{message}" if path != "" else message):
+            fit(model, x, d, divergence=SquaredError(), optimizer=Adam(0.01), epochs=2, progress=False,
+                checkpoint=path)
+    with pytest.raises(TypeError, match="checkpoint must be a str or os.PathLike, got bool"):
+        fit(model, x, d, divergence=SquaredError(), optimizer=Adam(0.01), epochs=2, progress=False, checkpoint=True)
+    for key in before:
+        np.testing.assert_array_equal(model.params[key], before[key])
+    assert sorted(os.listdir(tmp_path)) == ["a-file"]

@@ -277,6 +277,7 @@ def _train_task(args):
         raise ValueError(f"--plot: --task {args.task} writes no plot (spoken-digits writes its confusion matrix)")
     out = args.out or Path(f"{args.task}.npz")
     plot = args.plot or Path(f"{args.task}-confusion.png")
+    _check_outputs(args)
     options = {}
     if args.cell is not None:
         if args.task == "reverse":
@@ -291,11 +292,20 @@ def _train_task(args):
     return 0
 
 
+def _check_outputs(args):
+    """--out and --plot, where given, checked before training: a mistyped folder refused now."""
+    from .io import check_writable
+    for option in ("out", "plot"):
+        if getattr(args, option, None) is not None:
+            check_writable(getattr(args, option), f"--{option}")
+
+
 def _train_series(args):
     from . import io
     from .tasks.plots import plot_forecaster
     from .tasks.series import train_forecaster
 
+    _check_outputs(args)
     run = train_forecaster(args.data, args.model, column=args.column, exog=args.exog, fill=args.fill, date=args.date,
                            hidden=args.hidden, taps=args.taps, training=args.training,
                            linear=False if args.no_linear else None, epochs=args.epochs, lr=args.lr,

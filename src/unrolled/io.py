@@ -236,6 +236,28 @@ def _path(path) -> str:
     return p
 
 
+def check_writable(path: str | os.PathLike, what: str = "path") -> str:
+    """``path`` as a str, if a file can be saved there: its folder exists and it is not a
+    folder itself; else ValueError naming ``what`` and the path (TypeError for a path
+    that is not a str or os.PathLike). ``save`` checks this first, and ``fit`` checks its
+    ``checkpoint`` before the first update, so that a mistyped folder is refused at once,
+    not after training and not by the name of the temporary file."""
+    try:
+        target = _path(path)
+    except TypeError:
+        raise TypeError(f"{what} must be a str or os.PathLike, got {type(path).__name__}") from None
+    if not target:
+        raise ValueError(f"{what} must name a file, got an empty path")
+    directory = os.path.dirname(os.path.abspath(target))
+    named = repr(target) if what == "path" else f"{what} {target!r}"
+    if os.path.isdir(target):
+        raise ValueError(f"cannot save to {named}: it is a folder; name a file in it")
+    if not os.path.isdir(directory):
+        why = "is not a folder" if os.path.exists(directory) else "does not exist"
+        raise ValueError(f"cannot save to {named}: its folder {directory!r} {why}")
+    return target
+
+
 def _new_file_mode(target: str) -> int:
     """Permission bits for the saved file: the old file's, else 0o666 & ~umask."""
     try:
@@ -313,7 +335,7 @@ def save(model: Any, path: str | os.PathLike, *, training: tuple[dict, dict[str,
     the process is killed mid-write, the next ``save`` or ``load`` in that
     directory removes the temporary file (its writer's pid is gone).
     """
-    target = _path(path)
+    target = check_writable(path)
     name = registered_name(model, "save")
     get_config = getattr(model, "get_config", None)
     if not callable(get_config):

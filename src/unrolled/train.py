@@ -547,6 +547,9 @@ def fit(model: Any, x: np.ndarray | None, d: np.ndarray, *, divergence: Divergen
     if full_batch and any(isinstance(cb, _SetsLearningRate) for cb in callbacks):
         raise ValueError(f"{type(opt).__name__} has no learning rate for "
                          f"{next(type(cb).__name__ for cb in callbacks if isinstance(cb, _SetsLearningRate))} to set")
+    if checkpoint is not None:
+        from .io import check_writable
+        checkpoint = check_writable(checkpoint, "checkpoint")
     writer = None if checkpoint is None else _Checkpointer(checkpoint, validation is not None)
     resumed = None if resume is None else _read_checkpoint(resume, model, opt, callbacks, writer)
     for cb in callbacks:
