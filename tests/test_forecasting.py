@@ -329,6 +329,21 @@ def test_update_takes_one_new_row_and_names_a_row_that_does_not_follow():
         f.update(y.to_numpy()[42:43], index=months[42:43])
 
 
+def test_update_names_a_bad_new_value_by_its_own_date_and_fills_it_from_the_history():
+    y = pd.Series(np.arange(40.0), index=pd.date_range("2000-01", periods=40, freq="MS"), name="sales")
+    new = pd.Series([40.0, np.nan, 42.0], index=pd.date_range("2003-05", periods=3, freq="MS"), name="sales")
+    f = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0).fit(y)
+    with pytest.raises(ValueError, match=r"1 missing or non-finite value \(sales at 2003-06-01"):
+        f.update(new)
+    filled = Forecaster(training="adam", lags=3, hidden=3, epochs=2, seed=0, fill="interpolate").fit(y)
+    filled.update(new.iloc[:2])                 # a bad last value: the last finite one carried (40)
+    assert "sales at 2003-06-01" in filled.notes_[-1]
+    filled.update(pd.Series([np.inf], index=pd.date_range("2003-07", periods=1, freq="MS"), name="sales"))
+    assert "sales at 2003-07-01" in filled.notes_[-1]   # one bad value alone: read against the history
+    filled.update(pd.Series([np.nan, 46.0], index=pd.date_range("2003-08", periods=2, freq="MS"), name="sales"))
+    np.testing.assert_allclose(filled._state()["values"][-6:, 0], [39, 40, 40, 40, 43, 46])
+
+
 def test_update_reads_a_pandas_x_at_the_new_dates_only():
     y = pd.Series(np.sin(0.3 * np.arange(48)), index=pd.date_range("2000-01", periods=48, freq="MS"))
     X = pd.DataFrame({"a": np.cos(np.arange(48))}, index=y.index)

@@ -184,9 +184,11 @@ def _table(obj, what):
     return arr, names, None, one
 
 
-def _fill(values, names, axis, fill, what, notes):
+def _fill(values, names, axis, fill, what, notes, before=None):
     """``values`` with their NaN and inf cells filled linearly (``fill="interpolate"``), else
-    ValueError naming the first few by date and column."""
+    ValueError naming the first few by date and column (``axis``: the rows' own axis).
+    ``before``: finite rows that precede them (``update``: the history), which the
+    interpolation reads too."""
     bad = ~np.isfinite(values)
     if not bad.any():
         return values
@@ -196,13 +198,16 @@ def _fill(values, names, axis, fill, what, notes):
     if fill is None:
         raise ValueError(f"{what} has {len(rows)} missing or non-finite value{'s' if len(rows) > 1 else ''} "
                          f"({where}{', ...' if len(rows) > 5 else ''}); pass fill='interpolate' to fill them")
-    values = values.copy()
-    for j in range(values.shape[1]):
+    k = 0 if before is None else len(before)
+    full = values.copy() if before is None else np.concatenate([before, values])
+    bad = np.concatenate([np.zeros((k, values.shape[1]), bool), bad])
+    for j in range(full.shape[1]):
         good = np.flatnonzero(~bad[:, j])
         if len(good) < 2:
             raise ValueError(f"{what} column {names[j]!r} has {len(good)} finite values: too few to interpolate")
         if bad[:, j].any():
-            values[bad[:, j], j] = np.interp(np.flatnonzero(bad[:, j]), good, values[good, j])
+            full[bad[:, j], j] = np.interp(np.flatnonzero(bad[:, j]), good, full[good, j])
+    values = full[k:]
     notes.append(f"filled {len(rows)} value{'s' if len(rows) > 1 else ''} of {what} by linear interpolation "
                  f"({where}{', ...' if len(rows) > 5 else ''})")
     return values
@@ -554,7 +559,8 @@ class Forecaster:
         n = f["axis"].n
         if labels is None or _same_labels(labels, f["axis"].labels(np.arange(n, n + len(values)))):
             axis = f["axis"].with_length(n + len(values))         # they follow the history, one step each
-            values = _fill(values, names, axis, self._settings["fill"], "y", notes)
+            values = _fill(values, names, axis.window(n, len(values)), self._settings["fill"], "y", notes,
+                           before=f["values"])
         elif len(values) >= 3:                                     # a gap (to fill, or to name), or no continuation
             values, names, axis, _ = _read(y, "y", index=index, fill=self._settings["fill"], notes=notes)
             axis = f["axis"].extended_by(axis)
