@@ -394,6 +394,12 @@ def test_bad_X_names_expected_and_received_shapes(cls):
     bad[1, 2, 0] = np.nan
     with pytest.raises(ValueError, match="X holds NaN or infinity"):
         est.fit(bad, y)
+    with pytest.raises(ValueError, match=r"X holds NaN or infinity \(sequence 0, step 0\).*as float32, the model's "
+                                         r"dtype, which turns values beyond ±3.4e\+38 into infinity"):
+        est.fit(np.full((4, 5, 1), 1e200), y)      # finite in float64, not in float32
+    with pytest.raises(TypeError, match=r"X\[0\] must be an array of real numbers, got nested sequences of "
+                                        r"different lengths \(a ragged list\)"):
+        est.fit([[[1.0], [2.0, 3.0]]] * 4, y)
     with pytest.raises(ValueError, match=r"at least one sequence, one step and one feature, got \(0, 5, 1\)"):
         est.fit(np.zeros((0, 5, 1)), y[:0])
     with pytest.raises(ValueError, match=r"at least one sequence, one step and one feature, got \(4, 5, 0\)"):

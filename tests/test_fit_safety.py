@@ -267,3 +267,18 @@ def test_a_seed_sequence_builds_a_model_that_saves(tmp_path):
         unrolled.RNN(2, 1, hidden=(3,), seed="abc")
     with pytest.raises(ValueError, match="seed"):
         unrolled.RNN(2, 1, hidden=(3,), seed=-1)
+
+
+@pytest.mark.parametrize("make", [lambda: unrolled.RNN(3, 1, hidden=(4,), seed=0),
+                                  lambda: unrolled.BiRNN(3, 1, hidden=(4,), seed=0),
+                                  lambda: unrolled.NARX(3, 1, input_delays=2, output_delays=2, hidden=(4,), seed=0),
+                                  lambda: unrolled.RNN(3, 1, hidden=(4,), seed=0).network])
+def test_predict_refuses_a_non_finite_input_at_a_valid_step_and_reads_padding_as_padding(make):
+    model = make()
+    x = np.zeros((2, 5, 3))
+    x[1, 3, 2] = np.inf
+    with pytest.raises(ValueError, match=r"x holds inf at sequence 1, step 3, feature 2 \(1 non-finite value\(s\) "
+                                         r"in all\); predict reads finite inputs only"):
+        model.predict(x)
+    y = model.predict(x, lengths=np.array([5, 3]))       # the inf lies past sequence 1's three steps
+    np.testing.assert_array_equal(y, model.predict(np.where(np.isfinite(x), x, 0.0), lengths=np.array([5, 3])))

@@ -404,3 +404,11 @@ def test_numpy_columns_take_the_names_given():
         Forecaster(training="adam", lags=3, hidden=2, epochs=2).fit(y, names=["a", "b"])
     with pytest.raises(ValueError, match="names its own columns"):
         Forecaster(training="adam", lags=3, hidden=2, epochs=2).fit(pd.Series(y), names=["a"])
+
+
+def test_a_series_of_huge_finite_values_forecasts_as_the_same_series_at_unit_scale():
+    y = np.sin(np.arange(60) / 3.0)
+    unit = Forecaster(training="adam", lags=3, hidden=3, epochs=3, seed=0).fit(y).predict(3)
+    for k in (1e160, 1e300):                       # the squares of these overflow float64
+        huge = Forecaster(training="adam", lags=3, hidden=3, epochs=3, seed=0).fit(y * k).predict(3)
+        np.testing.assert_allclose(huge / k, unit, rtol=1e-12)

@@ -47,10 +47,14 @@ def as_float_array(value, dtype, name):
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
+        if "inhomogeneous" in str(exc):
+            raise TypeError(f"{name} must be an array of real numbers, got nested sequences of different "
+                            "lengths (a ragged list)") from None
         raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers (float or int), got dtype {arr.dtype}")
-    return arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):   # a value beyond the dtype's range becomes inf, which the callers refuse by place
+        return arr.astype(dtype, copy=False)
 
 
 def check_lengths(lengths, N, T):
@@ -138,6 +142,23 @@ def first_nonfinite(arr, name, lengths=None):
     parts = ["sequence", "step", "feature"][:arr.ndim] + [f"axis {i}" for i in range(3, arr.ndim)]
     at = ", ".join(f"{part} {int(i)}" for part, i in zip(parts, where))
     return f"{name} holds {arr[where]} at {at} ({int(bad.sum())} non-finite value(s) in all)"
+
+
+def check_finite_inputs(lengths=None, **arrays):
+    """ValueError naming the first NaN or infinity of any of ``arrays`` (name -> (N, T, ...)
+    input, None skipped) at its valid steps: what ``predict`` refuses rather than answer NaN."""
+    for name, arr in arrays.items():
+        if arr is None:
+            continue
+        try:
+            arr = np.asarray(arr)
+            steps = lengths if (lengths is not None and np.ndim(lengths) == 1 and arr.ndim >= 2
+                                and len(arr) == len(lengths)) else None
+            message = first_nonfinite(arr, name, steps)
+        except (ValueError, TypeError):          # ragged or malformed: forward names it
+            continue
+        if message:
+            raise ValueError(f"{message}; predict reads finite inputs only (padded steps may hold anything)")
 
 
 def seed_for_config(seed):

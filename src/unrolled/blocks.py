@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import as_float_array, check_lengths
+from ._checks import as_float_array, check_finite_inputs, check_lengths
 from .columns import recurrent_network
 from .registry import block_config, block_from_config, register_model
 
@@ -164,6 +164,7 @@ class PredictFromForward:
         y : numpy.ndarray or tuple
             (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
         """
+        check_finite_inputs(lengths, x=x, **inputs)
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 

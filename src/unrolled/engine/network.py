@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .._checks import as_float_array, check_dtype, check_lengths, check_parameter_budget, seed_for_config
+from .._checks import as_float_array, check_dtype, check_finite_inputs, check_lengths, check_parameter_budget, seed_for_config
 from ..registry import register_model
 from . import fast, program, reference
 from .backend import check_backend, kernels_for, set_default_backend
@@ -338,11 +338,10 @@ class Network:
 
         Parameters
         ----------
-        x, lengths, state, **inputs
-            As ``forward`` takes them.
-        return_state : bool
-            Return ``(y, cache.state)``.
+        x, lengths, state, return_state, **inputs
+            As ``forward`` takes them (non-finite inputs at valid steps: ValueError); ``return_state``: ``(y, cache.state)``.
         """
+        check_finite_inputs(lengths, x=x, **inputs)
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 
