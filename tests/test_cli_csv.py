@@ -151,6 +151,33 @@ def test_irregular_dates_label_forecasts_by_step(tmp_path, capsys):
     assert [line.split()[0] for line in out.splitlines()[2:4]] == ["120", "121"]
 
 
+@pytest.mark.parametrize("dates, lost, step, shown", [
+    ([str(d) for d in np.datetime64("2023-01-01") + np.arange(T)], [20, 21, 50], "daily",
+     "2023-01-21, 2023-01-22, 2023-02-20"),
+    (monthly(), [7], "monthly", "2000-08-01"),
+    ([str(d) for d in np.busday_offset("2024-01-01", np.arange(T))], [4, 9], "business days, Monday to Friday",
+     "2024-01-05, 2024-01-12"),
+])
+def test_dates_missing_from_a_regular_grid_are_named_or_filled(tmp_path, capsys, dates, lost, step, shown):
+    v, x = wave(), np.cos(0.2 * np.arange(T))
+    keep = np.setdiff1d(np.arange(T), lost)
+    path = write_csv(tmp_path / "lost.csv", ["date", "value", "x"],
+                     [[dates[i] for i in keep], list(np.round(v[keep], 6)), list(np.round(x[keep], 6))])
+    with pytest.raises(ValueError, match=f"column date lacks {len(lost)} dates? of its {step} grid \\({shown}\\); "
+                                         "--fill interpolates the values at them"):
+        read_csv_series(path, exog=["x"])
+    data = read_csv_series(path, exog=["x"], fill=True)
+    assert [str(d) for d in data.dates] == dates and data.step.text == step
+    for got, full in ((data.values, v), (data.exogenous[:, 0], x)):
+        want = np.interp(np.arange(T), keep, np.round(full[keep], 6))     # the kept rows, the lost ones between
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert f"filled the {len(lost)} missing date{'s' if len(lost) > 1 else ''} of column date ({shown})" in \
+        " ".join(data.notes)
+    code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", "--hidden", "3",
+                         "--epochs", "2", "--no-progress", "--no-plot", "--out", tmp_path / "m.npz")
+    assert code == 2 and "--fill interpolates the values at them" in err
+
+
 def test_a_year_column_is_dates_only_when_named_so(tmp_path):
     years = [str(1900 + i) for i in range(T)]
     named = read_csv_series(write_csv(tmp_path / "a.csv", ["year", "value"], [years, list(wave())]))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DateStep", "date_step", "StepIndex", "DateIndex", "PandasIndex", "time_index", "index_from_config", "steps_of",
+__all__ = ["DateStep", "date_step", "grid_with_gaps", "StepIndex", "DateIndex", "PandasIndex", "time_index", "index_from_config", "steps_of",
            "season_of_frequency"]
 
 
@@ -122,6 +122,32 @@ def date_step(dates, unit, sep):
     return None if k is None else DateStep(unit, k, unit, sep)
 
 
+
+
+def grid_with_gaps(dates, unit, sep, most=0.5):
+    """``(step, grid, missing)`` where increasing ``dates`` (datetime64 in ``unit``) are a
+    regular grid with some dates left out: ``grid`` every date of it from the first to the
+    last, ``missing`` the positions in ``grid`` that ``dates`` lack (at most ``most`` times
+    as many as there are dates); None where no such grid holds them all. The grid's step is
+    that of the two closest dates (business days first, where every date is one)."""
+    ints = dates.astype(np.int64)
+    if len(dates) < 3 or np.any(np.diff(ints) <= 0):
+        return None
+    i = int(np.argmin(np.diff(ints)))
+    candidates = [date_step(dates[i:i + 2], unit, sep)]
+    if unit == "D" and np.all(np.is_busday(dates.astype("datetime64[D]"))):
+        candidates.insert(0, DateStep("B", 1, unit, sep))
+    for step in candidates:
+        if step is None:
+            continue
+        grid = step.shifted(dates[0], np.arange(int(len(dates) * (1 + most)) + 1))
+        grid = grid[grid <= dates[-1]]
+        at = np.minimum(np.searchsorted(grid, dates), len(grid) - 1)
+        if len(grid) and grid[-1] == dates[-1] and np.array_equal(grid[at], dates):
+            missing = np.setdiff1d(np.arange(len(grid)), at)
+            if 0 < len(missing) <= most * len(dates):
+                return step, grid, missing
+    return None
 
 
 #: the season (steps in a cycle) of each kind of regular step, one step apart

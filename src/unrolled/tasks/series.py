@@ -29,7 +29,7 @@ from .. import datasets, io
 from ..analysis import impulse_response
 from ..ensemble import Ensemble
 from ..forecasting import ENSEMBLE, FORECASTERS, Forecaster, TRAINING_DEFAULTS, TRAININGS, ar_fit, ar_iterate, train_one_step  # noqa: F401
-from ..timeindex import DateStep, date_step
+from ..timeindex import DateStep, date_step, grid_with_gaps
 from ..models import NARX, RNN, TDNN, Elman, Jordan
 
 __all__ = ["SUNSPOT_SPLIT", "SunspotResult", "arv", "persistence_forecast", "ar_forecast",
@@ -402,6 +402,11 @@ def _number_column(path, name, cells, lines, fill):
     return values, note
 
 
+def _interpolated_rows(values, kept, n):
+    """``values`` placed at rows ``kept`` of ``n``, the other rows interpolated linearly."""
+    return np.interp(np.arange(n), kept, values)
+
+
 def read_csv_series(path, column=None, exog=(), fill=False, date=None):
     """The series to forecast, its exogenous inputs and its dates, from a CSV file.
 
@@ -409,6 +414,9 @@ def read_csv_series(path, column=None, exog=(), fill=False, date=None):
     as many cells as the header. A column all of whose cells are ISO dates or date-times
     (YYYY-MM-DD, YYYY-MM, YYYY-MM-DD HH:MM[:SS], or YYYY in a column named like year or
     date) is the date column; its dates must increase, and label the forecasts and plots.
+    Dates of a regular grid with some left out (a daily series missing a few days) are a
+    ValueError naming the missing ones, or with ``fill`` rows at them interpolated linearly
+    in every column; other irregular dates label nothing (forecasts count steps past the last).
     ``date`` names the date column where the default would pick another (or none: a
     column of bare years not named like time).
     ``column`` names the target (default: the only numeric column other than the dates and
@@ -469,6 +477,20 @@ def read_csv_series(path, column=None, exog=(), fill=False, date=None):
         dates, unit, sep = _date_column(path, date_column, cells[date_column], lines)
         step = date_step(dates, unit, sep)
         first, last = (np.datetime_as_string(d).replace("T", sep) for d in (dates[0], dates[-1]))
+        gaps = None if step is not None else grid_with_gaps(dates, unit, sep)
+        if gaps is not None:                 # a regular grid with dates left out: name them, or fill them
+            step, grid, missing = gaps
+            shown = ", ".join(step.label(d) for d in grid[missing[:5]]) + (", ..." if len(missing) > 5 else "")
+            many = len(missing) > 1
+            if not fill:
+                raise ValueError(f"{path}: column {date_column} lacks {len(missing)} date{'s' if many else ''} of its "
+                                 f"{step.text} grid ({shown}); --fill interpolates the values at them")
+            kept = np.setdiff1d(np.arange(len(grid)), missing)
+            values = _interpolated_rows(values, kept, len(grid))
+            exogenous = [_interpolated_rows(v, kept, len(grid)) for v in exogenous]
+            dates = grid
+            fills.append(f"filled the {len(missing)} missing date{'s' if many else ''} of column {date_column} "
+                         f"({shown}) by linear interpolation of every column")
         if step is not None:
             notes.append(f"dates {first} .. {last} in column {date_column}, {step.text}")
         else:
