@@ -172,3 +172,32 @@ def test_a_checkpoint_that_cannot_be_written_is_refused_before_the_first_update(
     for key in before:
         np.testing.assert_array_equal(model.params[key], before[key])
     assert sorted(os.listdir(tmp_path)) == ["a-file"]
+
+
+def test_resume_refuses_other_data_or_other_settings_and_names_them(tmp_path):
+    x, d = data()
+    path = tmp_path / "ck.npz"
+    kw = dict(divergence=SquaredError(), batch_size=4, progress=False)
+    fit(unrolled.RNN(2, 1, hidden=(4,), seed=0), x, d, optimizer=Adam(0.01), epochs=2, checkpoint=path, **kw)
+    model = unrolled.RNN(2, 1, hidden=(4,), seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    x2 = x.copy()
+    x2[3, 4, 1] += 1e-9
+    for call, message in [
+        (dict(x=x[:8], d=d[:8]), r"it was trained on x of shape \(12, 10, 2\), not \(8, 10, 2\); resume on the same data"),
+        (dict(x=x2), "it was trained on x with other values"),
+        (dict(d=2 * d), "it was trained on d with other values"),
+        (dict(optimizer=Adam(0.5)), r"its optimizer started with lr=0.01, this one has lr=0.5; build the optimizer"),
+        (dict(batch_size=6), "it was trained with batch_size=4, this call gives 6"),
+        (dict(clip=1.0), "it was trained with clip=None, this call gives 1.0"),
+        (dict(divergence=SquaredError(weights=np.ones(10))), "its divergence had other weights"),
+    ]:
+        args = {"x": x, "d": d, **kw, "optimizer": Adam(0.01), **call}
+        with pytest.raises(ValueError, match=f"ck.npz: cannot resume from it: {message}"):
+            fit(model, args.pop("x"), args.pop("d"), epochs=4, resume=path, **args)
+    for key in before:
+        np.testing.assert_array_equal(model.params[key], before[key])
+    history = fit(model, x, d, optimizer=Adam(0.01), epochs=4, resume=path, checkpoint=path, **kw)   # the same run
+    assert history.epochs == 4
+    again = unrolled.RNN(2, 1, hidden=(4,), seed=0)
+    fit(again, x, d, optimizer=Adam(0.01), epochs=6, resume=path, **kw)                # resumed twice: still the same

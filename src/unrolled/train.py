@@ -550,8 +550,10 @@ def fit(model: Any, x: np.ndarray | None, d: np.ndarray, *, divergence: Divergen
     if checkpoint is not None:
         from .io import check_writable
         checkpoint = check_writable(checkpoint, "checkpoint")
-    writer = None if checkpoint is None else _Checkpointer(checkpoint, validation is not None)
-    resumed = None if resume is None else _read_checkpoint(resume, model, opt, callbacks, writer)
+    run = None if checkpoint is None and resume is None else _fingerprint(
+        x, d, lengths, inputs, opt, div, batch_size=batch_size, bptt=bptt, shuffle=shuffle, clip=clip)
+    writer = None if checkpoint is None else _Checkpointer(checkpoint, validation is not None, run)
+    resumed = None if resume is None else _read_checkpoint(resume, model, opt, callbacks, writer, run)
     for cb in callbacks:
         if hasattr(cb, "set_optimizer"):
             cb.set_optimizer(opt)
@@ -628,8 +630,9 @@ class _Checkpointer:
     model part holds the best weights on the validation data (with ``best``) or the last;
     the training part holds everything else, the last weights among it."""
 
-    def __init__(self, path, best):
+    def __init__(self, path, best, run=None):
         self.path, self.best, self.best_value, self.best_params = path, best, math.inf, None
+        self.run = run              # what the run trains on and how (``_fingerprint``), which resume checks
 
     def write(self, model, opt, rng, history, epoch, callbacks, stopped, logs):
         from .io import save
@@ -652,7 +655,8 @@ class _Checkpointer:
         state = {"epoch": epoch, "stopped": stopped, "rng": rng.bit_generator.state,
                  "loss": history.loss, "val_loss": history.val_loss, "logs": history.logs,
                  "best_value": self.best_value,
-                 "optimizer": {"class": type(opt).__name__, "lr": opt.lr, "slots": slots}, "callbacks": cbs}
+                 "optimizer": {"class": type(opt).__name__, "lr": opt.lr, "slots": slots}, "callbacks": cbs,
+                 "run": self.run}
         with _weights_as(model, self.best_params):
             save(model, self.path, training=(state, arrays))
 
@@ -675,9 +679,50 @@ class _weights_as:
                 np.copyto(self.model.params[k], v)
 
 
-def _read_checkpoint(path, model, opt, callbacks, writer):
-    """A checkpoint read and checked against this call's model, optimizer and callbacks
-    (ValueError naming the file for any mismatch), before anything changes."""
+def _crc(arr):
+    """A checksum of an array's values and shape (zlib's CRC-32, no copy of a contiguous array)."""
+    import zlib
+    arr = np.ascontiguousarray(arr)
+    return [list(arr.shape), str(arr.dtype), zlib.crc32(memoryview(arr).cast("B"))]
+
+
+def _fingerprint(x, d, lengths, inputs, opt, div, **settings):
+    """What a run trains on and how, as JSON values: checksums of the data, the settings
+    that shape its steps, the optimizer's learning rate at the start. A checkpoint keeps
+    the first run's; ``resume`` refuses a call that differs from it, naming what differs."""
+    weights = getattr(div, "weights", None)
+    data = {"x": None if x is None else _crc(x), "d": _crc(d), "lengths": _crc(lengths),
+            **{f"inputs[{k!r}]": _crc(v) for k, v in sorted(inputs.items())}}
+    settings = {k: v.item() if isinstance(v, np.generic) else v for k, v in settings.items()}
+    return {"data": data, "settings": {**settings, "divergence": type(div).__name__,
+                                       "divergence weights": None if weights is None else _crc(weights)},
+            "lr": getattr(opt, "lr", None)}
+
+
+def _check_run(where, saved, run):
+    """ValueError naming the first difference between a checkpoint's run and this call's."""
+    if not saved or run is None:                 # (a checkpoint written before runs were recorded)
+        return
+    for key, value in run["data"].items():
+        if saved["data"].get(key) != value:
+            was = saved["data"].get(key)
+            what = (f"of shape {tuple(was[0])}, not {tuple(value[0])}" if was and value and was[0] != value[0]
+                    else "with other values")
+            raise ValueError(f"{where} it was trained on {key} {what}; resume on the same data")
+    for key, value in run["settings"].items():
+        if saved["settings"].get(key) != value:
+            shown = "other weights" if key == "divergence weights" else saved["settings"].get(key)
+            raise ValueError(f"{where} it was trained with {key}={shown!r}, this call gives {value!r}"
+                             if key != "divergence weights" else f"{where} its divergence had {shown}")
+    if saved.get("lr") != run["lr"]:
+        raise ValueError(f"{where} its optimizer started with lr={saved.get('lr')!r}, this one has lr={run['lr']!r}; "
+                         "build the optimizer as before to resume (the checkpoint carries on its rate and moments), "
+                         "or load the model and fit it anew to train on at another rate")
+
+
+def _read_checkpoint(path, model, opt, callbacks, writer, run=None):
+    """A checkpoint read and checked against this call's model, optimizer, callbacks, data
+    and settings (ValueError naming the file for any mismatch), before anything changes."""
     from .io import load_training
     saved, state, arrays = load_training(path)
     where = f"{path}: cannot resume from it:"
@@ -693,6 +738,9 @@ def _read_checkpoint(path, model, opt, callbacks, writer):
         got = arrays.get(f"params.{key}")
         if got is None or got.shape != value.shape or got.dtype != value.dtype:
             raise ValueError(f"{where} its weights do not fit this model's {key!r} {value.shape}")
+    _check_run(where, state.get("run"), run)
+    if writer is not None:
+        writer.run = state.get("run") or run     # a resumed run records the first one's start
     return state, arrays
 
 
