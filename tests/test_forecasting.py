@@ -412,3 +412,10 @@ def test_a_series_of_huge_finite_values_forecasts_as_the_same_series_at_unit_sca
     for k in (1e160, 1e300):                       # the squares of these overflow float64
         huge = Forecaster(training="adam", lags=3, hidden=3, epochs=3, seed=0).fit(y * k).predict(3)
         np.testing.assert_allclose(huge / k, unit, rtol=1e-12)
+
+
+def test_a_ragged_list_is_named_as_one():
+    v = np.sin(np.arange(80) / 3.0)
+    with pytest.raises(ValueError, match=r"expected y of shape \(T,\) or \(T, columns\), got rows of different "
+                                         r"lengths \(a ragged list\); series of different lengths take one"):
+        Forecaster(training="adam", epochs=1).fit([list(v[:50]), list(v)])

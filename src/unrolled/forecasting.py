@@ -170,7 +170,13 @@ def _table(obj, what):
         raise TypeError(f"{what} must be a pandas Series or DataFrame or a NumPy array, got pandas {kind}")
     if isinstance(obj, (str, bytes, dict)) or not hasattr(obj, "__len__") and not isinstance(obj, np.ndarray):
         raise TypeError(f"{what} must be a pandas Series or DataFrame or a NumPy array, got {type(obj).__name__}")
-    arr = np.asarray(obj)
+    try:
+        arr = np.asarray(obj)
+    except ValueError as exc:
+        if "inhomogeneous" not in str(exc):
+            raise
+        raise ValueError(f"expected {what} of shape (T,) or (T, columns), got rows of different lengths (a ragged "
+                         "list); series of different lengths take one Forecaster each") from None
     if arr.size == 0:
         raise ValueError(f"{what} is empty: expected a series of values")
     if arr.dtype.kind not in "fiu":
