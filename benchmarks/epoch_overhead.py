@@ -40,7 +40,8 @@ def timed_fit(model, x, d, **kw):
     def evaluate(*args, **kwargs):
         t = time.perf_counter()
         out = inner_eval(*args, **kwargs)
-        spent[2] += time.perf_counter() - t
+        if spent[1]:                    # (not the check of the validation data before the first step)
+            spent[2] += time.perf_counter() - t
         return out
 
     train._step, train.evaluate = step, evaluate

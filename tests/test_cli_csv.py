@@ -155,8 +155,6 @@ def test_irregular_dates_label_forecasts_by_step(tmp_path, capsys):
     ([str(d) for d in np.datetime64("2023-01-01") + np.arange(T)], [20, 21, 50], "daily",
      "2023-01-21, 2023-01-22, 2023-02-20"),
     (monthly(), [7], "monthly", "2000-08-01"),
-    ([str(d) for d in np.busday_offset("2024-01-01", np.arange(T))], [4, 9], "business days, Monday to Friday",
-     "2024-01-05, 2024-01-12"),
 ])
 def test_dates_missing_from_a_regular_grid_are_named_or_filled(tmp_path, capsys, dates, lost, step, shown):
     v, x = wave(), np.cos(0.2 * np.arange(T))
@@ -176,6 +174,21 @@ def test_dates_missing_from_a_regular_grid_are_named_or_filled(tmp_path, capsys,
     code, out, err = run(capsys, "train", "--training", "adam", "--data", path, "--model", "rnn", "--hidden", "3",
                          "--epochs", "2", "--no-progress", "--no-plot", "--out", tmp_path / "m.npz")
     assert code == 2 and "--fill interpolates the values at them" in err
+
+
+def test_trading_days_and_sparse_dates_are_no_grid_with_gaps(tmp_path):
+    from unrolled.datasets import load_stock_panel
+    dates, prices = load_stock_panel(["IBM"], "adj_close")        # exchange holidays left out of Monday-Friday
+    days = [str(d)[:10] for d in dates[:T]]
+    assert np.all(np.is_busday(np.array(days, dtype="datetime64[D]")))
+    path = write_csv(tmp_path / "ibm.csv", ["date", "close"], [days, list(prices[:T, 0])])
+    data = read_csv_series(path)
+    assert data.step is None and "irregular" in " ".join(data.notes)     # numbered steps, nothing filled
+    rng = np.random.default_rng(0)
+    sparse = np.sort(rng.choice(150, 100, replace=False))          # a third of the days absent: no gaps, a pattern
+    path = write_csv(tmp_path / "sparse.csv", ["date", "value"],
+                     [[str(np.datetime64("2023-01-01") + int(i)) for i in sparse], list(wave(100))])
+    assert read_csv_series(path).step is None
 
 
 def test_a_year_column_is_dates_only_when_named_so(tmp_path):

@@ -392,7 +392,7 @@ def test_bad_X_names_expected_and_received_shapes(cls):
         est.fit(np.full((4, 5, 1), "a"), y)
     bad = np.zeros((4, 5, 1))
     bad[1, 2, 0] = np.nan
-    with pytest.raises(ValueError, match="X holds NaN or infinity"):
+    with pytest.raises(ValueError, match=r"X holds NaN or infinity \(sequence 1, step 2\) within its lengths$"):
         est.fit(bad, y)
     with pytest.raises(ValueError, match=r"X holds NaN or infinity \(sequence 0, step 0\).*as float32, the model's "
                                          r"dtype, which turns values beyond ±3.4e\+38 into infinity"):

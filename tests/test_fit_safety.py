@@ -272,7 +272,9 @@ def test_a_seed_sequence_builds_a_model_that_saves(tmp_path):
 @pytest.mark.parametrize("make", [lambda: unrolled.RNN(3, 1, hidden=(4,), seed=0),
                                   lambda: unrolled.BiRNN(3, 1, hidden=(4,), seed=0),
                                   lambda: unrolled.NARX(3, 1, input_delays=2, output_delays=2, hidden=(4,), seed=0),
-                                  lambda: unrolled.RNN(3, 1, hidden=(4,), seed=0).network])
+                                  lambda: unrolled.RNN(3, 1, hidden=(4,), seed=0).network,
+                                  lambda: unrolled.Ensemble.from_seeds(
+                                      lambda s: unrolled.RNN(3, 1, hidden=(4,), seed=s), [0, 1])])
 def test_predict_refuses_a_non_finite_input_at_a_valid_step_and_reads_padding_as_padding(make):
     model = make()
     x = np.zeros((2, 5, 3))
@@ -282,3 +284,20 @@ def test_predict_refuses_a_non_finite_input_at_a_valid_step_and_reads_padding_as
         model.predict(x)
     y = model.predict(x, lengths=np.array([5, 3]))       # the inf lies past sequence 1's three steps
     np.testing.assert_array_equal(y, model.predict(np.where(np.isfinite(x), x, 0.0), lengths=np.array([5, 3])))
+
+
+def test_predict_refuses_a_value_beyond_the_models_float32_and_checks_a_decoder_by_its_own_lengths():
+    model = unrolled.RNN(3, 1, hidden=(4,), seed=0)                       # float32
+    with pytest.raises(ValueError, match=r"x holds inf at sequence 0, step 1, feature 2 .* once cast to float32, "
+                                         r"the model's dtype \(its range ends at ±3.4e\+38\)"):
+        model.predict(np.array([[[0.0, 0.0, 0.0], [0.0, 0.0, 1e39]]]))
+    assert np.isfinite(model.predict(np.full((1, 2, 3), 1e30))).all()   # large, within float32: tanh saturates
+    s2s = unrolled.Seq2Seq(unrolled.RNN(2, 2, hidden=(3,), seed=0), unrolled.RNN(2, 2, hidden=(3,), seed=1))
+    x, u = np.zeros((2, 3, 2)), np.zeros((2, 6, 2))
+    u[0, 4, 1] = np.nan                          # past decoder sequence 0's 2 steps: padding, read as such
+    y = s2s.predict(x, lengths=np.array([3, 1]), decoder_inputs=u, decoder_lengths=np.array([2, 6]))
+    np.testing.assert_array_equal(y, s2s.predict(x, lengths=np.array([3, 1]), decoder_inputs=np.nan_to_num(u),
+                                                 decoder_lengths=np.array([2, 6])))
+    u[1, 4, 1] = np.nan                          # within decoder sequence 1's 6 steps (past its encoder's 1)
+    with pytest.raises(ValueError, match="decoder_inputs holds nan at sequence 1, step 4, feature 1"):
+        s2s.predict(x, lengths=np.array([3, 1]), decoder_inputs=u, decoder_lengths=np.array([2, 6]))

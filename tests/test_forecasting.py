@@ -419,3 +419,9 @@ def test_a_ragged_list_is_named_as_one():
     with pytest.raises(ValueError, match=r"expected y of shape \(T,\) or \(T, columns\), got rows of different "
                                          r"lengths \(a ragged list\); series of different lengths take one"):
         Forecaster(training="adam", epochs=1).fit([list(v[:50]), list(v)])
+
+
+def test_update_with_another_number_of_columns_is_named_before_any_fill():
+    f = Forecaster(training="adam", lags=3, hidden=3, epochs=1, seed=0, fill="interpolate").fit(np.arange(30.0))
+    with pytest.raises(ValueError, match=r"expected the series \['y'\], got \['y0', 'y1'\]"):
+        f.update(np.array([[1.0, np.nan], [2.0, 3.0]]))

@@ -787,6 +787,8 @@ def test_save_names_the_missing_folder_not_its_temporary_file(tmp_path):
     model = make_model()
     with pytest.raises(ValueError, match=r"cannot save to '.*m.npz': its folder '.*nodir.sub' does not exist"):
         save(model, tmp_path / "nodir" / "sub" / "m.npz")
-    with pytest.raises(ValueError, match="it is a folder; name a file in it"):
+    with pytest.raises(ValueError, match="it names a folder; name a file in it"):
         save(model, tmp_path)
+    with pytest.raises(OSError, match=r"cannot save to '.*nodir/': it names a folder"):   # an OSError too
+        save(model, str(tmp_path / "nodir") + os.sep)
     assert os.listdir(tmp_path) == []

@@ -21,7 +21,7 @@ import unrolled
 from unrolled import fit, io
 from unrolled.divergences import SquaredError
 from unrolled.optim import SGD, Adam
-from unrolled.train import Callback, ReduceLROnPlateau
+from unrolled.train import Callback, LearningRateSchedule, ReduceLROnPlateau
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(unrolled.__file__)))
 
@@ -32,7 +32,7 @@ import unrolled
 from unrolled import fit
 from unrolled.divergences import SquaredError
 from unrolled.optim import Adam
-from unrolled.train import Callback, ReduceLROnPlateau
+from unrolled.train import Callback, LearningRateSchedule, ReduceLROnPlateau
 
 class Slow(Callback):          # time for a kill to land anywhere; changes no number
     def on_batch_end(self, model, batch, n_batches, loss):
@@ -161,7 +161,7 @@ def test_a_checkpoint_that_cannot_be_written_is_refused_before_the_first_update(
     before = {k: v.copy() for k, v in model.params.items()}
     (tmp_path / "a-file").write_text("x")
     for path, message in ((tmp_path / "missing" / "ck.npz", "its folder .*missing' does not exist"),
-                          (tmp_path, "it is a folder"),
+                          (tmp_path, "it names a folder"),
                           (tmp_path / "a-file" / "ck.npz", "its folder .*a-file' is not a folder"),
                           ("", "must name a file")):
         with pytest.raises(ValueError, match=f"checkpoint .*{message}" if path != "" else message):
@@ -191,6 +191,9 @@ def test_resume_refuses_other_data_or_other_settings_and_names_them(tmp_path):
         (dict(batch_size=6), "it was trained with batch_size=4, this call gives 6"),
         (dict(clip=1.0), "it was trained with clip=None, this call gives 1.0"),
         (dict(divergence=SquaredError(weights=np.ones(10))), "its divergence had other weights"),
+        (dict(x=x.astype(np.float32)), "it was trained on x of dtype float64, not float32"),
+        (dict(validation=(x, d)), "it was trained without validation x; resume on the same data"),
+        (dict(regularizer=unrolled.optim.WeightDecay(0.5)), "it was trained with regularizer=None, this call gives"),
     ]:
         args = {"x": x, "d": d, **kw, "optimizer": Adam(0.01), **call}
         with pytest.raises(ValueError, match=f"ck.npz: cannot resume from it: {message}"):
@@ -201,3 +204,28 @@ def test_resume_refuses_other_data_or_other_settings_and_names_them(tmp_path):
     assert history.epochs == 4
     again = unrolled.RNN(2, 1, hidden=(4,), seed=0)
     fit(again, x, d, optimizer=Adam(0.01), epochs=6, resume=path, **kw)                # resumed twice: still the same
+
+
+def test_resume_in_the_same_process_with_the_optimizer_a_schedule_has_changed(tmp_path):
+    x, d = data()
+    path = tmp_path / "ck.npz"
+
+    class Interrupt(Callback):
+        at = 2
+
+        def on_epoch_end(self, model, epoch, logs):
+            if epoch == self.at:
+                raise KeyboardInterrupt
+
+    stop = Interrupt()
+    kw = dict(divergence=SquaredError(), batch_size=4, progress=False, checkpoint=path,
+              callbacks=[LearningRateSchedule(lambda epoch, lr: 0.01 * 0.5 ** epoch), stop])
+    model, opt = unrolled.RNN(2, 1, hidden=(4,), seed=0), Adam(0.01)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, x, d, optimizer=opt, epochs=6, **kw)
+    assert opt.lr < 0.01                              # the schedule moved the object's rate
+    stop.at = None
+    history = fit(model, x, d, optimizer=opt, epochs=6, resume=path, **kw)   # the same optimizer object
+    assert history.epochs == 6
+    with pytest.raises(ValueError, match="its optimizer started with lr=0.01, this one has lr=0.02"):
+        fit(model, x, d, optimizer=Adam(0.02), epochs=8, resume=path, **kw)

@@ -144,9 +144,14 @@ def first_nonfinite(arr, name, lengths=None):
     return f"{name} holds {arr[where]} at {at} ({int(bad.sum())} non-finite value(s) in all)"
 
 
-def check_finite_inputs(lengths=None, **arrays):
+def check_finite_inputs(lengths=None, dtype=None, **arrays):
     """ValueError naming the first NaN or infinity of any of ``arrays`` (name -> (N, T, ...)
-    input, None skipped) at its valid steps: what ``predict`` refuses rather than answer NaN."""
+    input, None skipped) at its valid steps, or with ``dtype`` (the model's) the first
+    value beyond its range, which would become infinity: what ``predict`` refuses rather
+    than answer NaN."""
+    big = None
+    if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < 8:
+        big = float(np.finfo(dtype).max)
     for name, arr in arrays.items():
         if arr is None:
             continue
@@ -155,6 +160,11 @@ def check_finite_inputs(lengths=None, **arrays):
             steps = lengths if (lengths is not None and np.ndim(lengths) == 1 and arr.ndim >= 2
                                 and len(arr) == len(lengths)) else None
             message = first_nonfinite(arr, name, steps)
+            if message is None and big is not None and arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    message = first_nonfinite(arr.astype(dtype), name, steps)
+                if message:
+                    message += f" once cast to {np.dtype(dtype)}, the model's dtype (its range ends at ±{big:.2g})"
         except (ValueError, TypeError):          # ragged or malformed: forward names it
             continue
         if message:

@@ -164,9 +164,15 @@ class PredictFromForward:
         y : numpy.ndarray or tuple
             (N, T, n_out) outputs; with ``return_state``, ``(y, cache.state)``.
         """
-        check_finite_inputs(lengths, x=x, **inputs)
+        self._check_finite(x, lengths, inputs)
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
+
+
+    def _check_finite(self, x, lengths, inputs):
+        """ValueError naming a NaN or infinity of the inputs at a valid step (or a value
+        beyond the model's dtype), before ``predict`` runs the pass."""
+        check_finite_inputs(lengths, getattr(self, "dtype", None), x=x, **inputs)
 
 
 class WholeSequence(PredictFromForward):

@@ -227,6 +227,7 @@ class Ensemble(Composite, PredictFromForward):
             The mean (N, T, n_out); ``(mean, spread)``, ``(mean, state)`` or
             ``(mean, spread, state)`` as asked.
         """
+        self._check_finite(x, lengths, inputs)
         ys, caches = self._run(x, lengths, state, inputs)
         mean = np.mean(ys, axis=0).astype(self.dtype, copy=False)
         out = (mean, np.std(ys, axis=0).astype(self.dtype, copy=False)) if return_spread else (mean,)

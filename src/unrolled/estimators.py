@@ -260,8 +260,8 @@ def _check_finite(arr, name, lengths=None):
         where = np.argwhere(bad)[0]
         at = f" (sequence {where[0]}, step {where[1]})" if arr.ndim >= 2 else f" (entry {where[0]})"
         big = np.finfo(arr.dtype).max if arr.dtype.kind == "f" and arr.dtype.itemsize < 8 else None
-        hint = "" if big is None else (f", as {arr.dtype}, the model's dtype, which turns values beyond "
-                                       f"±{big:.2g} into infinity")
+        hint = "" if big is None or not np.isinf(arr[tuple(where)]) else (
+            f", as {arr.dtype}, the model's dtype, which turns values beyond ±{big:.2g} into infinity")
         raise ValueError(f"{name} holds NaN or infinity{at}" + (" within its lengths" if lengths is not None
                                                                   else "") + hint)
 

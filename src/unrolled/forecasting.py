@@ -565,6 +565,8 @@ class Forecaster:
         n = f["axis"].n
         if labels is None or _same_labels(labels, f["axis"].labels(np.arange(n, n + len(values)))):
             axis = f["axis"].with_length(n + len(values))         # they follow the history, one step each
+            if values.shape[1] != len(f["names"]):
+                raise ValueError(f"expected the series {f['names']}, got {names}")
             values = _fill(values, names, axis.window(n, len(values)), self._settings["fill"], "y", notes,
                            before=f["values"])
         elif len(values) >= 3:                                     # a gap (to fill, or to name), or no continuation

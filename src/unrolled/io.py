@@ -57,7 +57,8 @@ from ._checks import parameter_budget
 from .registry import check_config, register_model, registered_class, registered_name
 
 # (register_model is the registry's; it stays importable from here, where it always was)
-__all__ = ["FORMAT", "VERSION", "HEADER_KEY", "register_model", "save", "load", "load_training"]
+__all__ = ["FORMAT", "VERSION", "HEADER_KEY", "register_model", "save", "load", "load_training", "check_writable",
+           "UnwritablePath"]
 
 FORMAT = "unrolled"
 VERSION = 1
@@ -236,25 +237,43 @@ def _path(path) -> str:
     return p
 
 
+class UnwritablePath(ValueError, OSError):
+    """A path no file can be saved at (its folder missing, or a folder itself): a
+    ValueError, as every bad argument, and an OSError, as the failed write it replaces."""
+
+
 def check_writable(path: str | os.PathLike, what: str = "path") -> str:
     """``path`` as a str, if a file can be saved there: its folder exists and it is not a
-    folder itself; else ValueError naming ``what`` and the path (TypeError for a path
-    that is not a str or os.PathLike). ``save`` checks this first, and ``fit`` checks its
+    folder itself; else :class:`UnwritablePath` (a ValueError and an OSError) naming
+    ``what`` and the path (TypeError for a path that is not a str or os.PathLike). ``save`` checks this first, and ``fit`` checks its
     ``checkpoint`` before the first update, so that a mistyped folder is refused at once,
-    not after training and not by the name of the temporary file."""
+    not after training and not by the name of the temporary file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where a file is to be saved.
+    what : str
+        How the error names the path (``"checkpoint"``, ``"--out"``).
+
+    Returns
+    -------
+    str
+        ``path`` as a str.
+    """
     try:
         target = _path(path)
     except TypeError:
         raise TypeError(f"{what} must be a str or os.PathLike, got {type(path).__name__}") from None
     if not target:
-        raise ValueError(f"{what} must name a file, got an empty path")
+        raise UnwritablePath(f"{what} must name a file, got an empty path")
     directory = os.path.dirname(os.path.abspath(target))
     named = repr(target) if what == "path" else f"{what} {target!r}"
-    if os.path.isdir(target):
-        raise ValueError(f"cannot save to {named}: it is a folder; name a file in it")
+    if os.path.isdir(target) or target.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise UnwritablePath(f"cannot save to {named}: it names a folder; name a file in it")
     if not os.path.isdir(directory):
         why = "is not a folder" if os.path.exists(directory) else "does not exist"
-        raise ValueError(f"cannot save to {named}: its folder {directory!r} {why}")
+        raise UnwritablePath(f"cannot save to {named}: its folder {directory!r} {why}")
     return target
 
 

@@ -124,29 +124,27 @@ def date_step(dates, unit, sep):
 
 
 
-def grid_with_gaps(dates, unit, sep, most=0.5):
+def grid_with_gaps(dates, unit, sep, most=0.1):
     """``(step, grid, missing)`` where increasing ``dates`` (datetime64 in ``unit``) are a
-    regular grid with some dates left out: ``grid`` every date of it from the first to the
+    regular grid with a few dates left out: ``grid`` every date of it from the first to the
     last, ``missing`` the positions in ``grid`` that ``dates`` lack (at most ``most`` times
     as many as there are dates); None where no such grid holds them all. The grid's step is
-    that of the two closest dates (business days first, where every date is one)."""
+    that of the two closest dates. Business days are never taken for such a grid: the
+    trading days of a market leave out its holidays, which are no gaps to fill."""
     ints = dates.astype(np.int64)
     if len(dates) < 3 or np.any(np.diff(ints) <= 0):
         return None
     i = int(np.argmin(np.diff(ints)))
-    candidates = [date_step(dates[i:i + 2], unit, sep)]
-    if unit == "D" and np.all(np.is_busday(dates.astype("datetime64[D]"))):
-        candidates.insert(0, DateStep("B", 1, unit, sep))
-    for step in candidates:
-        if step is None:
-            continue
-        grid = step.shifted(dates[0], np.arange(int(len(dates) * (1 + most)) + 1))
-        grid = grid[grid <= dates[-1]]
-        at = np.minimum(np.searchsorted(grid, dates), len(grid) - 1)
-        if len(grid) and grid[-1] == dates[-1] and np.array_equal(grid[at], dates):
-            missing = np.setdiff1d(np.arange(len(grid)), at)
-            if 0 < len(missing) <= most * len(dates):
-                return step, grid, missing
+    step = date_step(dates[i:i + 2], unit, sep)
+    if step is None or step.kind == "B":
+        return None
+    grid = step.shifted(dates[0], np.arange(int(len(dates) * (1 + most)) + 1))
+    grid = grid[grid <= dates[-1]]
+    at = np.minimum(np.searchsorted(grid, dates), len(grid) - 1)
+    if len(grid) and grid[-1] == dates[-1] and np.array_equal(grid[at], dates):
+        missing = np.setdiff1d(np.arange(len(grid)), at)
+        if 0 < len(missing) <= most * len(dates):
+            return step, grid, missing
     return None
 
 

@@ -551,7 +551,8 @@ def fit(model: Any, x: np.ndarray | None, d: np.ndarray, *, divergence: Divergen
         from .io import check_writable
         checkpoint = check_writable(checkpoint, "checkpoint")
     run = None if checkpoint is None and resume is None else _fingerprint(
-        x, d, lengths, inputs, opt, div, batch_size=batch_size, bptt=bptt, shuffle=shuffle, clip=clip)
+        x, d, lengths, inputs, opt, div, validation, val_div, batch_size=batch_size, bptt=bptt, shuffle=shuffle,
+        clip=clip, regularizer=None if regularizer is None else repr(regularizer))
     writer = None if checkpoint is None else _Checkpointer(checkpoint, validation is not None, run)
     resumed = None if resume is None else _read_checkpoint(resume, model, opt, callbacks, writer, run)
     for cb in callbacks:
@@ -686,35 +687,49 @@ def _crc(arr):
     return [list(arr.shape), str(arr.dtype), zlib.crc32(memoryview(arr).cast("B"))]
 
 
-def _fingerprint(x, d, lengths, inputs, opt, div, **settings):
-    """What a run trains on and how, as JSON values: checksums of the data, the settings
-    that shape its steps, the optimizer's learning rate at the start. A checkpoint keeps
-    the first run's; ``resume`` refuses a call that differs from it, naming what differs."""
-    weights = getattr(div, "weights", None)
+def _fingerprint(x, d, lengths, inputs, opt, div, validation, val_div, **settings):
+    """What a run trains on and how, as JSON values: checksums of the data and of the
+    validation data, the settings that shape its steps (the divergences by class and
+    weights), the optimizer's learning rate at the start. A checkpoint keeps the first
+    run's; ``resume`` refuses a call that differs from it, naming what differs."""
+    def weights(div):
+        w = getattr(div, "weights", None)
+        return None if w is None else _crc(w)
+
     data = {"x": None if x is None else _crc(x), "d": _crc(d), "lengths": _crc(lengths),
             **{f"inputs[{k!r}]": _crc(v) for k, v in sorted(inputs.items())}}
+    if validation is not None:
+        data.update({f"validation {k}": None if v is None else _crc(v) for k, v in zip(("x", "d", "lengths"), validation)})
     settings = {k: v.item() if isinstance(v, np.generic) else v for k, v in settings.items()}
-    return {"data": data, "settings": {**settings, "divergence": type(div).__name__,
-                                       "divergence weights": None if weights is None else _crc(weights)},
-            "lr": getattr(opt, "lr", None)}
+    settings.update({"divergence": type(div).__name__, "divergence weights": weights(div),
+                     "validation": validation is not None,
+                     "validation_divergence": None if validation is None else type(val_div).__name__,
+                     "validation_divergence weights": None if validation is None else weights(val_div)})
+    return {"data": data, "settings": settings, "lr": getattr(opt, "lr", None)}
 
 
-def _check_run(where, saved, run):
-    """ValueError naming the first difference between a checkpoint's run and this call's."""
+def _check_run(where, saved, run, used):
+    """ValueError naming the first difference between a checkpoint's run and this call's
+    (``used``: the optimizer has stepped already, as in a run interrupted and resumed in
+    the same process, where a schedule may have moved its rate: the rate is not compared)."""
     if not saved or run is None:                 # (a checkpoint written before runs were recorded)
         return
-    for key, value in run["data"].items():
-        if saved["data"].get(key) != value:
-            was = saved["data"].get(key)
+    for key in list(run["data"]) + [k for k in saved["data"] if k not in run["data"]]:
+        value, was = run["data"].get(key), saved["data"].get(key)
+        if was != value:
             what = (f"of shape {tuple(was[0])}, not {tuple(value[0])}" if was and value and was[0] != value[0]
+                    else f"of dtype {was[1]}, not {value[1]}" if was and value and was[1] != value[1]
                     else "with other values")
-            raise ValueError(f"{where} it was trained on {key} {what}; resume on the same data")
+            raise ValueError((f"{where} it was trained without {key}" if not was else
+                              f"{where} it was trained with {key}, this call gives none" if not value else
+                              f"{where} it was trained on {key} {what}") + "; resume on the same data")
     for key, value in run["settings"].items():
         if saved["settings"].get(key) != value:
-            shown = "other weights" if key == "divergence weights" else saved["settings"].get(key)
-            raise ValueError(f"{where} it was trained with {key}={shown!r}, this call gives {value!r}"
-                             if key != "divergence weights" else f"{where} its divergence had {shown}")
-    if saved.get("lr") != run["lr"]:
+            if key.endswith(" weights"):
+                raise ValueError(f"{where} its {key[:-8]} had other weights")
+            raise ValueError(f"{where} it was trained with {key}={saved['settings'].get(key)!r}, this call gives "
+                             f"{value!r}")
+    if not used and run["lr"] != saved.get("lr"):
         raise ValueError(f"{where} its optimizer started with lr={saved.get('lr')!r}, this one has lr={run['lr']!r}; "
                          "build the optimizer as before to resume (the checkpoint carries on its rate and moments), "
                          "or load the model and fit it anew to train on at another rate")
@@ -738,7 +753,7 @@ def _read_checkpoint(path, model, opt, callbacks, writer, run=None):
         got = arrays.get(f"params.{key}")
         if got is None or got.shape != value.shape or got.dtype != value.dtype:
             raise ValueError(f"{where} its weights do not fit this model's {key!r} {value.shape}")
-    _check_run(where, state.get("run"), run)
+    _check_run(where, state.get("run"), run, bool(getattr(opt, "state", None)))
     if writer is not None:
         writer.run = state.get("run") or run     # a resumed run records the first one's start
     return state, arrays

@@ -341,7 +341,7 @@ class Network:
         x, lengths, state, return_state, **inputs
             As ``forward`` takes them (non-finite inputs at valid steps: ValueError); ``return_state``: ``(y, cache.state)``.
         """
-        check_finite_inputs(lengths, x=x, **inputs)
+        check_finite_inputs(lengths, self.dtype, x=x, **inputs)
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)
         return (y, cache.state) if return_state else y
 

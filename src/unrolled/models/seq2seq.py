@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._checks import as_float_array, check_lengths
+from .._checks import as_float_array, check_finite_inputs, check_lengths
 from ..blocks import Composite, PredictFromForward, prefix_keys
 from ..engine import ForwardCache, Network
 from ..generate import generate, one_hot, output_activation
@@ -252,6 +252,11 @@ class Seq2Seq(Composite, PredictFromForward):
         """
         return super().predict(x, lengths=lengths, state=state, decoder_inputs=decoder_inputs,
                                decoder_lengths=decoder_lengths)
+
+    def _check_finite(self, x, lengths, inputs):
+        """The encoder's inputs at its valid steps, the decoder's at its own."""
+        check_finite_inputs(lengths, self.dtype, x=x)
+        check_finite_inputs(inputs.get("decoder_lengths"), self.dtype, decoder_inputs=inputs.get("decoder_inputs"))
 
     def translate(self, x: np.ndarray, steps: int, *, start: int | ArrayLike, lengths: np.ndarray | None = None,
                   state: dict | None = None, greedy: bool = True, temperature: float = 1.0,

@@ -414,9 +414,10 @@ def read_csv_series(path, column=None, exog=(), fill=False, date=None):
     as many cells as the header. A column all of whose cells are ISO dates or date-times
     (YYYY-MM-DD, YYYY-MM, YYYY-MM-DD HH:MM[:SS], or YYYY in a column named like year or
     date) is the date column; its dates must increase, and label the forecasts and plots.
-    Dates of a regular grid with some left out (a daily series missing a few days) are a
-    ValueError naming the missing ones, or with ``fill`` rows at them interpolated linearly
-    in every column; other irregular dates label nothing (forecasts count steps past the last).
+    Dates of a regular grid with a few left out (a daily series missing some days, up to
+    one in ten; ``timeindex.grid_with_gaps``) are a ValueError naming the missing ones, or
+    with ``fill`` rows at them interpolated linearly in every column; other irregular dates
+    (trading days with their holidays among them) label nothing: forecasts count steps.
     ``date`` names the date column where the default would pick another (or none: a
     column of bare years not named like time).
     ``column`` names the target (default: the only numeric column other than the dates and
