@@ -301,3 +301,22 @@ def test_predict_refuses_a_value_beyond_the_models_float32_and_checks_a_decoder_
     u[1, 4, 1] = np.nan                          # within decoder sequence 1's 6 steps (past its encoder's 1)
     with pytest.raises(ValueError, match="decoder_inputs holds nan at sequence 1, step 4, feature 1"):
         s2s.predict(x, lengths=np.array([3, 1]), decoder_inputs=u, decoder_lengths=np.array([2, 6]))
+
+
+def test_fit_without_targets_or_with_a_callback_of_the_wrong_signature_is_refused_before_any_update():
+    model = unrolled.RNN(3, 1, hidden=(4,), seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    x = np.zeros((4, 5, 3))
+    with pytest.raises(ValueError, match="fit needs targets: expected d with N=4 sequences on axis 0, got None"):
+        fit(model, x, None, divergence=SquaredError(), optimizer=Adam(0.01), epochs=2, progress=False)
+
+    class Wrong(Callback):
+        def on_epoch_end(self, model, epoch):            # lacks logs
+            pass
+
+    with pytest.raises(TypeError, match=r"callbacks\[0\].on_epoch_end \(Wrong\) must take \(model, epoch, logs\), "
+                                        r"its signature is \(model, epoch\)"):
+        fit(model, x, np.zeros((4, 5, 1)), divergence=SquaredError(), optimizer=Adam(0.01), epochs=2,
+            progress=False, callbacks=[Wrong()])
+    for key in before:
+        np.testing.assert_array_equal(model.params[key], before[key])

@@ -11,6 +11,7 @@ so memory does not grow with T.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -791,11 +792,20 @@ def _all_callbacks(callbacks, patience, validation, progress):
         callbacks = list(callbacks)
     except TypeError:
         raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}") from None
-    hooks = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+    hooks = {"on_train_begin": "model, epochs", "on_batch_end": "model, batch, n_batches, loss",
+             "on_epoch_end": "model, epoch, logs", "on_train_end": "model, history"}
     for i, cb in enumerate(callbacks):
         if not all(callable(getattr(cb, hook, None)) for hook in hooks):
             raise TypeError(f"callbacks[{i}] must be an unrolled.Callback (with {', '.join(hooks)}), "
                             f"got {type(cb).__name__}")
+        for hook, args in hooks.items():            # called with these, checked before the first update
+            try:
+                inspect.signature(getattr(cb, hook)).bind(*args.split(", "))
+            except ValueError:                      # (no signature to read: a builtin)
+                continue
+            except TypeError:
+                raise TypeError(f"callbacks[{i}].{hook} ({type(cb).__name__}) must take ({args}), "
+                                f"its signature is {inspect.signature(getattr(cb, hook))}") from None
     if patience is not None:
         if validation is None:
             raise ValueError("patience needs validation data: pass validation=(x_val, d_val)")
@@ -1011,6 +1021,9 @@ def _check_data(x, d, lengths, inputs, name):
     N, T = np.shape(first)[:2]
     if N == 0:
         raise ValueError(f"{name} holds no sequence (N = 0): fit needs at least one")
+    if d is None:
+        raise ValueError(f"fit needs targets: expected {'d' if name == 'x' else 'd_val'} with N={N} sequences on "
+                         "axis 0, got None")
     d = _as_batch(d, "d" if name == "x" else "d_val")
     if d.shape[:1] != (N,):
         raise ValueError(f"expected targets d with N={N} sequences on axis 0 like x, got shape {d.shape}")
