@@ -149,9 +149,7 @@ def check_finite_inputs(lengths=None, dtype=None, **arrays):
     input, None skipped) at its valid steps, or with ``dtype`` (the model's) the first
     value beyond its range, which would become infinity: what ``predict`` refuses rather
     than answer NaN."""
-    big = None
-    if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < 8:
-        big = float(np.finfo(dtype).max)
+    narrow = None if dtype is None or np.dtype(dtype).kind != "f" else np.dtype(dtype)
     for name, arr in arrays.items():
         if arr is None:
             continue
@@ -159,12 +157,12 @@ def check_finite_inputs(lengths=None, dtype=None, **arrays):
             arr = np.asarray(arr)
             steps = lengths if (lengths is not None and np.ndim(lengths) == 1 and arr.ndim >= 2
                                 and len(arr) == len(lengths)) else None
-            message = first_nonfinite(arr, name, steps)
-            if message is None and big is not None and arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    message = first_nonfinite(arr.astype(dtype), name, steps)
-                if message:
-                    message += f" once cast to {np.dtype(dtype)}, the model's dtype (its range ends at ±{big:.2g})"
+            cast = narrow is not None and arr.dtype.kind == "f" and arr.dtype.itemsize > narrow.itemsize
+            with np.errstate(over="ignore", invalid="ignore"):      # (checked as the pass will read it)
+                message = first_nonfinite(arr.astype(narrow) if cast else arr, name, steps)
+            if message and cast and first_nonfinite(arr, name, steps) is None:
+                message += (f" once cast to {narrow}, the model's dtype (its range ends at "
+                            f"±{float(np.finfo(narrow).max):.2g})")
         except (ValueError, TypeError):          # ragged or malformed: forward names it
             continue
         if message:

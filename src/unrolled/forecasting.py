@@ -685,18 +685,18 @@ class Forecaster:
             return np.zeros(w.shape[1]), np.ones(w.shape[1])
         with np.errstate(over="ignore", invalid="ignore"):
             mean, scale = w.mean(axis=0), w.std(axis=0)
-        peak = np.max(np.abs(w), axis=0)
-        if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
-            # the squares overflowed (values above ~1e154): the moments of w over its largest
-            # magnitude, scaled back, hold up to the largest float64
-            unit = np.where(peak > 0, peak, 1.0)
-            with np.errstate(over="ignore", invalid="ignore"):
+            if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+                # the squares overflowed (values above ~1e154): the moments of w over its largest
+                # magnitude, scaled back, hold up to the largest float64
+                peak = np.max(np.abs(w), axis=0)
+                unit = np.where(peak > 0, peak, 1.0)
                 mean, scale = unit * (w / unit).mean(axis=0), unit * (w / unit).std(axis=0)
-        huge = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))
-        if len(huge):
-            raise ValueError(f"{what} column {names[huge[0]]!r} is too large to standardise (largest magnitude "
-                             f"{peak[huge[0]]:.3g}{' after differencing' if what == 'y' and self._settings['d'] + self._settings['D'] else ''}): "
-                             "rescale it")
+                huge = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))   # (differencing overflowed)
+                if len(huge):
+                    diffs = what == "y" and self._settings["d"] + self._settings["D"]
+                    differenced = " after differencing" if diffs else ""
+                    raise ValueError(f"{what} column {names[huge[0]]!r} is too large to standardise (largest "
+                                     f"magnitude {peak[huge[0]]:.3g}{differenced}): rescale it")
         flat = np.flatnonzero(~(scale > 0))
         if len(flat):
             raise ValueError(f"{what} column {names[flat[0]]!r} is constant over the fitted part"

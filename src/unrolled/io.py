@@ -245,9 +245,10 @@ class UnwritablePath(ValueError, OSError):
 def check_writable(path: str | os.PathLike, what: str = "path") -> str:
     """``path`` as a str, if a file can be saved there: its folder exists and it is not a
     folder itself; else :class:`UnwritablePath` (a ValueError and an OSError) naming
-    ``what`` and the path (TypeError for a path that is not a str or os.PathLike). ``save`` checks this first, and ``fit`` checks its
-    ``checkpoint`` before the first update, so that a mistyped folder is refused at once,
-    not after training and not by the name of the temporary file.
+    ``what`` and the path (TypeError for a path that is not a str or os.PathLike).
+    ``save`` checks this first, and ``fit`` checks its ``checkpoint`` before the first
+    update, so that a mistyped folder is refused at once, not after training and not by
+    the name of the temporary file.
 
     Parameters
     ----------

@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -683,7 +684,6 @@ class _weights_as:
 
 def _crc(arr):
     """A checksum of an array's values and shape (zlib's CRC-32, no copy of a contiguous array)."""
-    import zlib
     arr = np.ascontiguousarray(arr)
     return [list(arr.shape), str(arr.dtype), zlib.crc32(memoryview(arr).cast("B"))]
 
@@ -716,14 +716,20 @@ def _check_run(where, saved, run, used):
     if not saved or run is None:                 # (a checkpoint written before runs were recorded)
         return
     for key in list(run["data"]) + [k for k in saved["data"] if k not in run["data"]]:
-        value, was = run["data"].get(key), saved["data"].get(key)
-        if was != value:
-            what = (f"of shape {tuple(was[0])}, not {tuple(value[0])}" if was and value and was[0] != value[0]
-                    else f"of dtype {was[1]}, not {value[1]}" if was and value and was[1] != value[1]
-                    else "with other values")
-            raise ValueError((f"{where} it was trained without {key}" if not was else
-                              f"{where} it was trained with {key}, this call gives none" if not value else
-                              f"{where} it was trained on {key} {what}") + "; resume on the same data")
+        value, was = run["data"].get(key), saved["data"].get(key)      # [shape, dtype, crc] or None
+        if was == value:
+            continue
+        if not was:
+            why = f"it was trained without {key}"
+        elif not value:
+            why = f"it was trained with {key}, this call gives none"
+        elif was[0] != value[0]:
+            why = f"it was trained on {key} of shape {tuple(was[0])}, not {tuple(value[0])}"
+        elif was[1] != value[1]:
+            why = f"it was trained on {key} of dtype {was[1]}, not {value[1]}"
+        else:
+            why = f"it was trained on {key} with other values"
+        raise ValueError(f"{where} {why}; resume on the same data")
     for key, value in run["settings"].items():
         if saved["settings"].get(key) != value:
             if key.endswith(" weights"):

@@ -339,7 +339,8 @@ class Network:
         Parameters
         ----------
         x, lengths, state, return_state, **inputs
-            As ``forward`` takes them (non-finite inputs at valid steps: ValueError); ``return_state``: ``(y, cache.state)``.
+            As ``forward`` takes them (NaN or inf at a valid step: ValueError); ``return_state``: the pair
+            ``(y, cache.state)``.
         """
         check_finite_inputs(lengths, self.dtype, x=x, **inputs)
         y, cache = self.forward(x, lengths=lengths, state=state, **inputs)

@@ -402,11 +402,6 @@ def _number_column(path, name, cells, lines, fill):
     return values, note
 
 
-def _interpolated_rows(values, kept, n):
-    """``values`` placed at rows ``kept`` of ``n``, the other rows interpolated linearly."""
-    return np.interp(np.arange(n), kept, values)
-
-
 def read_csv_series(path, column=None, exog=(), fill=False, date=None):
     """The series to forecast, its exogenous inputs and its dates, from a CSV file.
 
@@ -487,8 +482,7 @@ def read_csv_series(path, column=None, exog=(), fill=False, date=None):
                 raise ValueError(f"{path}: column {date_column} lacks {len(missing)} date{'s' if many else ''} of its "
                                  f"{step.text} grid ({shown}); --fill interpolates the values at them")
             kept = np.setdiff1d(np.arange(len(grid)), missing)
-            values = _interpolated_rows(values, kept, len(grid))
-            exogenous = [_interpolated_rows(v, kept, len(grid)) for v in exogenous]
+            values, *exogenous = (np.interp(np.arange(len(grid)), kept, v) for v in [values, *exogenous])
             dates = grid
             fills.append(f"filled the {len(missing)} missing date{'s' if many else ''} of column {date_column} "
                          f"({shown}) by linear interpolation of every column")
